@@ -1,0 +1,45 @@
+"""ExampleValidator that stops the run when the data has anomalies.
+
+TFX's ExampleValidator only records anomalies; nothing downstream reads them.
+Here an anomaly fails the component with a message naming the split, the
+feature and the problem, so bad data never reaches training.
+"""
+import os
+
+from tfx.components.example_validator import executor as tfx_executor
+from tfx.components.example_validator import labels
+from tfx.dsl.components.base import executor_spec
+from tfx import v1 as tfx
+
+
+class DataAnomaliesError(RuntimeError):
+    pass
+
+
+def describe(split: str, anomalies) -> list[str]:
+    lines = []
+    for feature, info in sorted(anomalies.anomaly_info.items()):
+        lines.append(f"split {split!r}, feature {feature!r}: {info.short_description or ''} "
+                     f"{info.description}".strip())
+    if anomalies.HasField("dataset_anomaly_info"):
+        lines.append(f"split {split!r}: {anomalies.dataset_anomaly_info.description}")
+    return lines
+
+
+class Executor(tfx_executor.Executor):
+    def Do(self, input_dict, output_dict, exec_properties):
+        self._found = []
+        result = super().Do(input_dict, output_dict, exec_properties)
+        if self._found:
+            raise DataAnomaliesError("data anomalies found:\n  " + "\n  ".join(self._found))
+        return result
+
+    def _Validate(self, inputs, outputs):
+        anomalies = super()._Validate(inputs, outputs)
+        split_dir = os.path.basename(os.path.normpath(outputs[labels.SCHEMA_DIFF_PATH]))
+        self._found.extend(describe(split_dir.replace("Split-", ""), anomalies))
+        return anomalies
+
+
+class ExampleValidator(tfx.components.ExampleValidator):
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)

@@ -1,0 +1,1 @@
+"""Pipeline wiring, config, runners and the `tiedflow` command line."""

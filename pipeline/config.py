@@ -1,0 +1,165 @@
+"""One typed, validated object holding every knob of the pipeline.
+
+The CLI, the runners and the compiled Kubeflow spec all derive from it; a bad
+value is rejected with a message that names the knob.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Iterable
+
+TIE_MODES = ("depth", "channel", "none")
+OPTIMIZERS = ("adam", "sgd", "minibatch-sgd")
+ORCHESTRATORS = ("local", "beam")
+
+
+class ConfigError(ValueError):
+    """A knob has an unknown name or a bad value; the message names it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """Every knob with its default. Paths are derived from `output_dir`."""
+
+    pipeline_name: str = "tiedflow"
+    # Data: 'digits' (embedded), an image folder (DIR/<label>/*.png) or TFRecords.
+    data: str = "digits"
+    output_dir: str = "tiedflow_output"
+    image_size: int = 8
+    eval_percent: int = 20
+    seed: int = 42
+    # Model.
+    tie_mode: str = "depth"
+    width: int = 32
+    tied_layers: int = 3
+    # Training.
+    optimizer: str = "adam"
+    train_steps: int = 700
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    lr_decay: bool = True
+    l2: float = 1e-4
+    early_stopping_patience: int = 0
+    warm_start: bool = False
+    freeze_filters: bool = False
+    # Evaluation and blessing.
+    accuracy_threshold: float = 0.9
+    min_class_recall: float = 0.0
+    regression_tolerance: float = 0.01
+    slice_features: tuple = ()
+    # Prediction.
+    abstain_below: float = 0.5
+    # Set by the runner from the installed sources so that a code change
+    # invalidates the Trainer/Transform cache (TFX keys on the module path only).
+    code_version: str = ""
+
+    def __post_init__(self):
+        _check(self)
+
+    # Derived locations (nothing here touches the file system).
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.output_dir, "pipeline_root")
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.output_dir, "metadata.sqlite")
+
+    @property
+    def serving_dir(self) -> str:
+        return os.path.join(self.output_dir, "serving")
+
+    @property
+    def reports_dir(self) -> str:
+        return os.path.join(self.output_dir, "reports")
+
+    def replace(self, **changes: Any) -> "PipelineConfig":
+        return dataclasses.replace(self, **changes)
+
+    def with_overrides(self, assignments: Iterable[str]) -> "PipelineConfig":
+        """Applies `KEY=VALUE` strings (the CLI's --set), converting by type."""
+        changes = {}
+        for item in assignments:
+            if "=" not in item:
+                raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+            key, raw = item.split("=", 1)
+            key = key.strip()
+            changes[key] = parse_value(key, raw.strip())
+        return self.replace(**changes)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(PipelineConfig)}
+# Knobs set through their own CLI flags or by the runner, not through --set.
+_NOT_SETTABLE = {"output_dir", "code_version"}
+
+
+def settable_keys() -> list[str]:
+    return sorted(k for k in _FIELDS if k not in _NOT_SETTABLE)
+
+
+def parse_value(key: str, raw: str) -> Any:
+    """Converts the text `raw` to the type of knob `key`."""
+    if key not in _FIELDS or key in _NOT_SETTABLE:
+        raise ConfigError(
+            f"unknown setting {key!r}; known settings: {', '.join(settable_keys())}")
+    default = _FIELDS[key].default
+    try:
+        if isinstance(default, bool):
+            lowered = raw.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, tuple):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+    except ValueError:
+        kind = type(default).__name__
+        raise ConfigError(f"setting {key!r}: {raw!r} is not a valid {kind}") from None
+    return raw
+
+
+def _check(cfg: PipelineConfig) -> None:
+    for name, field in _FIELDS.items():
+        value = getattr(cfg, name)
+        default = field.default
+        expected = type(default)
+        ok = isinstance(value, expected) or (expected is float and isinstance(value, int)
+                                             and not isinstance(value, bool))
+        if expected is int and isinstance(value, bool):
+            ok = False
+        if not ok:
+            raise ConfigError(f"setting {name!r}: expected {expected.__name__}, got {value!r}")
+
+    def need(cond: bool, name: str, what: str) -> None:
+        if not cond:
+            raise ConfigError(f"setting {name!r}: {what} (got {getattr(cfg, name)!r})")
+
+    need(bool(cfg.pipeline_name) and cfg.pipeline_name.replace("-", "").isalnum(),
+         "pipeline_name", "letters, digits and dashes only")
+    need(bool(cfg.data), "data", "must not be empty")
+    need(bool(cfg.output_dir), "output_dir", "must not be empty")
+    need(4 <= cfg.image_size <= 64, "image_size", "must be between 4 and 64")
+    need(1 <= cfg.eval_percent <= 90, "eval_percent", "must be between 1 and 90")
+    need(cfg.tie_mode in TIE_MODES, "tie_mode", f"must be one of {', '.join(TIE_MODES)}")
+    need(1 <= cfg.width <= 512, "width", "must be between 1 and 512")
+    need(1 <= cfg.tied_layers <= 16, "tied_layers", "must be between 1 and 16")
+    need(cfg.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
+    need(cfg.train_steps >= 1, "train_steps", "must be at least 1")
+    need(cfg.batch_size >= 1, "batch_size", "must be at least 1")
+    need(0 < cfg.learning_rate <= 10, "learning_rate", "must be in (0, 10]")
+    need(0 <= cfg.beta_1 < 1, "beta_1", "must be in [0, 1)")
+    need(0 <= cfg.beta_2 < 1, "beta_2", "must be in [0, 1)")
+    need(cfg.l2 >= 0, "l2", "must be >= 0 (0 turns L2 off)")
+    need(cfg.early_stopping_patience >= 0, "early_stopping_patience", "must be >= 0")
+    need(0 <= cfg.accuracy_threshold <= 1, "accuracy_threshold", "must be in [0, 1]")
+    need(0 <= cfg.min_class_recall <= 1, "min_class_recall", "must be in [0, 1]")
+    need(0 <= cfg.regression_tolerance <= 1, "regression_tolerance", "must be in [0, 1]")
+    need(0 <= cfg.abstain_below <= 1, "abstain_below", "must be in [0, 1]")

@@ -1,0 +1,134 @@
+"""What a run produced, read back from ML Metadata: verdict, artifacts, timings."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Optional
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+
+@dataclasses.dataclass
+class RunOutcome:
+    run_id: str
+    blessed: bool
+    pushed_dir: Optional[str]
+    model_uri: Optional[str]
+    evaluation_uri: Optional[str]
+    accuracy: Optional[float]
+    failures: list  # human-readable failed thresholds
+    component_seconds: dict  # node id -> seconds (0 for cached)
+    cached: dict  # node id -> bool
+
+
+def open_store(metadata_path: str) -> metadata_store.MetadataStore:
+    if not os.path.exists(metadata_path):
+        raise FileNotFoundError(f"{metadata_path}: no ML Metadata store (has a run happened here?)")
+    cfg = metadata_store_pb2.ConnectionConfig()
+    cfg.sqlite.filename_uri = metadata_path
+    cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(cfg)
+
+
+def latest_run_context(store, pipeline_name: str):
+    runs = [c for c in store.get_contexts_by_type("pipeline_run")]
+    pipeline_ctx = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if pipeline_ctx is None or not runs:
+        raise LookupError(f"no run of pipeline {pipeline_name!r} in ML Metadata")
+    return max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+
+
+def _artifacts_by_type(store, context_id: int) -> dict:
+    types = {t.id: t.name for t in store.get_artifact_types()}
+    out: dict = {}
+    for artifact in store.get_artifacts_by_context(context_id):
+        out.setdefault(types.get(artifact.type_id), []).append(artifact)
+    return out
+
+
+def _prop(artifact, name):
+    value = artifact.custom_properties.get(name)
+    if value is None:
+        return None
+    return getattr(value, value.WhichOneof("value"))
+
+
+def describe_failures(evaluation_uri: str) -> list[str]:
+    """Every failed threshold with its slice, value and bound."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_validation_result(evaluation_uri)
+    lines = []
+    for per_slice in result.metric_validations_per_slice:
+        slice_text = _slice_text(per_slice.slice_key)
+        for failure in per_slice.failures:
+            key = failure.metric_key
+            name = key.name + (f" (class {key.sub_key.class_id.value})"
+                               if key.sub_key.HasField("class_id") else "")
+            if key.is_diff:
+                name += " change vs baseline"
+            lines.append(f"{name} on slice {slice_text}: {failure.message}")
+    for missing in result.missing_slices:
+        lines.append(f"slice {missing} is missing from the evaluation data")
+    return lines
+
+
+def _slice_text(slice_key) -> str:
+    parts = []
+    for single in slice_key.single_slice_keys:
+        value = single.WhichOneof("kind")
+        val = getattr(single, value) if value else ""
+        if isinstance(val, bytes):
+            val = val.decode()
+        parts.append(f"{single.column}={val}")
+    return " & ".join(parts) if parts else "Overall"
+
+
+def overall_accuracy(evaluation_uri: str) -> Optional[float]:
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_eval_result(evaluation_uri)
+    for slice_key, metrics in result.slicing_metrics:
+        if slice_key == ():
+            for _, by_key in metrics.items():
+                for _, named in by_key.items():
+                    for name, value in named.items():
+                        if name == "sparse_categorical_accuracy":
+                            return float(value["doubleValue"])
+    return None
+
+
+def read_outcome(metadata_path: str, pipeline_name: str) -> RunOutcome:
+    store = open_store(metadata_path)
+    run_ctx = latest_run_context(store, pipeline_name)
+    arts = _artifacts_by_type(store, run_ctx.id)
+    blessing = max(arts.get("ModelBlessing", []), key=lambda a: a.id, default=None)
+    evaluation = max(arts.get("ModelEvaluation", []), key=lambda a: a.id, default=None)
+    pushed = max(arts.get("PushedModel", []), key=lambda a: a.id, default=None)
+    models = [m for m in arts.get("Model", []) if _prop(m, "has_model") is None]
+    model = max(models, key=lambda a: a.id, default=None)
+    blessed = bool(blessing is not None and _prop(blessing, "blessed"))
+    pushed_dir = None
+    if pushed is not None and _prop(pushed, "pushed"):
+        pushed_dir = _prop(pushed, "pushed_destination")
+    evaluation_uri = evaluation.uri if evaluation is not None else None
+
+    seconds, cached = {}, {}
+    for execution in store.get_executions_by_context(run_ctx.id):
+        node = next((c.name.split(".", 1)[-1] for c in store.get_contexts_by_execution(execution.id)
+                     if store.get_context_types_by_id([c.type_id])[0].name == "node"), None)
+        if node is None:
+            continue
+        is_cached = execution.last_known_state == metadata_store_pb2.Execution.CACHED
+        cached[node] = is_cached
+        seconds[node] = 0.0 if is_cached else (
+            execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0
+
+    return RunOutcome(
+        run_id=run_ctx.name, blessed=blessed, pushed_dir=pushed_dir,
+        model_uri=model.uri if model is not None else None,
+        evaluation_uri=evaluation_uri,
+        accuracy=overall_accuracy(evaluation_uri) if evaluation_uri else None,
+        failures=describe_failures(evaluation_uri) if evaluation_uri and not blessed else [],
+        component_seconds=seconds, cached=cached)

@@ -1,0 +1,84 @@
+"""create_pipeline(config): wiring only; no environment, file system or I/O.
+
+ImageExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator (anomalies stop
+the run) -> Transform -> Trainer; LatestPushedModel (baseline) -> Evaluator ->
+Pusher (blessed only).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+from tfx import v1 as tfx
+
+from components.baseline import LatestPushedModel
+from components.evaluator import Evaluator
+from components.example_gen import ImageExampleGen
+from components.validator import ExampleValidator
+from pipeline.eval_config import build_eval_config
+from trainer.hparams import HParams
+
+TRANSFORM_FN = "trainer.preprocessing.preprocessing_fn"
+RUN_FN = "trainer.task.run_fn"
+DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+
+
+def create_pipeline(config, *, metadata_connection_config=None,
+                    beam_pipeline_args=DEFAULT_BEAM_ARGS,
+                    runtime: Optional[Mapping[str, Any]] = None) -> tfx.dsl.Pipeline:
+    """Wires the components. `runtime` maps knob names to placeholders (e.g.
+    Kubeflow RuntimeParameters) that replace the config's values."""
+    runtime = dict(runtime or {})
+
+    def value(name: str):
+        return runtime.get(name, getattr(config, name))
+
+    example_gen = ImageExampleGen(
+        data=value("data"), image_size=config.image_size,
+        eval_percent=config.eval_percent, seed=config.seed)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    example_validator = ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
+        preprocessing_fn=TRANSFORM_FN,
+        custom_config={"code_version": config.code_version})
+    transform.add_upstream_node(example_validator)
+
+    baseline = LatestPushedModel(serving_dir=value("serving_dir")).with_id("LatestPushedModel")
+
+    custom_config = HParams.from_config(config).to_custom_config()
+    custom_config["code_version"] = config.code_version
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        base_model=baseline.outputs["model"] if config.warm_start else None,
+        train_args=tfx.proto.TrainArgs(num_steps=value("train_steps")),
+        custom_config=custom_config)
+
+    evaluator = Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"],
+        eval_config=build_eval_config(config))
+
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=value("serving_dir"))))
+
+    components = [example_gen, statistics_gen, schema_gen, example_validator, transform,
+                  baseline, trainer, evaluator, pusher]
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=value("pipeline_root"),
+        components=components,
+        enable_cache=True,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(beam_pipeline_args),
+    )

@@ -1,0 +1,1 @@
+"""Tied-weight CNN trainer: model, datasets, training run_fn and export."""

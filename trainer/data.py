@@ -1,0 +1,39 @@
+"""tf.data input for training and evaluation, readable without TFX."""
+from __future__ import annotations
+
+import glob
+from typing import Iterable
+
+import tensorflow as tf
+
+from trainer.preprocessing import IMAGE_KEY, LABEL_KEY
+
+
+def expand(patterns: Iterable[str] | str) -> list[str]:
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    files = sorted(f for p in patterns for f in tf.io.gfile.glob(p))
+    if not files:
+        raise FileNotFoundError(f"no files match {list(patterns)}")
+    return files
+
+
+def make_dataset(file_patterns, feature_spec: dict, batch_size: int,
+                 shuffle: bool = False, seed: int = 0, repeat: bool = False) -> tf.data.Dataset:
+    """(features, label) batches from gzipped transformed tf.Examples."""
+    files = expand(file_patterns)
+    spec = {k: v for k, v in feature_spec.items() if k in (IMAGE_KEY, LABEL_KEY)}
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    ds = ds.map(lambda raw: tf.io.parse_single_example(raw, spec))
+    ds = ds.map(lambda f: ({IMAGE_KEY: f[IMAGE_KEY]}, tf.reshape(f[LABEL_KEY], [])))
+    ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(4096, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def count_examples(file_patterns) -> int:
+    files = expand(file_patterns)
+    return sum(1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP"))

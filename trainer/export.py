@@ -1,0 +1,62 @@
+"""Export: a SavedModel whose signatures apply the Transform graph themselves.
+
+- `serving_default`: serialized raw tf.Examples -> class_ids, probabilities, logits.
+- `serving_images`: a batch of raw 8-bit images (N, H, W) -> the same outputs.
+TFMA evaluates the model through `serving_default`, so evaluation and serving
+share one input path.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from trainer.preprocessing import LABEL_KEY, RAW_IMAGE_KEY
+
+
+class ServingModule(tf.Module):
+    """Holds the Keras model and the Transform layer so both are saved."""
+
+    def __init__(self, model: keras.Model, tf_transform_output: tft.TFTransformOutput,
+                 image_size: int):
+        super().__init__()
+        self.model = model
+        self.tft_layer = tf_transform_output.transform_features_layer()
+        self.image_size = image_size
+        raw_spec = dict(tf_transform_output.raw_feature_spec())
+        raw_spec.pop(LABEL_KEY, None)
+        self._raw_spec = raw_spec
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        def serve_examples(examples):
+            features = tf.io.parse_example(examples, self._raw_spec)
+            return self._predict(features)
+
+        @tf.function(input_signature=[
+            tf.TensorSpec([None, image_size, image_size], tf.uint8, name="images")])
+        def serve_images(images):
+            pixels = tf.reshape(tf.cast(images, tf.int64), [-1, image_size * image_size])
+            return self._predict({RAW_IMAGE_KEY: pixels})
+
+        self.serve_examples = serve_examples
+        self.serve_images = serve_images
+
+    def _predict(self, raw_features):
+        transformed = self.tft_layer(raw_features)
+        transformed.pop(LABEL_KEY, None)
+        logits = self.model(transformed, training=False)
+        probabilities = tf.nn.softmax(logits)
+        return {
+            "class_ids": tf.argmax(probabilities, axis=-1),
+            "probabilities": probabilities,
+            "logits": logits,
+        }
+
+
+def export_serving_model(model: keras.Model, tf_transform_output: tft.TFTransformOutput,
+                         image_size: int, export_dir: str) -> None:
+    module = ServingModule(model, tf_transform_output, image_size)
+    tf.saved_model.save(module, export_dir, signatures={
+        "serving_default": module.serve_examples,
+        "serving_images": module.serve_images,
+    })
