@@ -8,11 +8,14 @@ pushed SavedModel into its Model artifact (`Format-Serving/`) and marks
 `has_model=0`, which `components.evaluator` treats as "no baseline".
 
 Its only input is a directory outside ML Metadata, so TFX's cache would
-replay a stale answer; the driver adds the newest pushed version to the
-execution properties, so the cache key changes exactly when a model is pushed.
+replay a stale answer; the driver adds a digest of the newest pushed model to
+the execution properties, so the cache key changes exactly when a different
+model is pushed (re-pushing the same model keeps the key, and so a third run
+of unchanged code and data is fully cached, as with TFX's own Resolver).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Any, Dict, List, Optional
 
@@ -42,6 +45,20 @@ def latest_pushed_version(serving_dir: str) -> Optional[str]:
                 os.path.join(serving_dir, name, "saved_model.pb")):
             versions.append(name)
     return max(versions, key=int) if versions else None
+
+
+def model_digest(model_dir: str) -> str:
+    """sha256 over a SavedModel's graph and variables: equal for equal models."""
+    digest = hashlib.sha256()
+    names = ["saved_model.pb"]
+    variables = os.path.join(model_dir, "variables")
+    if tf.io.gfile.isdir(variables):
+        names += [f"variables/{n}" for n in sorted(tf.io.gfile.listdir(variables))]
+    for name in names:
+        with tf.io.gfile.GFile(os.path.join(model_dir, name), "rb") as f:
+            digest.update(name.encode())
+            digest.update(f.read())
+    return digest.hexdigest()
 
 
 def has_model(artifact: types.Artifact) -> bool:
@@ -77,7 +94,7 @@ class Executor(base_executor.BaseExecutor):
 
 
 class Driver(base_driver.BaseDriver):
-    """Keys the cache on the newest pushed version (local orchestration).
+    """Keys the cache on the newest pushed model (local orchestration).
 
     Subclasses the legacy BaseDriver (what components must declare) and
     implements `run`, the entry point of the portable launcher.
@@ -88,7 +105,9 @@ class Driver(base_driver.BaseDriver):
         for key, artifacts in execution_info.output_dict.items():
             for artifact in artifacts:
                 result.output_artifacts[key].artifacts.add().CopyFrom(artifact.mlmd_artifact)
-        state = latest_pushed_version(execution_info.exec_properties[SERVING_DIR_KEY]) or "none"
+        serving_dir = execution_info.exec_properties[SERVING_DIR_KEY]
+        version = latest_pushed_version(serving_dir)
+        state = model_digest(os.path.join(serving_dir, version)) if version else "none"
         result.exec_properties[STATE_KEY].string_value = state
         return result
 

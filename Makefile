@@ -1,0 +1,47 @@
+# Two commands set everything up on a fresh machine:
+#   make run    creates .venv from the lock (if needed) and runs the pipeline on the embedded digits
+#   make test   creates .venv from the lock (if needed) and runs every test, end to end included
+PYTHON ?= python3.10
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-from-lock
+OUTPUT_DIR ?= tiedflow_output
+BENCH_OUT ?= bench_out/pipeline.json
+
+.PHONY: setup browser run test test-unit bench bench-trainer compile clean
+IMAGE ?= tiedflow:latest
+
+# The lock holds every package at an exact version; --no-deps means pip installs
+# exactly that list and never backtracks.
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --no-deps -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/tiedflow run --output-dir $(OUTPUT_DIR)
+
+# Debian's Chromium, for the report's headless-browser test.
+browser:
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+test: setup browser
+	$(BIN)/python -m pytest
+
+test-unit: setup
+	$(BIN)/python -m pytest -m "not e2e"
+
+bench: setup
+	$(BIN)/python benchmarks/bench_pipeline.py --out $(BENCH_OUT)
+
+bench-trainer: setup
+	BENCH_OUT=$${BENCH_OUT:-bench_out/trainer.json} $(BIN)/python benchmarks/bench_trainer.py
+
+compile: setup
+	$(BIN)/tiedflow compile --image $(IMAGE) --output pipeline.yaml
+
+clean:
+	rm -rf $(OUTPUT_DIR) bench_out

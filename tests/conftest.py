@@ -1,0 +1,54 @@
+"""Shared fixtures. The end-to-end run is made once per session and shared.
+
+Test modules import project packages only (never `tests.*`: a package of the
+stack installs its own top-level `tests` into site-packages).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TIEDFLOW = os.path.join(os.path.dirname(sys.executable), "tiedflow")
+
+
+@dataclasses.dataclass
+class CliRun:
+    """One `tiedflow` invocation: its exit code, output and output dir."""
+    args: list
+    returncode: int
+    stdout: str
+    stderr: str
+    output_dir: str
+    seconds: float
+
+
+def run_tiedflow(*args: str, output_dir: str | None = None, env=None,
+                 timeout: float = 900) -> CliRun:
+    cmd = [TIEDFLOW, *args]
+    if output_dir is not None:
+        cmd += ["--output-dir", output_dir]
+    start = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO,
+                          env={**os.environ, **(env or {})})
+    return CliRun(cmd, proc.returncode, proc.stdout, proc.stderr, output_dir or "",
+                  time.time() - start)
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory) -> CliRun:
+    """`tiedflow run` on the embedded digits with the default config, once per session."""
+    out = str(tmp_path_factory.mktemp("e2e") / "out")
+    return run_tiedflow("run", output_dir=out)
+
+
+@pytest.fixture(scope="session")
+def pipeline_rerun(pipeline_run) -> CliRun:
+    """A second `tiedflow run` into the same output dir (cache reuse)."""
+    assert pipeline_run.returncode == 0, pipeline_run.stderr[-3000:]
+    return run_tiedflow("run", output_dir=pipeline_run.output_dir)
