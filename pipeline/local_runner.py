@@ -9,6 +9,13 @@ the output dir and data (defaults: ./tiedflow_output and the embedded digits).
 from __future__ import annotations
 
 import os
+import sys
+
+if __name__ == "__main__":
+    # Run as a file (by the tfx CLI or `python pipeline/local_runner.py`), Python
+    # puts this folder first on sys.path, where pipeline/pipeline.py would shadow
+    # the `pipeline` package; the folder above it must come first.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tfx import v1 as tfx
 

@@ -1,0 +1,83 @@
+"""The whole pipeline, run for real into a temporary output dir (shared per session)."""
+import glob
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline.outcome import read_outcome
+from conftest import run_tiedflow
+
+pytestmark = pytest.mark.e2e
+
+
+def pushed_versions(output_dir):
+    serving = os.path.join(output_dir, "serving")
+    return sorted(os.listdir(serving)) if os.path.isdir(serving) else []
+
+
+def held_out_examples(output_dir):
+    """Raw serialized eval-split tf.Examples written by ImageExampleGen."""
+    files = glob.glob(os.path.join(output_dir, "pipeline_root", "ImageExampleGen", "examples",
+                                   "*", "Split-eval", "*.gz"))
+    assert files, "no eval split written"
+    raw = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+    labels = [tf.train.Example.FromString(r).features.feature["label"].int64_list.value[0]
+              for r in raw]
+    return raw, np.array(labels)
+
+
+def test_first_run_is_blessed_and_pushes_one_model(pipeline_run):
+    assert pipeline_run.returncode == 0, pipeline_run.stderr[-3000:]
+    assert "BLESSED and pushed to" in pipeline_run.stdout
+    versions = pushed_versions(pipeline_run.output_dir)
+    assert len(versions) == 1
+    assert os.path.join(pipeline_run.output_dir, "serving", versions[0]) in pipeline_run.stdout
+    outcome = read_outcome(os.path.join(pipeline_run.output_dir, "metadata.sqlite"), "tiedflow")
+    assert outcome.blessed
+    assert outcome.accuracy >= 0.95
+    assert f"{outcome.accuracy:.4f}" in pipeline_run.stdout
+
+
+def test_pushed_model_classifies_raw_examples_with_plain_tf(pipeline_run):
+    version = pushed_versions(pipeline_run.output_dir)[0]
+    model = tf.saved_model.load(os.path.join(pipeline_run.output_dir, "serving", version))
+    raw, labels = held_out_examples(pipeline_run.output_dir)
+    assert len(raw) == 360
+    out = model.signatures["serving_default"](examples=tf.constant(raw))
+    predicted = out["class_ids"].numpy()
+    assert (predicted == labels).mean() >= 0.95
+    np.testing.assert_allclose(out["probabilities"].numpy().sum(axis=1), 1.0, rtol=1e-5)
+
+    # The raw-image signature gives the same answers on the same pixels.
+    pixels = np.stack([np.array(tf.train.Example.FromString(r).features.feature["pixels"]
+                                .int64_list.value, dtype=np.uint8).reshape(8, 8) for r in raw])
+    by_image = model.signatures["serving_images"](images=tf.constant(pixels))
+    assert np.array_equal(by_image["class_ids"].numpy(), predicted)
+
+
+def test_second_run_reuses_the_cache(pipeline_rerun):
+    assert pipeline_rerun.returncode == 0, pipeline_rerun.stderr[-3000:]
+    outcome = read_outcome(os.path.join(pipeline_rerun.output_dir, "metadata.sqlite"), "tiedflow")
+    for node in ("ImageExampleGen", "StatisticsGen", "SchemaGen", "Transform", "Trainer"):
+        assert outcome.cached[node], f"{node} was not reused from the cache"
+    assert outcome.blessed
+
+
+def test_failed_run_leaves_pushed_models_alone(pipeline_rerun, tmp_path):
+    before = pushed_versions(pipeline_rerun.output_dir)
+    bad = tmp_path / "bad.tfrecord"
+    bad.write_bytes(b"\x00not a tfrecord" * 20)
+    failed = run_tiedflow("run", "--data", str(bad), output_dir=pipeline_rerun.output_dir)
+    assert failed.returncode == 2
+    assert "bad.tfrecord" in failed.stderr
+    assert pushed_versions(pipeline_rerun.output_dir) == before
+
+
+def test_bad_data_path_exits_2_naming_it(tmp_path):
+    result = run_tiedflow("run", "--data", str(tmp_path / "missing-dir"),
+                          output_dir=str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "missing-dir" in result.stderr
+    assert not os.path.exists(tmp_path / "out" / "serving")

@@ -1,0 +1,31 @@
+"""The local runner file through the real `tfx` CLI, as TFX users run pipelines."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+pytestmark = pytest.mark.e2e
+TFX = os.path.join(os.path.dirname(sys.executable), "tfx")
+
+
+def test_tfx_pipeline_create_then_run_create_pushes_a_model(tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path), "TIEDFLOW_OUTPUT_DIR": str(tmp_path / "out")}
+    env.pop("LOCAL_HOME", None)
+
+    def tfx(*args):
+        proc = subprocess.run([TFX, *args], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=900)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc
+
+    tfx("pipeline", "create", "--engine", "local",
+        "--pipeline_path", os.path.join("pipeline", "local_runner.py"))
+    assert (tmp_path / "tfx" / "local" / "tiedflow").is_dir()
+    tfx("run", "create", "--engine", "local", "--pipeline_name", "tiedflow")
+    serving = tmp_path / "out" / "serving"
+    versions = os.listdir(serving)
+    assert len(versions) == 1
+    assert (serving / versions[0] / "saved_model.pb").is_file()
