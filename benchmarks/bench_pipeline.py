@@ -57,7 +57,10 @@ def main() -> int:
     except Exception:
         print(f"a run failed; its log: {output_dir}.log", file=sys.stderr)
         raise
-    shutil.rmtree(work, ignore_errors=True)
+    if cold["exit_code"] or warm["exit_code"]:
+        print(f"a run failed; its log: {output_dir}.log", file=sys.stderr)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
     result = {"cold": cold, "warm": warm, "cpus": os.cpu_count(), "settings": args.set}
     print(f"{'component':<20}{'cold s':>10}{'warm s':>10}")

@@ -7,11 +7,13 @@ pushed SavedModel into its Model artifact (`Format-Serving/`) and marks
 `has_model`. With nothing pushed yet it outputs an empty Model with
 `has_model=0`, which `components.evaluator` treats as "no baseline".
 
-Its only input is a directory outside ML Metadata, so TFX's cache would
-replay a stale answer; the driver adds a digest of the newest pushed model to
-the execution properties, so the cache key changes exactly when a different
-model is pushed (re-pushing the same model keeps the key, and so a third run
-of unchanged code and data is fully cached, as with TFX's own Resolver).
+Given the `candidate` (the Trainer's model), it skips pushed models identical
+to it: comparing a model with itself says nothing, and it keeps a re-run of
+unchanged code and data fully cached instead of re-evaluating and re-pushing.
+
+Its other input is a directory outside ML Metadata, so TFX's cache would replay
+a stale answer; the driver adds the chosen model's digest to the execution
+properties, so the cache key changes exactly when the baseline changes.
 """
 from __future__ import annotations
 
@@ -21,30 +23,30 @@ from typing import Any, Dict, List, Optional
 
 import tensorflow as tf
 from tfx import types
-from tfx.dsl.components.base import base_component, base_executor, executor_spec
-from tfx.dsl.components.base import base_driver
+from tfx.dsl.components.base import base_component, base_driver, base_executor, executor_spec
 from tfx.proto.orchestration import driver_output_pb2
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
-from tfx.utils import io_utils
+from tfx.utils import io_utils, path_utils
 
 SERVING_DIR_KEY = "serving_dir"
 STATE_KEY = "serving_state"
 HAS_MODEL_KEY = "has_model"
 VERSION_KEY = "pushed_version"
+CANDIDATE_KEY = "candidate"
 
 
-def latest_pushed_version(serving_dir: str) -> Optional[str]:
-    """Newest numeric version folder holding a SavedModel, or None."""
+def pushed_versions(serving_dir: str) -> list[str]:
+    """Numeric version folders holding a SavedModel, newest first."""
     if not serving_dir or not tf.io.gfile.isdir(serving_dir):
-        return None
+        return []
     versions = []
     for name in tf.io.gfile.listdir(serving_dir):
         name = name.rstrip("/")
         if name.isdigit() and tf.io.gfile.exists(
                 os.path.join(serving_dir, name, "saved_model.pb")):
             versions.append(name)
-    return max(versions, key=int) if versions else None
+    return sorted(versions, key=int, reverse=True)
 
 
 def model_digest(model_dir: str) -> str:
@@ -55,10 +57,24 @@ def model_digest(model_dir: str) -> str:
     if tf.io.gfile.isdir(variables):
         names += [f"variables/{n}" for n in sorted(tf.io.gfile.listdir(variables))]
     for name in names:
-        with tf.io.gfile.GFile(os.path.join(model_dir, name), "rb") as f:
+        path = os.path.join(model_dir, name)
+        if not tf.io.gfile.exists(path):
+            continue
+        with tf.io.gfile.GFile(path, "rb") as f:
             digest.update(name.encode())
             digest.update(f.read())
     return digest.hexdigest()
+
+
+def choose_baseline(serving_dir: str, candidate_dir: Optional[str]):
+    """(version, digest) of the newest pushed model that differs from the candidate."""
+    skip = model_digest(candidate_dir) if candidate_dir and tf.io.gfile.exists(
+        os.path.join(candidate_dir, "saved_model.pb")) else None
+    for version in pushed_versions(serving_dir):
+        digest = model_digest(os.path.join(serving_dir, version))
+        if digest != skip:
+            return version, digest
+    return None, None
 
 
 def has_model(artifact: types.Artifact) -> bool:
@@ -68,12 +84,17 @@ def has_model(artifact: types.Artifact) -> bool:
     return True  # a Model from anywhere else (a Trainer, an importer)
 
 
+def _candidate_dir(input_dict) -> Optional[str]:
+    models = input_dict.get(CANDIDATE_KEY) or []
+    return path_utils.serving_model_path(models[0].uri) if models else None
+
+
 class LatestPushedModelSpec(ComponentSpec):
     PARAMETERS = {
         SERVING_DIR_KEY: ExecutionParameter(type=str),
         STATE_KEY: ExecutionParameter(type=str, optional=True),
     }
-    INPUTS = {}
+    INPUTS = {CANDIDATE_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True)}
     OUTPUTS = {"model": ChannelParameter(type=standard_artifacts.Model)}
 
 
@@ -83,7 +104,7 @@ class Executor(base_executor.BaseExecutor):
            exec_properties: Dict[str, Any]) -> None:
         serving_dir = exec_properties[SERVING_DIR_KEY]
         model = output_dict["model"][0]
-        version = latest_pushed_version(serving_dir)
+        version, _ = choose_baseline(serving_dir, _candidate_dir(input_dict))
         if version is None:
             model.set_int_custom_property(HAS_MODEL_KEY, 0)
             return
@@ -94,7 +115,7 @@ class Executor(base_executor.BaseExecutor):
 
 
 class Driver(base_driver.BaseDriver):
-    """Keys the cache on the newest pushed model (local orchestration).
+    """Keys the cache on the chosen baseline's digest (local orchestration).
 
     Subclasses the legacy BaseDriver (what components must declare) and
     implements `run`, the entry point of the portable launcher.
@@ -105,21 +126,20 @@ class Driver(base_driver.BaseDriver):
         for key, artifacts in execution_info.output_dict.items():
             for artifact in artifacts:
                 result.output_artifacts[key].artifacts.add().CopyFrom(artifact.mlmd_artifact)
-        serving_dir = execution_info.exec_properties[SERVING_DIR_KEY]
-        version = latest_pushed_version(serving_dir)
-        state = model_digest(os.path.join(serving_dir, version)) if version else "none"
-        result.exec_properties[STATE_KEY].string_value = state
+        _, digest = choose_baseline(execution_info.exec_properties[SERVING_DIR_KEY],
+                                    _candidate_dir(execution_info.input_dict))
+        result.exec_properties[STATE_KEY].string_value = digest or "none"
         return result
 
 
 class LatestPushedModel(base_component.BaseComponent):
-    """Outputs the newest model in the push destination (empty on a first run)."""
+    """Outputs the newest pushed model other than `candidate` (empty if none)."""
 
     SPEC_CLASS = LatestPushedModelSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
     DRIVER_CLASS = Driver
 
-    def __init__(self, serving_dir):
+    def __init__(self, serving_dir, candidate: Optional[types.BaseChannel] = None):
         super().__init__(spec=LatestPushedModelSpec(
-            serving_dir=serving_dir,
+            serving_dir=serving_dir, candidate=candidate,
             model=types.Channel(type=standard_artifacts.Model)))
