@@ -60,6 +60,35 @@ def cmd_run(args) -> int:
     return EXIT_NOT_BLESSED
 
 
+def cmd_compile(args) -> int:
+    from pipeline.config import PipelineConfig
+    from pipeline import kubeflow_runner
+
+    config = PipelineConfig().with_overrides(args.set)
+    image = args.image or kubeflow_runner.DEFAULT_IMAGE
+    path = kubeflow_runner.compile_pipeline(args.output, image=image, config=config)
+    print(f"wrote {path} (image {image}; run parameters: "
+          f"{', '.join(kubeflow_runner.RUNTIME_PARAMETERS)})")
+    return EXIT_OK
+
+
+def cmd_submit(args) -> int:
+    from pipeline import submit as submit_lib
+
+    try:
+        done = submit_lib.submit(
+            args.host, pipeline_file=args.pipeline_file, pipeline_root=args.pipeline_root,
+            assignments=args.set, experiment=args.experiment, run_name=args.run_name,
+            namespace=args.namespace, existing_token=args.existing_token,
+            enable_caching=False if args.no_cache else None)
+    except submit_lib.SubmitError as err:
+        print(f"tiedflow: error: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"submitted run {done.run_id}")
+    print(f"run URL: {done.run_url}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tiedflow", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -73,6 +102,29 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override one config knob (repeatable)")
     run.set_defaults(func=cmd_run)
+
+    comp = sub.add_parser("compile", help="compile the Kubeflow Pipelines v2 spec (pipeline.yaml)")
+    comp.add_argument("--image", default=None,
+                      help="container image every task runs (default tiedflow:<version>)")
+    comp.add_argument("--output", default="pipeline.yaml")
+    comp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="fix one config knob in the compiled spec (repeatable)")
+    comp.set_defaults(func=cmd_compile)
+
+    sbm = sub.add_parser("submit", help="start a run of pipeline.yaml on a Kubeflow cluster")
+    sbm.add_argument("--host", required=True, help="Kubeflow Pipelines API, e.g. http://localhost:8080")
+    sbm.add_argument("--experiment", default="tiedflow")
+    sbm.add_argument("--run-name", default=None)
+    sbm.add_argument("--pipeline-root", default=None,
+                     help="gs:// or s3:// folder for the run's artifacts (required)")
+    sbm.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="run parameter: data, serving_dir, train_steps, learning_rate, "
+                          "accuracy_threshold (repeatable)")
+    sbm.add_argument("--pipeline-file", default="pipeline.yaml")
+    sbm.add_argument("--namespace", default=None, help="Kubernetes namespace (multi-user)")
+    sbm.add_argument("--existing-token", default=None, help="bearer token for the API")
+    sbm.add_argument("--no-cache", action="store_true", help="disable KFP caching for this run")
+    sbm.set_defaults(func=cmd_submit)
     return parser
 
 

@@ -13,6 +13,8 @@ from tfx import v1 as tfx
 from components.baseline import LatestPushedModel
 from components.evaluator import Evaluator
 from components.example_gen import ImageExampleGen
+from components.pusher import Pusher
+from components.trainer import Trainer
 from components.validator import ExampleValidator
 from pipeline.eval_config import build_eval_config
 from trainer.hparams import HParams
@@ -46,34 +48,44 @@ def create_pipeline(config, *, metadata_connection_config=None,
         custom_config={"code_version": config.code_version})
     transform.add_upstream_node(example_validator)
 
-    baseline = LatestPushedModel(serving_dir=value("serving_dir")).with_id("LatestPushedModel")
+    # Warm start continues from the newest pushed model (issue 3); the
+    # evaluation baseline is looked up after training, see below.
+    warm_start = (LatestPushedModel(serving_dir=value("serving_dir")).with_id("WarmStartModel")
+                  if config.warm_start else None)
 
     custom_config = HParams.from_config(config).to_custom_config()
     custom_config["code_version"] = config.code_version
-    trainer = tfx.components.Trainer(
+    # train_steps, learning_rate, accuracy_threshold and serving_dir are knobs
+    # (components.knobs): top-level properties a runtime parameter can replace.
+    trainer = Trainer(
+        train_steps=value("train_steps"), learning_rate=value("learning_rate"),
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        base_model=baseline.outputs["model"] if config.warm_start else None,
-        train_args=tfx.proto.TrainArgs(num_steps=value("train_steps")),
+        base_model=warm_start.outputs["model"] if warm_start else None,
+        train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
         custom_config=custom_config)
+
+    # The last pushed model other than the candidate itself (no Resolver node:
+    # Kubeflow's open-source backend cannot run one).
+    baseline = LatestPushedModel(serving_dir=value("serving_dir"),
+                                 candidate=trainer.outputs["model"]).with_id("LatestPushedModel")
 
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
-        eval_config=build_eval_config(config))
+        eval_config=build_eval_config(config),
+        accuracy_threshold=value("accuracy_threshold"))
 
-    pusher = tfx.components.Pusher(
+    pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=value("serving_dir"))))
+        serving_dir=value("serving_dir"))
 
     components = [example_gen, statistics_gen, schema_gen, example_validator, transform,
-                  baseline, trainer, evaluator, pusher]
+                  *([warm_start] if warm_start else []), trainer, baseline, evaluator, pusher]
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=value("pipeline_root"),

@@ -1,0 +1,60 @@
+"""TFX's Kubeflow V2 executor entry point, for the open-source KFP launcher.
+
+The open-source driver rebuilds a task's input artifacts from ML Metadata with
+their name, uri and metadata but no type; TFX's entry point needs the type to
+pick the artifact class and fails on such input (UnboundLocalError in
+`_retrieve_class_path`). The compiled spec hands every container its input
+definitions (`--json_serialized_inputs_spec_args`), so this fills the missing
+types in from there and then runs TFX's own entry point unchanged.
+"""
+from __future__ import annotations
+
+import runpy
+import sys
+
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+TFX_ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
+INVOCATION_FLAG = "--json_serialized_invocation_args"
+INPUTS_SPEC_FLAG = "--json_serialized_inputs_spec_args"
+
+
+def complete_executor_input(executor_input: str, inputs_spec: str) -> str:
+    """The executor input with each untyped input artifact given its declared type."""
+    message = json_format.Parse(executor_input, pipeline_spec_pb2.ExecutorInput(),
+                                ignore_unknown_fields=True)
+    spec = json_format.Parse(inputs_spec, pipeline_spec_pb2.ComponentInputsSpec(),
+                             ignore_unknown_fields=True)
+    for key, artifacts in message.inputs.artifacts.items():
+        if key not in spec.artifacts:
+            continue
+        for artifact in artifacts.artifacts:
+            if not (artifact.type.schema_title or artifact.type.instance_schema):
+                artifact.type.CopyFrom(spec.artifacts[key].artifact_type)
+    return json_format.MessageToJson(message, sort_keys=True)
+
+
+def _flag_value(argv: list, flag: str):
+    for i, arg in enumerate(argv):
+        if arg == flag and i + 1 < len(argv):
+            return i + 1
+    return None
+
+
+def fix_argv(argv: list) -> list:
+    """`argv` with the executor input completed (unchanged if a flag is missing)."""
+    argv = list(argv)
+    at_input, at_spec = _flag_value(argv, INVOCATION_FLAG), _flag_value(argv, INPUTS_SPEC_FLAG)
+    if at_input is not None and at_spec is not None:
+        argv[at_input] = complete_executor_input(argv[at_input], argv[at_spec])
+    return argv
+
+
+def main() -> None:
+    sys.argv = [sys.argv[0]] + fix_argv(sys.argv[1:])
+    runpy.run_module(TFX_ENTRYPOINT, run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main()

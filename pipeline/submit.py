@@ -1,0 +1,148 @@
+"""Submits pipeline.yaml to a Kubeflow Pipelines cluster through `kfp.Client`.
+
+TFX leaves parameter values out of the compiled spec, so every run parameter
+is sent explicitly: the user's `--set` values, else the config's defaults;
+`serving_dir` defaults to `<pipeline root>/serving`. Inputs are checked before
+anything is sent, because a bad value on a cluster fails minutes later in a
+pod log instead of here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import socket
+from typing import Any, Iterable, Optional
+from urllib.parse import urlsplit
+
+import yaml
+
+from pipeline.config import ConfigError, PipelineConfig, parse_value
+
+# What the components can write through tf.io.gfile on a cluster.
+REMOTE_SCHEMES = ("gs://", "s3://")
+CONNECT_TIMEOUT_S = 10
+
+
+class SubmitError(RuntimeError):
+    """The cluster could not be reached or refused the request."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Submission:
+    run_id: str
+    run_url: str
+    parameters: dict
+
+
+def pipeline_parameters(pipeline_file: str) -> dict[str, str]:
+    """The run parameters the compiled spec declares: name -> KFP parameter type."""
+    try:
+        with open(pipeline_file) as f:
+            spec = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{pipeline_file}: no such file; run `tiedflow compile` first") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{pipeline_file}: not a YAML pipeline spec ({err})") from None
+    if not isinstance(spec, dict) or "root" not in spec:
+        raise ConfigError(f"{pipeline_file}: not a KFP pipeline spec (no 'root')")
+    params = spec["root"].get("inputDefinitions", {}).get("parameters", {})
+    return {name: p.get("parameterType", "STRING") for name, p in params.items()}
+
+
+def _check_uri(name: str, value: str) -> None:
+    if not value.startswith(REMOTE_SCHEMES):
+        raise ConfigError(
+            f"{name} {value!r}: must be a gs:// or s3:// location the cluster's pods can "
+            "write (TFX writes artifacts with tf.io.gfile; minio:// and local paths do not work)")
+
+
+def resolve_parameters(declared: dict[str, str], assignments: Iterable[str],
+                       pipeline_root: str) -> dict[str, Any]:
+    """Every declared parameter's value: from `--set KEY=VALUE`, else a default."""
+    given = {}
+    for item in assignments:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        key, raw = (part.strip() for part in item.split("=", 1))
+        if key not in declared:
+            raise ConfigError(
+                f"unknown run parameter {key!r}; the compiled pipeline takes: "
+                f"{', '.join(sorted(declared))} (other settings are fixed by `tiedflow compile`)")
+        given[key] = raw
+    config_keys = {f.name for f in dataclasses.fields(PipelineConfig)}
+    values = {key: parse_value(key, raw) if key in config_keys else raw
+              for key, raw in given.items()}
+    # Range checks come from the config itself.
+    PipelineConfig(**{k: v for k, v in values.items() if k in config_keys})
+    defaults = PipelineConfig()
+    result = {}
+    for name in sorted(declared):
+        if name in values:
+            result[name] = values[name]
+        elif name == "serving_dir":
+            result[name] = pipeline_root.rstrip("/") + "/serving"
+        elif name in config_keys:
+            result[name] = getattr(defaults, name)
+        else:
+            raise ConfigError(f"run parameter {name!r} has no default: give it with --set")
+    if "serving_dir" in result:
+        _check_uri("serving_dir", result["serving_dir"])
+    data = result.get("data")
+    if data is not None and data != "digits" and not data.startswith(REMOTE_SCHEMES):
+        raise ConfigError(f"data {data!r}: on a cluster use 'digits' or a gs:// or s3:// "
+                          "location the pods can read")
+    return result
+
+
+def check_reachable(host: str) -> None:
+    """Fails fast with a clear message (kfp.Client retries for half a minute)."""
+    parts = urlsplit(host if "://" in host else f"https://{host}")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--host {host!r}: expected http(s)://HOST[:PORT]")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        raise SubmitError(f"cannot reach Kubeflow Pipelines at {host}: {err}") from None
+
+
+def submit(host: str, *, pipeline_file: str = "pipeline.yaml",
+           pipeline_root: Optional[str] = None, assignments: Iterable[str] = (),
+           experiment: str = "tiedflow", run_name: Optional[str] = None,
+           namespace: Optional[str] = None, existing_token: Optional[str] = None,
+           enable_caching: Optional[bool] = None) -> Submission:
+    """Creates one run of `pipeline_file`; returns its id and URL."""
+    if not pipeline_root:
+        raise ConfigError("--pipeline-root is required: a gs:// or s3:// folder for the "
+                          "run's artifacts")
+    _check_uri("--pipeline-root", pipeline_root)
+    parameters = resolve_parameters(pipeline_parameters(pipeline_file), assignments,
+                                    pipeline_root)
+    check_reachable(host)
+
+    import kfp
+    import kfp_server_api
+
+    try:
+        client = kfp.Client(host=host, namespace=namespace or "kubeflow",
+                            existing_token=existing_token)
+        result = client.create_run_from_pipeline_package(
+            pipeline_file, arguments=parameters, run_name=run_name,
+            experiment_name=experiment, namespace=namespace,
+            pipeline_root=pipeline_root, enable_caching=enable_caching)
+    except kfp_server_api.ApiException as err:
+        raise SubmitError(f"Kubeflow Pipelines at {host} rejected the request "
+                          f"(HTTP {err.status} {err.reason}): {_api_message(err)}") from None
+    except Exception as err:  # urllib3 connection errors, kfp's healthz timeout
+        raise SubmitError(f"submitting to {host} failed: {type(err).__name__}: {err}") from None
+    run_id = result.run_id
+    return Submission(run_id, f"{host.rstrip('/')}/#/runs/details/{run_id}", parameters)
+
+
+def _api_message(err) -> str:
+    import json
+
+    try:
+        body = json.loads(err.body or "")
+        return body.get("message") or body.get("error") or str(body)
+    except (ValueError, AttributeError):
+        return (err.body or "").strip()[:500] or "(no message)"
