@@ -1,7 +1,6 @@
 """tf.data input for training and evaluation, readable without TFX."""
 from __future__ import annotations
 
-import glob
 from typing import Iterable
 
 import tensorflow as tf
@@ -26,7 +25,18 @@ def make_dataset(file_patterns, feature_spec: dict, batch_size: int,
     ds = tf.data.TFRecordDataset(files, compression_type="GZIP")
     ds = ds.map(lambda raw: tf.io.parse_single_example(raw, spec))
     ds = ds.map(lambda f: ({IMAGE_KEY: f[IMAGE_KEY]}, tf.reshape(f[LABEL_KEY], [])))
-    ds = ds.cache()
+    return batched(ds.cache(), batch_size, shuffle, seed, repeat)
+
+
+def from_arrays(images, labels, batch_size: int, shuffle: bool = False, seed: int = 0,
+                repeat: bool = False) -> tf.data.Dataset:
+    """The same batches from in-memory arrays (scaled images, flat), without TFX."""
+    ds = tf.data.Dataset.from_tensor_slices(({IMAGE_KEY: images}, labels))
+    return batched(ds, batch_size, shuffle, seed, repeat)
+
+
+def batched(ds: tf.data.Dataset, batch_size: int, shuffle: bool, seed: int,
+            repeat: bool) -> tf.data.Dataset:
     if shuffle:
         ds = ds.shuffle(4096, seed=seed, reshuffle_each_iteration=True)
     if repeat:

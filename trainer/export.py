@@ -2,6 +2,8 @@
 
 - `serving_default`: serialized raw tf.Examples -> class_ids, probabilities, logits.
 - `serving_images`: a batch of raw 8-bit images (N, H, W) -> the same outputs.
+Beside it, `assets.extra/model.keras` keeps the Keras model for warm starts
+(the SavedModel loader ignores that folder).
 TFMA evaluates the model through `serving_default`, so evaluation and serving
 share one input path.
 """
@@ -12,6 +14,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from trainer.preprocessing import LABEL_KEY, RAW_IMAGE_KEY
+from trainer.warm_start import save_keras_copy
 
 
 class ServingModule(tf.Module):
@@ -55,8 +58,10 @@ class ServingModule(tf.Module):
 
 def export_serving_model(model: keras.Model, tf_transform_output: tft.TFTransformOutput,
                          image_size: int, export_dir: str) -> None:
+    """Saves the SavedModel with both signatures, plus the Keras copy."""
     module = ServingModule(model, tf_transform_output, image_size)
     tf.saved_model.save(module, export_dir, signatures={
         "serving_default": module.serve_examples,
         "serving_images": module.serve_images,
     })
+    save_keras_copy(model, export_dir)

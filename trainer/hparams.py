@@ -11,11 +11,12 @@ class HParams:
     tied_layers: int = 3
     tie_mode: str = "depth"
     optimizer: str = "adam"
-    train_steps: int = 700
+    train_steps: int = 200
     batch_size: int = 64
-    learning_rate: float = 3e-3
+    learning_rate: float = 1e-2
     beta_1: float = 0.9
     beta_2: float = 0.999
+    momentum: float = 0.0
     lr_decay: bool = True
     l2: float = 1e-4
     early_stopping_patience: int = 0
@@ -30,9 +31,9 @@ class HParams:
 
     @classmethod
     def from_config(cls, config) -> "HParams":
-        """Picks the training knobs out of a PipelineConfig."""
+        """Picks the training knobs out of a PipelineConfig (defaults for the rest)."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: getattr(config, k) for k in names})
+        return cls(**{k: getattr(config, k) for k in names if hasattr(config, k)})
 
     def to_custom_config(self) -> dict:
         return dataclasses.asdict(self)

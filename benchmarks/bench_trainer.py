@@ -1,0 +1,106 @@
+"""Tied against untied: trains each variant on the embedded digits and prints a table.
+
+Same split as the pipeline (components.image_data.split_records), same
+preprocessing (pixels / 255, as trainer.preprocessing), the trainer's default
+hyperparameters (PipelineConfig) unless --set overrides them. Writes a JSON
+list of {variant, conv_params, total_params, eval_accuracy,
+train_examples_per_s, wall_s} to --out, or to $BENCH_OUT.
+
+    BENCH_OUT=bench_out/trainer.json python benchmarks/bench_trainer.py
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from components import image_data  # noqa: E402
+from pipeline.config import PipelineConfig  # noqa: E402
+from trainer import data, model as model_lib, training  # noqa: E402
+from trainer.hparams import HParams  # noqa: E402
+
+VARIANTS = {"tied-depth": "depth", "tied-channel": "channel", "untied": "none"}
+
+
+def digits_arrays(config: PipelineConfig):
+    """(train_x, train_y, eval_x, eval_y): flat images scaled to [0, 1], as Transform does."""
+    records = list(image_data.digits_records(config.image_size))
+    splits = image_data.split_records(records, config.eval_percent, config.seed)
+
+    def arrays(part):
+        x = np.stack([r.pixels.reshape(-1) for r in part]).astype(np.float32) / 255.0
+        return x, np.array([r.label for r in part], dtype=np.int64)
+
+    return (*arrays(splits["train"]), *arrays(splits["eval"]))
+
+
+def bench_variant(variant: str, hp: HParams, arrays) -> dict:
+    train_x, train_y, eval_x, eval_y = arrays
+    hp = HParams(**{**hp.to_custom_config(), "tie_mode": VARIANTS[variant]})
+    start = time.time()
+    training.set_seeds(hp.seed)
+    batch = training.batch_size_for(hp)
+    train_ds = data.from_arrays(train_x, train_y, batch, shuffle=True, seed=hp.seed, repeat=True)
+    eval_ds = data.from_arrays(eval_x, eval_y, 256)
+    model = model_lib.build_model(hp.image_size, hp.width, hp.tied_layers, hp.tie_mode, hp.l2)
+    fit_start = time.time()
+    history = training.fit(model, train_ds, eval_ds, hp, hp.train_steps,
+                           int(np.ceil(len(train_y) / batch)), verbose=0)
+    fit_s = time.time() - fit_start
+    steps = len(history.history["loss"]) * min(hp.train_steps, int(np.ceil(len(train_y) / batch)))
+    predicted = np.argmax(model.predict(eval_x, batch_size=256, verbose=0), axis=-1)
+    return {
+        "variant": variant,
+        "conv_params": model_lib.conv_parameter_count(model),
+        "total_params": int(model.count_params()),
+        "eval_accuracy": round(float(np.mean(predicted == eval_y)), 4),
+        "train_examples_per_s": round(steps * batch / fit_s, 1),
+        "wall_s": round(time.time() - start, 2),
+    }
+
+
+def table(rows: list[dict]) -> str:
+    cols = ["variant", "conv_params", "total_params", "eval_accuracy",
+            "train_examples_per_s", "wall_s"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=os.environ.get("BENCH_OUT", "bench_out/trainer.json"))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config knob, as `tiedflow run --set`")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    args = parser.parse_args(argv)
+    config = PipelineConfig().with_overrides(args.set)
+    hp = HParams.from_config(config)
+    arrays = digits_arrays(config)
+    rows = [bench_variant(v, hp, arrays) for v in args.variants.split(",")]
+    print(f"digits: {len(arrays[1])} train / {len(arrays[3])} eval examples; "
+          f"width={hp.width} tied_layers={hp.tied_layers} optimizer={hp.optimizer} "
+          f"train_steps={hp.train_steps} batch_size={hp.batch_size} "
+          f"learning_rate={hp.learning_rate} l2={hp.l2}")
+    print(table(rows))
+    by = {r["variant"]: r for r in rows}
+    if "tied-depth" in by and "untied" in by:
+        tied, untied = by["tied-depth"], by["untied"]
+        print(f"tied-depth: {1 - tied['conv_params'] / untied['conv_params']:.0%} fewer conv "
+              f"params, accuracy {100 * (tied['eval_accuracy'] - untied['eval_accuracy']):+.2f} "
+              "points against untied")
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(rows, f, indent=2)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Optimizers, seeds and the fit loop: plain functions the Trainer's run_fn calls.
+
+A step is one parameter update. `adam` and `minibatch-sgd` take `batch_size`
+examples per step; `sgd` is plain stochastic gradient descent, one example per
+step, so it needs far more steps for the same number of epochs.
+"""
+from __future__ import annotations
+
+import math
+import random
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from trainer.hparams import HParams
+
+
+def set_seeds(seed: int) -> None:
+    """Python, NumPy and TensorFlow seeds: same config and data, same metrics."""
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+
+
+def batch_size_for(hp: HParams) -> int:
+    return 1 if hp.optimizer == "sgd" else hp.batch_size
+
+
+def make_optimizer(hp: HParams, train_steps: int) -> keras.optimizers.Optimizer:
+    lr = hp.learning_rate
+    if hp.lr_decay:
+        lr = keras.optimizers.schedules.CosineDecay(hp.learning_rate, decay_steps=train_steps,
+                                                    alpha=0.05)
+    if hp.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=lr, beta_1=hp.beta_1, beta_2=hp.beta_2)
+    if hp.optimizer in ("sgd", "minibatch-sgd"):
+        return keras.optimizers.SGD(learning_rate=lr, momentum=hp.momentum)
+    raise ValueError(f"optimizer must be adam, sgd or minibatch-sgd, got {hp.optimizer!r}")
+
+
+def compile_model(model: keras.Model, hp: HParams, train_steps: int) -> None:
+    model.compile(optimizer=make_optimizer(hp, train_steps),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+
+
+def fit(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset | None,
+        hp: HParams, train_steps: int, steps_per_epoch: int,
+        log_dir: str | None = None, verbose: int = 2):
+    """Compiles and fits for about `train_steps` updates; returns the Keras History.
+
+    `train_ds` must repeat. The eval split is scored after every epoch (the
+    TensorBoard curves); with early stopping, training stops once its loss
+    has not improved for `early_stopping_patience` epochs and the best
+    weights are kept.
+    """
+    compile_model(model, hp, train_steps)
+    steps_per_epoch = max(1, min(train_steps, steps_per_epoch))
+    epochs = max(1, math.ceil(train_steps / steps_per_epoch))
+    callbacks = []
+    if log_dir:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch",
+                                                     write_graph=False))
+    if hp.early_stopping_patience > 0 and eval_ds is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=hp.early_stopping_patience,
+            restore_best_weights=True, verbose=1))
+    return model.fit(train_ds, validation_data=eval_ds, epochs=epochs,
+                     steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose)
