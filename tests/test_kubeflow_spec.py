@@ -1,0 +1,196 @@
+"""The committed pipeline.yaml: fresh, and runnable by open-source Kubeflow Pipelines v2.
+
+Everything is derived from a fresh compile and from `create_pipeline`, so the
+tests follow the pipeline as it changes; only the knob-to-task wiring, which
+is the contract of the Kubeflow path, is spelled out.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+import re
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from pipeline import kubeflow_runner
+from pipeline.config import PipelineConfig
+from pipeline.pipeline import create_pipeline
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMMITTED = os.path.join(REPO, "pipeline.yaml")
+ARGO_TASK_NAME = re.compile(r"[a-zA-Z0-9][-a-zA-Z0-9]*")
+TEST_IMAGE = "registry.example.com/team/tiedflow:test-1"
+SDK_VERSION_LINE = re.compile(r"^sdkVersion: .*$", re.M)
+ParameterType = pipeline_spec_pb2.ParameterType
+
+
+def _parse(text: str) -> pipeline_spec_pb2.PipelineSpec:
+    return json_format.ParseDict(yaml.safe_load(text), pipeline_spec_pb2.PipelineSpec())
+
+
+def _executors(spec) -> dict:
+    config = json_format.ParseDict(json_format.MessageToDict(spec.deployment_spec),
+                                   pipeline_spec_pb2.PipelineDeploymentConfig())
+    return dict(config.executors)
+
+
+def _images(spec) -> set:
+    return {e.container.image for e in _executors(spec).values() if e.HasField("container")}
+
+
+@pytest.fixture(scope="module")
+def committed_text() -> str:
+    assert os.path.exists(COMMITTED), "pipeline.yaml is missing: run `make compile`"
+    with open(COMMITTED) as f:
+        return f.read()
+
+
+@pytest.fixture(scope="module")
+def committed(committed_text) -> pipeline_spec_pb2.PipelineSpec:
+    return _parse(committed_text)
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory) -> pipeline_spec_pb2.PipelineSpec:
+    """A fresh compile with a distinctive image, read back from the file written."""
+    path = str(tmp_path_factory.mktemp("kfp") / "pipeline.yaml")
+    kubeflow_runner.compile_pipeline(path, image=TEST_IMAGE)
+    with open(path) as f:
+        return _parse(f.read())
+
+
+@pytest.fixture(scope="module")
+def local_pipeline():
+    return create_pipeline(PipelineConfig())
+
+
+def test_committed_pipeline_yaml_is_fresh(committed, committed_text, tmp_path):
+    """Recompiling gives the committed file, byte for byte but the SDK version."""
+    images = _images(committed)
+    assert len(images) == 1, f"pipeline.yaml names several images: {images}"
+    fresh_path = str(tmp_path / "pipeline.yaml")
+    kubeflow_runner.compile_pipeline(fresh_path, image=images.pop())
+    with open(fresh_path) as f:
+        fresh = SDK_VERSION_LINE.sub("", f.read())
+    old = SDK_VERSION_LINE.sub("", committed_text)
+    diff = "".join(difflib.unified_diff(old.splitlines(True), fresh.splitlines(True),
+                                        "pipeline.yaml (committed)", "fresh compile", n=2))
+    assert fresh == old, "pipeline.yaml is stale; run `make compile`:\n" + diff[:4000]
+
+
+@pytest.mark.parametrize("which", ["committed", "compiled"])
+def test_schema_2_1(which, request):
+    assert request.getfixturevalue(which).schema_version == "2.1.0"
+
+
+@pytest.mark.parametrize("which", ["committed", "compiled"])
+def test_only_container_and_importer_executors(which, request):
+    spec = request.getfixturevalue(which)
+    kinds = {label: e.WhichOneof("spec") for label, e in _executors(spec).items()}
+    assert kinds and set(kinds.values()) <= {"container", "importer"}, kinds
+    assert not any("resolver" in name for name in spec.root.dag.tasks)
+
+
+@pytest.mark.parametrize("which", ["committed", "compiled"])
+def test_task_and_component_names_are_argo_names(which, request):
+    spec = request.getfixturevalue(which)
+    names = list(spec.root.dag.tasks) + list(spec.components)
+    bad = [n for n in names if not ARGO_TASK_NAME.fullmatch(n)]
+    assert not bad, f"not valid Argo task names: {bad}"
+
+
+def test_every_container_runs_the_image_and_tfx_executor(compiled):
+    containers = {label: e.container for label, e in _executors(compiled).items()
+                  if e.HasField("container")}
+    assert len(containers) == len(compiled.root.dag.tasks)
+    for label, container in containers.items():
+        assert container.image == TEST_IMAGE, label
+        assert list(container.command) == list(kubeflow_runner.ENTRYPOINT), label
+        args = list(container.args)
+        assert args[args.index("--json_serialized_invocation_args") + 1] == "{{$}}", label
+        assert "--json_serialized_inputs_spec_args" in args, label
+        # The executor class the container will import exists and is a TFX executor.
+        module, _, name = args[args.index("--executor_class_path") + 1].rpartition(".")
+        executor = getattr(importlib.import_module(module), name)
+        assert hasattr(executor, "Do"), label
+    # The entry point hands over to TFX's Kubeflow V2 executor runner.
+    entry = importlib.import_module(kubeflow_runner.ENTRYPOINT[-1])
+    assert entry.TFX_ENTRYPOINT == "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
+
+
+def test_dag_has_the_local_pipelines_components_and_edges(compiled, local_pipeline):
+    tasks = compiled.root.dag.tasks
+    assert set(tasks) == {c.id for c in local_pipeline.components}
+    for component in local_pipeline.components:
+        task = tasks[component.id]
+        assert task.component_ref.name == component.id
+        assert set(task.dependent_tasks) == {n.id for n in component.upstream_nodes}, component.id
+        wired = {key: (a.task_output_artifact.producer_task,
+                       a.task_output_artifact.output_artifact_key)
+                 for key, a in task.inputs.artifacts.items()}
+        expected = {key: (ch.producer_component_id, ch.output_key)
+                    for key, ch in component.inputs.items()}
+        assert wired == expected, component.id
+        outputs = set(compiled.components[component.id].output_definitions.artifacts)
+        assert outputs == set(component.outputs), component.id
+
+
+# The contract of the Kubeflow path: which task reads which run parameter.
+CONSUMERS = {
+    "data": {"ImageExampleGen"},
+    "serving_dir": {"LatestPushedModel", "Pusher"},
+    "train_steps": {"Trainer"},
+    "learning_rate": {"Trainer"},
+    "accuracy_threshold": {"Evaluator"},
+}
+TYPES = {
+    "data": ParameterType.STRING,
+    "serving_dir": ParameterType.STRING,
+    "train_steps": ParameterType.NUMBER_INTEGER,
+    "learning_rate": ParameterType.NUMBER_DOUBLE,
+    "accuracy_threshold": ParameterType.NUMBER_DOUBLE,
+}
+
+
+def test_run_parameters_exist_with_types_and_reach_their_tasks(compiled):
+    params = compiled.root.input_definitions.parameters
+    assert set(params) == set(TYPES)
+    for name, kind in TYPES.items():
+        assert params[name].parameter_type == kind, name
+    readers = {}
+    for task_name, task in compiled.root.dag.tasks.items():
+        for key, value in task.inputs.parameters.items():
+            if value.component_input_parameter:
+                assert key == value.component_input_parameter, task_name
+                readers.setdefault(key, set()).add(task_name)
+                declared = compiled.components[task_name].input_definitions.parameters[key]
+                assert declared.parameter_type == TYPES[key], (task_name, key)
+    assert readers == CONSUMERS
+
+
+def test_parameter_defaults_are_the_config_defaults(compiled):
+    params = compiled.root.input_definitions.parameters
+    defaults = PipelineConfig()
+    for name in TYPES:
+        if name in kubeflow_runner.REQUIRED_PARAMETERS:
+            assert not params[name].HasField("default_value") and not params[name].is_optional
+        else:
+            value = json_format.MessageToDict(params[name].default_value)
+            assert value == getattr(defaults, name) and params[name].is_optional, name
+
+
+def test_baseline_lookup_is_never_served_from_kfp_cache(compiled):
+    caching = {name: t.caching_options.enable_cache for name, t in compiled.root.dag.tasks.items()}
+    assert caching.pop("LatestPushedModel") is False
+    assert all(caching.values()), caching
+
+
+def test_compile_writes_no_local_paths(compiled):
+    """Nothing of the machine that compiled leaks into the spec."""
+    text = json_format.MessageToJson(compiled)
+    assert REPO not in text and "tiedflow_output" not in text
+    assert kubeflow_runner.COMPILE_ROOT not in text
