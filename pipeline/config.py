@@ -12,6 +12,9 @@ from typing import Any, Iterable
 TIE_MODES = ("depth", "channel", "none")
 OPTIMIZERS = ("adam", "sgd", "minibatch-sgd")
 ORCHESTRATORS = ("local", "beam")
+# Raw example features one can slice the evaluation by (what ImageExampleGen
+# writes besides the pixels; see components.image_data.to_example).
+SLICEABLE_FEATURES = ("label", "ink_density")
 
 
 class ConfigError(ValueError):
@@ -35,11 +38,12 @@ class PipelineConfig:
     tied_layers: int = 3
     # Training.
     optimizer: str = "adam"
-    train_steps: int = 700
+    train_steps: int = 200
     batch_size: int = 64
-    learning_rate: float = 3e-3
+    learning_rate: float = 1e-2
     beta_1: float = 0.9
     beta_2: float = 0.999
+    momentum: float = 0.0  # sgd and minibatch-sgd only
     lr_decay: bool = True
     l2: float = 1e-4
     early_stopping_patience: int = 0
@@ -49,6 +53,10 @@ class PipelineConfig:
     accuracy_threshold: float = 0.9
     min_class_recall: float = 0.0
     regression_tolerance: float = 0.01
+    slice_regression_tolerance: float = 0.05
+    min_slice_accuracy: float = 0.0
+    max_calibration_error: float = 1.0
+    # Extra evaluation slices: "feature" or a cross "feature*feature".
     slice_features: tuple = ()
     # Prediction.
     abstain_below: float = 0.5
@@ -157,9 +165,22 @@ def _check(cfg: PipelineConfig) -> None:
     need(0 < cfg.learning_rate <= 10, "learning_rate", "must be in (0, 10]")
     need(0 <= cfg.beta_1 < 1, "beta_1", "must be in [0, 1)")
     need(0 <= cfg.beta_2 < 1, "beta_2", "must be in [0, 1)")
+    need(0 <= cfg.momentum < 1, "momentum", "must be in [0, 1)")
+    need(cfg.warm_start or not cfg.freeze_filters, "freeze_filters",
+         "needs warm_start=true (frozen random filters learn nothing)")
     need(cfg.l2 >= 0, "l2", "must be >= 0 (0 turns L2 off)")
     need(cfg.early_stopping_patience >= 0, "early_stopping_patience", "must be >= 0")
     need(0 <= cfg.accuracy_threshold <= 1, "accuracy_threshold", "must be in [0, 1]")
     need(0 <= cfg.min_class_recall <= 1, "min_class_recall", "must be in [0, 1]")
     need(0 <= cfg.regression_tolerance <= 1, "regression_tolerance", "must be in [0, 1]")
+    need(0 <= cfg.slice_regression_tolerance <= 1, "slice_regression_tolerance",
+         "must be in [0, 1]")
+    need(0 <= cfg.min_slice_accuracy <= 1, "min_slice_accuracy", "must be in [0, 1]")
+    need(0 < cfg.max_calibration_error <= 1, "max_calibration_error",
+         "must be in (0, 1] (1 turns the bound off)")
+    for item in cfg.slice_features:
+        parts = [p.strip() for p in str(item).split("*")]
+        need(all(p in SLICEABLE_FEATURES for p in parts) and len(set(parts)) == len(parts),
+             "slice_features", f"{item!r}: each entry is a feature or a cross 'a*b' of "
+             f"distinct features among {', '.join(SLICEABLE_FEATURES)}")
     need(0 <= cfg.abstain_below <= 1, "abstain_below", "must be in [0, 1]")

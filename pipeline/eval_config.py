@@ -3,8 +3,30 @@
 The model is evaluated as a generic TF model through its `serving_default`
 signature (raw tf.Examples in, `probabilities` out); the label comes from the
 raw examples.
+
+Slices: overall, each label, each ink density, and the features or crosses
+named in `slice_features`.
+
+Metrics: example count, accuracy, loss and macro F1 (overall and per slice);
+per class one-vs-rest precision, recall and F1 of the arg-max prediction
+(`top_k=1`, so they agree with the confusion matrix) and AUC with the ROC
+curve; the multi-class confusion matrix; top-label calibration (plot and
+expected calibration error, `k=1`).
+
+Thresholds (a TFMA threshold without slices applies to *every* slice, so each
+one here names the slices it is meant for):
+- absolute, overall slice: accuracy >= accuracy_threshold; ECE <=
+  max_calibration_error (when < 1);
+- per slice: each class's recall >= min_class_recall, accuracy on every named
+  slice >= min_slice_accuracy (each when > 0);
+- change against the baseline: overall accuracy may drop at most
+  regression_tolerance, accuracy on each named slice at most
+  slice_regression_tolerance. TFX's Evaluator ignores change thresholds when
+  there is no baseline (first run), so then only the absolute ones decide.
 """
 from __future__ import annotations
+
+import json
 
 import tensorflow_model_analysis as tfma
 
@@ -12,48 +34,140 @@ from trainer.model import NUM_CLASSES
 from trainer.preprocessing import LABEL_KEY
 
 PREDICTION_KEY = "probabilities"
+TFMA_METRICS_MODULE = "pipeline.tfma_metrics"
+# Slices every evaluation has besides overall: by label and by the slice
+# feature ImageExampleGen adds.
+BUILTIN_SLICES = ((LABEL_KEY,), ("ink_density",))
+
+# Metric names as TFMA stores them (the report and the verdict read these).
+EXAMPLE_COUNT = "example_count"
 ACCURACY = "sparse_categorical_accuracy"
-SLICE_FEATURES = ("ink_density",)
+LOSS = "sparse_categorical_crossentropy"
+MACRO_F1 = "macro_f1"
+PRECISION = "precision"
+RECALL = "recall"
+F1 = "f1_score"
+AUC = "auc"
+ECE = "expected_calibration_error"
+CONFUSION_MATRIX = "multi_class_confusion_matrix_plot"
+ROC = "confusion_matrix_plot"
+CALIBRATION_PLOT = "calibration_plot"
+# One-vs-rest counts of the arg-max prediction: TFMA sets the non-top scores
+# to -inf. With its default threshold for top_k (-inf) TFMA 0.47 miscounts a
+# class that is never (or always) the top prediction in a slice; an explicit
+# threshold of 0 counts exactly the examples whose top class it is.
+ARGMAX = {"top_k": 1, "thresholds": [0.0]}
+ROC_THRESHOLDS = 200
+CALIBRATION_BINS = 10
+
+
+def slice_feature_keys(config) -> list[tuple[str, ...]]:
+    """The built-in slices, then the user's features and crosses (no repeats)."""
+    keys = list(BUILTIN_SLICES)
+    for item in config.slice_features:
+        key = tuple(k.strip() for k in item.split("*") if k.strip())
+        if key and key not in keys and tuple(reversed(key)) not in keys:
+            keys.append(key)
+    return keys
 
 
 def slicing_specs(config) -> list:
-    specs = [tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[LABEL_KEY])]
-    for feature in SLICE_FEATURES:
-        specs.append(tfma.SlicingSpec(feature_keys=[feature]))
-    for item in config.slice_features:
-        keys = [k.strip() for k in item.split("*") if k.strip()]
-        if keys and keys not in ([LABEL_KEY], *([f] for f in SLICE_FEATURES)):
-            specs.append(tfma.SlicingSpec(feature_keys=keys))
-    return specs
+    return [tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=list(k))
+                                   for k in slice_feature_keys(config)]
+
+
+def _bound(lower=None, upper=None):
+    bounds = {}
+    if lower is not None:
+        bounds["lower_bound"] = {"value": lower}
+    if upper is not None:
+        bounds["upper_bound"] = {"value": upper}
+    return tfma.GenericValueThreshold(**bounds)
+
+
+def _no_drop_beyond(tolerance: float):
+    return tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                                       absolute={"value": -tolerance})
+
+
+def _on(specs, threshold: tfma.MetricThreshold) -> tfma.PerSliceMetricThreshold:
+    return tfma.PerSliceMetricThreshold(slicing_specs=specs, threshold=threshold)
+
+
+def _metric(class_name: str, module: str = "", per_slice=(), **config) -> tfma.MetricConfig:
+    return tfma.MetricConfig(class_name=class_name, module=module,
+                             config=json.dumps(config) if config else "",
+                             per_slice_thresholds=list(per_slice))
+
+
+def accuracy_thresholds(config) -> list:
+    overall = [tfma.SlicingSpec()]
+    named = slicing_specs(config)[1:]
+    thresholds = [_on(overall, tfma.MetricThreshold(
+        value_threshold=_bound(lower=config.accuracy_threshold),
+        change_threshold=_no_drop_beyond(config.regression_tolerance)))]
+    named_threshold = tfma.MetricThreshold(
+        change_threshold=_no_drop_beyond(config.slice_regression_tolerance))
+    if config.min_slice_accuracy > 0:
+        named_threshold.value_threshold.CopyFrom(_bound(lower=config.min_slice_accuracy))
+    thresholds.append(_on(named, named_threshold))
+    return thresholds
 
 
 def build_eval_config(config) -> tfma.EvalConfig:
-    accuracy_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.accuracy_threshold}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -config.regression_tolerance}))
-    overall = tfma.MetricsSpec(metrics=[
-        tfma.MetricConfig(class_name="ExampleCount"),
-        tfma.MetricConfig(class_name="SparseCategoricalAccuracy",
-                          threshold=accuracy_threshold),
-        tfma.MetricConfig(class_name="SparseCategoricalCrossentropy"),
-        tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
-    ])
-    recall_threshold = None
+    overall = [tfma.SlicingSpec()]
+    classes = list(range(NUM_CLASSES))
+    recall_bound = []
     if config.min_class_recall > 0:
-        recall_threshold = tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
-            lower_bound={"value": config.min_class_recall}))
+        recall_bound = [_on(overall, tfma.MetricThreshold(
+            value_threshold=_bound(lower=config.min_class_recall)))]
+    ece_bound = []
+    if config.max_calibration_error < 1:
+        ece_bound = [_on(overall, tfma.MetricThreshold(
+            value_threshold=_bound(upper=config.max_calibration_error)))]
+
+    whole = tfma.MetricsSpec(metrics=[
+        _metric("ExampleCount"),
+        _metric("SparseCategoricalAccuracy", per_slice=accuracy_thresholds(config)),
+        _metric("SparseCategoricalCrossentropy"),
+        _metric("MacroF1", TFMA_METRICS_MODULE, num_classes=NUM_CLASSES),
+        _metric("MultiClassConfusionMatrixPlot"),
+    ])
     per_class = tfma.MetricsSpec(
-        binarize=tfma.BinarizationOptions(class_ids={"values": list(range(NUM_CLASSES))}),
+        binarize=tfma.BinarizationOptions(class_ids={"values": classes}),
         metrics=[
-            tfma.MetricConfig(class_name="Precision"),
-            tfma.MetricConfig(class_name="Recall", threshold=recall_threshold),
-            tfma.MetricConfig(class_name="AUC"),
+            _metric("Precision", **ARGMAX),
+            _metric("Recall", per_slice=recall_bound, **ARGMAX),
+            _metric("F1Score", **ARGMAX),
+            _metric("AUC"),
+            _metric("ConfusionMatrixPlot", num_thresholds=ROC_THRESHOLDS),
+        ])
+    top_label = tfma.MetricsSpec(
+        binarize=tfma.BinarizationOptions(k_list={"values": [1]}),
+        metrics=[
+            _metric("CalibrationPlot", num_buckets=CALIBRATION_BINS, left=0.0, right=1.0),
+            _metric("ExpectedCalibrationError", TFMA_METRICS_MODULE, per_slice=ece_bound,
+                    num_bins=CALIBRATION_BINS),
         ])
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=LABEL_KEY,
                                     prediction_key=PREDICTION_KEY)],
         slicing_specs=slicing_specs(config),
-        metrics_specs=[overall, per_class],
+        metrics_specs=[whole, per_class, top_label],
     )
+
+
+def set_accuracy_threshold(eval_config: tfma.EvalConfig, value: float) -> int:
+    """Sets the overall accuracy lower bound in place (a run-time knob on
+    Kubeflow); returns how many bounds it set (1 for a config built here)."""
+    count = 0
+    for spec in eval_config.metrics_specs:
+        for metric in spec.metrics:
+            if metric.class_name != "SparseCategoricalAccuracy":
+                continue
+            for per_slice in metric.per_slice_thresholds:
+                overall = [s for s in per_slice.slicing_specs if s == tfma.SlicingSpec()]
+                if overall and per_slice.threshold.HasField("value_threshold"):
+                    per_slice.threshold.value_threshold.lower_bound.value = value
+                    count += 1
+    return count
