@@ -1,0 +1,102 @@
+"""Warm start starts from the base model's weights; frozen filters stay put."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from components import image_data  # noqa: E402
+from pipeline.config import ConfigError, PipelineConfig  # noqa: E402
+from trainer import data, model as model_lib, training, warm_start  # noqa: E402
+from trainer.hparams import HParams  # noqa: E402
+from trainer.task import prepare_model  # noqa: E402
+
+WIDTH = 8
+LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    records = list(image_data.digits_records(8))
+    splits = image_data.split_records(records, 20, 42)
+
+    def arrays(part):
+        return (np.stack([r.pixels.reshape(-1) for r in part]).astype(np.float32) / 255.0,
+                np.array([r.label for r in part], dtype=np.int64))
+
+    return arrays(splits["train"]), arrays(splits["eval"])
+
+
+def train(model, hp, digits, steps):
+    (tx, ty), (ex, ey) = digits
+    training.fit(model, data.from_arrays(tx, ty, 64, shuffle=True, seed=1, repeat=True),
+                 data.from_arrays(ex, ey, 256), hp, steps, 23, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def base_dir(digits, tmp_path_factory):
+    """A trained model saved the way the exporter saves it beside a SavedModel."""
+    hp = HParams(width=WIDTH, train_steps=150)
+    training.set_seeds(0)
+    model = model_lib.build_model(8, WIDTH, 3, "depth", hp.l2)
+    train(model, hp, digits, hp.train_steps)
+    out = str(tmp_path_factory.mktemp("pushed") / "1700000000")
+    warm_start.save_keras_copy(model, out)
+    return out
+
+
+def first_batch_loss(model, digits):
+    (tx, ty), _ = digits
+    return float(LOSS(ty[:64], model(tx[:64], training=False)))
+
+
+def test_warm_start_begins_where_the_base_model_ended(base_dir, digits):
+    training.set_seeds(5)
+    warm = prepare_model(HParams(width=WIDTH, warm_start=True), base_dir)
+    training.set_seeds(5)
+    cold = prepare_model(HParams(width=WIDTH, warm_start=False), base_dir)
+    warm_loss, cold_loss = first_batch_loss(warm, digits), first_batch_loss(cold, digits)
+    assert warm_loss < 0.3 * cold_loss, (warm_loss, cold_loss)
+    base = keras.saving.load_model(warm_start.keras_model_path(base_dir))
+    np.testing.assert_array_equal(model_lib.shared_variables(warm)[0].numpy(),
+                                  model_lib.shared_variables(base)[0].numpy())
+
+
+def test_frozen_filters_do_not_change_while_the_head_trains(base_dir, digits):
+    hp = HParams(width=WIDTH, warm_start=True, freeze_filters=True, train_steps=30)
+    model = prepare_model(hp, base_dir)
+    frozen = {l.name: [w.copy() for w in l.get_weights()] for l in model_lib.feature_layers(model)}
+    bank_before = model_lib.shared_variables(model)[0].numpy().copy()
+    head_before = model.get_layer(model_lib.HEAD_LAYER).get_weights()[0].copy()
+    assert [v.path for v in model.trainable_variables] == ["logits/kernel", "logits/bias"]
+
+    train(model, hp, digits, hp.train_steps)
+
+    np.testing.assert_array_equal(model_lib.shared_variables(model)[0].numpy(), bank_before)
+    for layer in model_lib.feature_layers(model):  # filters, biases and BN statistics
+        for before, after in zip(frozen[layer.name], layer.get_weights()):
+            np.testing.assert_array_equal(before, after)
+    assert not np.array_equal(model.get_layer(model_lib.HEAD_LAYER).get_weights()[0],
+                              head_before)
+
+
+def test_first_run_without_base_model_trains_from_scratch(tmp_path):
+    hp = HParams(width=WIDTH, warm_start=True, freeze_filters=True)
+    model = prepare_model(hp, str(tmp_path / "Format-Serving"))  # what a first run passes
+    assert len(model.trainable_variables) == len(
+        model_lib.build_model(8, WIDTH, 3, "depth").trainable_variables)
+
+
+def test_base_model_of_another_shape_is_an_error_naming_the_knobs(base_dir):
+    with pytest.raises(ValueError, match="width"):
+        prepare_model(HParams(width=WIDTH * 2, warm_start=True), base_dir)
+
+
+def test_freeze_filters_needs_warm_start():
+    with pytest.raises(ConfigError, match="freeze_filters"):
+        PipelineConfig(freeze_filters=True)
+    assert PipelineConfig(warm_start=True, freeze_filters=True).freeze_filters
