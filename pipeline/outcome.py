@@ -12,14 +12,17 @@ from ml_metadata.proto import metadata_store_pb2
 @dataclasses.dataclass
 class RunOutcome:
     run_id: str
+    component_seconds: dict  # node id -> seconds (0 for cached)
+    cached: dict  # node id -> bool
     blessed: bool
     pushed_dir: Optional[str]
     model_uri: Optional[str]
     evaluation_uri: Optional[str]
     accuracy: Optional[float]
     failures: list  # human-readable failed thresholds
-    component_seconds: dict  # node id -> seconds (0 for cached)
-    cached: dict  # node id -> bool
+    statistics_uri: Optional[str] = None
+    report_uri: Optional[str] = None  # the EvaluationReport's HtmlReport artifact
+    baseline_version: Optional[str] = None  # pushed version used as the baseline
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -55,34 +58,10 @@ def _prop(artifact, name):
 
 
 def describe_failures(evaluation_uri: str) -> list[str]:
-    """Every failed threshold with its slice, value and bound."""
-    import tensorflow_model_analysis as tfma
+    """Every failed threshold with its slice, value and bound (as the report words it)."""
+    from components import report_data
 
-    result = tfma.load_validation_result(evaluation_uri)
-    lines = []
-    for per_slice in result.metric_validations_per_slice:
-        slice_text = _slice_text(per_slice.slice_key)
-        for failure in per_slice.failures:
-            key = failure.metric_key
-            name = key.name + (f" (class {key.sub_key.class_id.value})"
-                               if key.sub_key.HasField("class_id") else "")
-            if key.is_diff:
-                name += " change vs baseline"
-            lines.append(f"{name} on slice {slice_text}: {failure.message}")
-    for missing in result.missing_slices:
-        lines.append(f"slice {missing} is missing from the evaluation data")
-    return lines
-
-
-def _slice_text(slice_key) -> str:
-    parts = []
-    for single in slice_key.single_slice_keys:
-        value = single.WhichOneof("kind")
-        val = getattr(single, value) if value else ""
-        if isinstance(val, bytes):
-            val = val.decode()
-        parts.append(f"{single.column}={val}")
-    return " & ".join(parts) if parts else "Overall"
+    return report_data.describe_failures(report_data.load_evaluation(evaluation_uri))
 
 
 def overall_accuracy(evaluation_uri: str) -> Optional[float]:
@@ -125,7 +104,14 @@ def read_outcome(metadata_path: str, pipeline_name: str) -> RunOutcome:
         seconds[node] = 0.0 if is_cached else (
             execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0
 
+    statistics = max(arts.get("ExampleStatistics", []), key=lambda a: a.id, default=None)
+    report = max(arts.get("tiedflow.HtmlReport", []), key=lambda a: a.id, default=None)
+    baseline = max((m for m in arts.get("Model", []) if _prop(m, "has_model")),
+                   key=lambda a: a.id, default=None)
     return RunOutcome(
+        statistics_uri=statistics.uri if statistics is not None else None,
+        report_uri=report.uri if report is not None else None,
+        baseline_version=_prop(baseline, "pushed_version") if baseline is not None else None,
         run_id=run_ctx.name, blessed=blessed, pushed_dir=pushed_dir,
         model_uri=model.uri if model is not None else None,
         evaluation_uri=evaluation_uri,

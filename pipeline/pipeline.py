@@ -2,7 +2,8 @@
 
 ImageExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator (anomalies stop
 the run) -> Transform -> Trainer; LatestPushedModel (baseline) -> Evaluator ->
-Pusher (blessed only).
+Pusher (blessed only); EvaluationReport renders evaluation, blessing and
+statistics into one HTML file.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from components.baseline import LatestPushedModel
 from components.evaluator import Evaluator
 from components.example_gen import ImageExampleGen
 from components.pusher import Pusher
+from components.report import EvaluationReport
 from components.trainer import Trainer
 from components.validator import ExampleValidator
 from pipeline.eval_config import build_eval_config
@@ -84,8 +86,15 @@ def create_pipeline(config, *, metadata_connection_config=None,
         model_blessing=evaluator.outputs["blessing"],
         serving_dir=value("serving_dir"))
 
+    report = EvaluationReport(
+        evaluation=evaluator.outputs["evaluation"], blessing=evaluator.outputs["blessing"],
+        statistics=statistics_gen.outputs["statistics"], baseline=baseline.outputs["model"],
+        title=f"{config.pipeline_name} evaluation report",
+        code_version=config.code_version).with_id("EvaluationReport")
+
     components = [example_gen, statistics_gen, schema_gen, example_validator, transform,
-                  *([warm_start] if warm_start else []), trainer, baseline, evaluator, pusher]
+                  *([warm_start] if warm_start else []), trainer, baseline, evaluator, pusher,
+                  report]
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=value("pipeline_root"),
