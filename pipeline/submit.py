@@ -17,8 +17,11 @@ import yaml
 
 from pipeline.config import ConfigError, PipelineConfig, parse_value
 
-# What the components can write through tf.io.gfile on a cluster.
-REMOTE_SCHEMES = ("gs://", "s3://")
+# What the components can write through tf.io.gfile on a cluster. Not s3://:
+# TensorFlow 2.16 has no S3 filesystem of its own ("File system scheme 's3'
+# not implemented"), and tensorflow-io's, once used, aborts the process at
+# exit (status 134), which would fail every task.
+REMOTE_SCHEMES = ("gs://",)
 CONNECT_TIMEOUT_S = 10
 
 
@@ -51,8 +54,9 @@ def pipeline_parameters(pipeline_file: str) -> dict[str, str]:
 def _check_uri(name: str, value: str) -> None:
     if not value.startswith(REMOTE_SCHEMES):
         raise ConfigError(
-            f"{name} {value!r}: must be a gs:// or s3:// location the cluster's pods can "
-            "write (TFX writes artifacts with tf.io.gfile; minio:// and local paths do not work)")
+            f"{name} {value!r}: must be a gs:// location the cluster's pods can write "
+            "(TFX writes artifacts with tf.io.gfile, which has no s3:// or minio:// here, "
+            "and local paths are not shared between pods)")
 
 
 def resolve_parameters(declared: dict[str, str], assignments: Iterable[str],
@@ -88,8 +92,8 @@ def resolve_parameters(declared: dict[str, str], assignments: Iterable[str],
         _check_uri("serving_dir", result["serving_dir"])
     data = result.get("data")
     if data is not None and data != "digits" and not data.startswith(REMOTE_SCHEMES):
-        raise ConfigError(f"data {data!r}: on a cluster use 'digits' or a gs:// or s3:// "
-                          "location the pods can read")
+        raise ConfigError(f"data {data!r}: on a cluster use 'digits' or a gs:// location "
+                          "the pods can read")
     return result
 
 
@@ -112,8 +116,8 @@ def submit(host: str, *, pipeline_file: str = "pipeline.yaml",
            enable_caching: Optional[bool] = None) -> Submission:
     """Creates one run of `pipeline_file`; returns its id and URL."""
     if not pipeline_root:
-        raise ConfigError("--pipeline-root is required: a gs:// or s3:// folder for the "
-                          "run's artifacts")
+        raise ConfigError("--pipeline-root is required: a gs:// folder for the run's "
+                          "artifacts")
     _check_uri("--pipeline-root", pipeline_root)
     parameters = resolve_parameters(pipeline_parameters(pipeline_file), assignments,
                                     pipeline_root)

@@ -176,8 +176,9 @@ def test_no_cache_turns_caching_off_for_every_task(kfp_api, capsys):
 
 @pytest.mark.parametrize("args, needle", [
     ([], "--pipeline-root is required"),
-    (["--pipeline-root", "minio://mlpipeline/root"], "gs:// or s3://"),
-    (["--pipeline-root", "/tmp/root"], "gs:// or s3://"),
+    (["--pipeline-root", "minio://mlpipeline/root"], "must be a gs:// location"),
+    (["--pipeline-root", "s3://mlpipeline/root"], "no s3://"),
+    (["--pipeline-root", "/tmp/root"], "must be a gs:// location"),
     (["--pipeline-root", ROOT, "--set", "width=64"], "unknown run parameter 'width'"),
     (["--pipeline-root", ROOT, "--set", "nonsense=1"], "unknown run parameter 'nonsense'"),
     (["--pipeline-root", ROOT, "--set", "train_steps=many"], "'train_steps'"),

@@ -1,0 +1,31 @@
+# The image every task of pipeline.yaml runs: TFX 1.16.0 with this project
+# installed from the same lock as the local environment.
+#   docker build -t tiedflow:0.1.0 .     (the tag `tiedflow compile` names by default)
+ARG TFX_IMAGE=gcr.io/tfx-oss-public/tfx:1.16.0
+FROM ${TFX_IMAGE}
+
+WORKDIR /opt/tiedflow
+# The lock first: code edits then reuse this large layer. --no-deps installs
+# exactly the locked versions over the image's own, without backtracking.
+COPY requirements.lock ./
+RUN python -m pip install --no-cache-dir --no-deps -r requirements.lock
+
+COPY pyproject.toml ./
+COPY pipeline ./pipeline
+COPY components ./components
+COPY trainer ./trainer
+RUN python -m pip install --no-cache-dir --no-deps --no-build-isolation . \
+ && cd / && python -c "import pipeline.kfp_entrypoint, components.example_gen, trainer.task"
+
+# KubeflowV2DagRunner drops environment variables set on a component's
+# container (tensorflow/tfx#7765), so what the tasks need is set here:
+# unbuffered logs for the KFP UI, quiet TensorFlow, headless plotting for the
+# evaluation report, and writable caches when a pod runs as a non-root user.
+ENV PYTHONUNBUFFERED=1 \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    MPLBACKEND=Agg \
+    MPLCONFIGDIR=/tmp/matplotlib \
+    KERAS_HOME=/tmp/keras
+
+# Tasks import the installed package, not these sources.
+WORKDIR /
