@@ -1,0 +1,117 @@
+"""The project's EvalConfig, run by TFMA on known predictions, against numpy/scikit-learn.
+
+No model: `tfma.analyze_raw_data` takes labels and probabilities from a
+DataFrame, so every value TFMA reports can be recomputed independently. The
+predictions are built so that on the `ink_density=light` slice class 2 is
+never the top prediction and class 7 always is: the cases TFMA 0.47 miscounts
+with its default top-k threshold.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow_model_analysis as tfma
+from sklearn import metrics as skm
+
+from pipeline import eval_config as ec
+from pipeline.config import PipelineConfig
+
+N, CLASSES = 400, 10
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, CLASSES, N)
+    logits = rng.normal(size=(N, CLASSES))
+    logits[np.arange(N), labels] += 2.2  # right about 2 times in 3
+    ink = rng.choice(["light", "medium", "heavy"], N)
+    light = ink == "light"
+    logits[light, 2] = -9.0  # never the top class on the light slice
+    logits[light, 7] = 9.0  # always the top class on the light slice
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return pd.DataFrame({"label": labels, "ink_density": ink,
+                         ec.PREDICTION_KEY: list(probs.astype(np.float32))})
+
+
+@pytest.fixture(scope="module")
+def result(data, tmp_path_factory):
+    config = PipelineConfig(min_class_recall=0.05)  # a per-class threshold is part of it
+    out = str(tmp_path_factory.mktemp("tfma"))
+    # As TFX's Evaluator does on a first run: no baseline, change thresholds dropped.
+    eval_config = tfma.utils.update_eval_config_with_defaults(
+        ec.build_eval_config(config), has_baseline=False, rubber_stamp=True)
+    tfma.analyze_raw_data(data, eval_config, output_path=out)
+    by_slice = {}
+    for per_slice in tfma.load_metrics(out):
+        key = tuple((s.column, s.bytes_value.decode() or s.int64_value)
+                    for s in per_slice.slice_key.single_slice_keys)
+        for kv in per_slice.metric_keys_and_values:
+            sub = kv.key.sub_key
+            class_id = sub.class_id.value if sub.HasField("class_id") else None
+            k = sub.k.value if sub.HasField("k") else None
+            by_slice.setdefault(key, {})[(kv.key.name, class_id, k)] = (
+                kv.value.double_value.value)
+    return by_slice
+
+
+def _arrays(data, mask=None):
+    frame = data if mask is None else data[mask]
+    probs = np.stack(frame[ec.PREDICTION_KEY].to_numpy())
+    return frame["label"].to_numpy(), probs
+
+
+def _ece(labels, probs, bins=10):
+    conf = probs.max(axis=1)
+    right = (probs.argmax(axis=1) == labels).astype(float)
+    index = np.minimum((conf * bins).astype(int), bins - 1)
+    return sum(abs(right[index == b].sum() - conf[index == b].sum())
+               for b in range(bins)) / len(labels)
+
+
+@pytest.mark.parametrize("slice_key", [(), (("ink_density", "light"),)])
+def test_per_class_metrics_are_those_of_the_argmax_prediction(data, result, slice_key):
+    mask = None if not slice_key else (data["ink_density"] == slice_key[0][1]).to_numpy()
+    labels, probs = _arrays(data, mask)
+    predicted = probs.argmax(axis=1)
+    got = result[slice_key]
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(
+        labels, predicted, labels=range(CLASSES), zero_division=np.nan)
+    for c in range(CLASSES):
+        for name, expected in ((ec.PRECISION, precision[c]), (ec.RECALL, recall[c]),
+                               (ec.F1, f1[c])):
+            value = got[(name, c, None)]
+            if math.isnan(expected):
+                assert math.isnan(value) or value == 0.0, (name, c, value)
+            else:
+                assert value == pytest.approx(expected, abs=1e-9), (name, c)
+    assert got[(ec.ACCURACY, None, None)] == pytest.approx((predicted == labels).mean(), abs=1e-6)
+    assert got[(ec.MACRO_F1, None, None)] == pytest.approx(
+        skm.f1_score(labels, predicted, average="macro"), abs=1e-9)
+    assert got[(ec.EXAMPLE_COUNT, None, None)] == len(labels)
+
+
+def test_the_light_slice_really_has_a_never_and_an_always_predicted_class(data, result):
+    labels, probs = _arrays(data, (data["ink_density"] == "light").to_numpy())
+    predicted = probs.argmax(axis=1)
+    assert not (predicted == 2).any() and (predicted == 7).all()
+    got = result[(("ink_density", "light"),)]
+    assert got[(ec.RECALL, 2, None)] == 0.0  # TFMA's default top-k threshold says 1.0
+    assert got[(ec.RECALL, 7, None)] == 1.0
+
+
+def test_loss_auc_and_calibration_error(data, result):
+    labels, probs = _arrays(data)
+    got = result[()]
+    # Keras' sparse categorical cross-entropy clips probabilities at 1e-7.
+    p_true = np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1 - 1e-7)
+    assert got[(ec.LOSS, None, None)] == pytest.approx(-np.log(p_true).mean(), rel=1e-4)
+    for c in (0, 5):
+        # TFMA's AUC uses 10,000 thresholds: close to, not equal to, the exact AUC.
+        assert got[(ec.AUC, c, None)] == pytest.approx(
+            skm.roc_auc_score(labels == c, probs[:, c]), abs=2e-3)
+    assert got[(ec.ECE, None, 1)] == pytest.approx(_ece(labels, probs), abs=1e-6)
+    assert got[(ec.ECE, None, 1)] > 0.05  # the synthetic model is miscalibrated
