@@ -49,6 +49,39 @@ def pipeline_run(tmp_path_factory) -> CliRun:
 
 @pytest.fixture(scope="session")
 def pipeline_rerun(pipeline_run) -> CliRun:
-    """A second `tiedflow run` into the same output dir (cache reuse)."""
+    """A second run into the same output dir, orchestrated by BeamDagRunner.
+
+    Same ML Metadata store, so it reuses what the LocalDagRunner run cached.
+    """
     assert pipeline_run.returncode == 0, pipeline_run.stderr[-3000:]
-    return run_tiedflow("run", output_dir=pipeline_run.output_dir)
+    return run_tiedflow("run", "--orchestrator", "beam", output_dir=pipeline_run.output_dir)
+
+
+# A model trained this briefly reaches about 0.6 eval accuracy: clearly worse
+# than the default, with a confusion matrix that has something in it.
+WEAK_STEPS = "train_steps=40"
+
+
+@pytest.fixture(scope="session")
+def weak_run(tmp_path_factory) -> CliRun:
+    """A first run (no baseline) whose accuracy bound cannot be met: not blessed."""
+    out = str(tmp_path_factory.mktemp("weak") / "out")
+    return run_tiedflow("run", "--set", WEAK_STEPS, "--set", "accuracy_threshold=0.999",
+                        output_dir=out)
+
+
+@pytest.fixture(scope="session")
+def regressed_run(pipeline_run, tmp_path_factory) -> CliRun:
+    """The weak model against `pipeline_run`'s pushed model as baseline.
+
+    Its own output dir starts with a copy of pipeline_run's push destination
+    (where LatestPushedModel looks), and its accuracy bound is low enough to
+    pass: only the change thresholds can fail it.
+    """
+    import shutil
+
+    assert pipeline_run.returncode == 0, pipeline_run.stderr[-3000:]
+    out = tmp_path_factory.mktemp("regressed") / "out"
+    shutil.copytree(os.path.join(pipeline_run.output_dir, "serving"), out / "serving")
+    return run_tiedflow("run", "--set", WEAK_STEPS, "--set", "accuracy_threshold=0.3",
+                        output_dir=str(out))
