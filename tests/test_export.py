@@ -1,0 +1,80 @@
+"""The exported SavedModel: two signatures that apply the Transform graph, one
+shared variable after loading, and a Keras copy for warm starts."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from components import image_data  # noqa: E402
+from trainer import export, model as model_lib, warm_start  # noqa: E402
+from trainer.preprocessing import write_transform_graph  # noqa: E402
+
+SIZE = 8
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    import tensorflow_transform as tft
+
+    root = tmp_path_factory.mktemp("export")
+    write_transform_graph(str(root / "transform"), SIZE)
+    keras.utils.set_random_seed(4)
+    model = model_lib.build_model(SIZE, 8, 3, "depth", 1e-4)
+    model.compile(optimizer="adam",
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(0).random((64, SIZE * SIZE), dtype=np.float32)
+    model.fit(x, np.arange(64) % 10, epochs=2, verbose=0)  # non-initial BN statistics
+    out = str(root / "serving")
+    export.export_serving_model(model, tft.TFTransformOutput(str(root / "transform")), SIZE, out)
+    return model, out
+
+
+@pytest.fixture(scope="module")
+def images():
+    records = list(image_data.digits_records(SIZE))[:12]
+    return np.stack([r.pixels for r in records]), records
+
+
+def test_both_signatures_apply_the_transform_and_agree(exported, images):
+    model, out = exported
+    pixels, records = images
+    loaded = tf.saved_model.load(out)  # plain TF: no Keras, no TFT import needed
+    assert set(loaded.signatures) == {"serving_default", "serving_images"}
+
+    expected = model.predict(pixels.reshape(len(pixels), -1).astype(np.float32) / 255.0,
+                             verbose=0)  # Transform scales 0-255 to [0, 1]
+    serialized = tf.constant([image_data.to_example(r).SerializeToString() for r in records])
+    by_example = loaded.signatures["serving_default"](examples=serialized)
+    by_image = loaded.signatures["serving_images"](images=tf.constant(pixels))
+    for out_ in (by_example, by_image):
+        assert set(out_) == {"class_ids", "probabilities", "logits"}
+        np.testing.assert_allclose(out_["logits"].numpy(), expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(out_["probabilities"].numpy().sum(axis=1), 1.0, rtol=1e-5)
+        np.testing.assert_array_equal(out_["class_ids"].numpy(), expected.argmax(axis=1))
+
+
+def test_loaded_savedmodel_holds_the_shared_bank_once(exported):
+    model, out = exported
+    loaded = tf.saved_model.load(out)
+    bank = model_lib.shared_variables(model)[0]
+    for name in ("serving_default", "serving_images"):
+        values = [v for v in loaded.signatures[name].variables if v.shape == bank.shape]
+        assert len(values) == 1
+        np.testing.assert_array_equal(values[0].numpy(), bank.numpy())
+
+
+def test_keras_copy_beside_the_savedmodel_keeps_sharing(exported, images):
+    model, out = exported
+    path = warm_start.keras_model_path(out)
+    assert os.path.isfile(path)
+    copy = keras.saving.load_model(path)
+    pixels, _ = images
+    x = pixels.reshape(len(pixels), -1).astype(np.float32) / 255.0
+    np.testing.assert_array_equal(copy.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert len(model_lib.shared_variables(copy)) == 1

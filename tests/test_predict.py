@@ -1,0 +1,149 @@
+"""`tiedflow predict`: labels, abstention, JSON lines, bad files reported."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from components import image_data  # noqa: E402
+from trainer import export, model as model_lib, predict  # noqa: E402
+from trainer.preprocessing import write_transform_graph  # noqa: E402
+
+TIEDFLOW = os.path.join(os.path.dirname(sys.executable), "tiedflow")
+
+
+@pytest.fixture(scope="module")
+def serving_dir(tmp_path_factory):
+    """A serving dir with one exported (untrained) model version, as Pusher leaves it."""
+    import tensorflow_transform as tft
+
+    root = tmp_path_factory.mktemp("predict")
+    transform = write_transform_graph(str(root / "transform"), 8)
+    keras.utils.set_random_seed(0)
+    model = model_lib.build_model(8, 8, 3, "depth")
+    export.export_serving_model(model, tft.TFTransformOutput(transform), 8,
+                                str(root / "out" / "serving" / "1700000000"))
+    return str(root / "out" / "serving")
+
+
+@pytest.fixture(scope="module")
+def image_files(tmp_path_factory):
+    """Digits saved as a large RGB PNG, a small JPEG; and three bad files."""
+    root = tmp_path_factory.mktemp("images")
+    records = list(image_data.digits_records(8))
+    paths = {}
+    big = Image.fromarray(records[0].pixels).resize((40, 40)).convert("RGB")
+    paths["png"] = str(root / f"digit_{records[0].label}.png")
+    big.save(paths["png"])
+    paths["jpg"] = str(root / f"digit_{records[1].label}.jpg")
+    Image.fromarray(records[1].pixels).save(paths["jpg"], quality=95)
+    paths["empty"] = str(root / "empty.png")
+    open(paths["empty"], "wb").close()
+    paths["text"] = str(root / "notes.png")
+    with open(paths["text"], "w") as f:
+        f.write("not an image")
+    paths["truncated"] = str(root / "truncated.png")
+    with open(paths["png"], "rb") as f:
+        data = f.read()
+    with open(paths["truncated"], "wb") as f:
+        f.write(data[: len(data) // 2])
+    return paths
+
+
+def run(paths, **kwargs):
+    out = io.StringIO()
+    status = predict.run(paths, out=out, **kwargs)
+    return status, out.getvalue().splitlines()
+
+
+def test_json_lines_with_bad_files_reported_and_others_labelled(serving_dir, image_files):
+    order = ["png", "empty", "jpg", "text", "truncated"]
+    status, lines = run([image_files[k] for k in order], model=serving_dir,
+                        abstain_below=0.0, as_json=True)
+    assert status != 0
+    rows = [json.loads(line) for line in lines]
+    assert [r["file"] for r in rows] == [image_files[k] for k in order]
+    for row in rows:
+        assert set(row) == {"file", "label", "probability", "abstained", "error"}
+    for good in (rows[0], rows[2]):
+        assert good["error"] is None and good["abstained"] is False
+        assert good["label"] in range(10) and 0 < good["probability"] <= 1
+    for bad in (rows[1], rows[3], rows[4]):
+        assert bad["error"] and bad["label"] is None and bad["probability"] is None
+    assert "truncated" in rows[4]["error"]
+
+
+def test_all_good_files_exit_zero(serving_dir, image_files):
+    status, lines = run([image_files["png"], image_files["jpg"]], model=serving_dir,
+                        abstain_below=0.0)
+    assert status == 0 and len(lines) == 2
+    assert lines[0].startswith(image_files["png"] + ": ")
+
+
+def test_abstains_below_the_threshold(serving_dir, image_files):
+    _, lines = run([image_files["png"]], model=serving_dir, abstain_below=1.0, as_json=True)
+    row = json.loads(lines[0])
+    assert row["abstained"] is True and row["label"] is None and row["probability"] < 1.0
+    _, text = run([image_files["png"]], model=serving_dir, abstain_below=1.0)
+    assert "abstained" in text[0]
+
+
+def test_any_size_and_mode_gives_the_model_input(serving_dir, image_files):
+    predictor = predict.Predictor(predict.resolve_model_dir(model=serving_dir))
+    assert predictor.image_size == 8
+    direct = predictor.probabilities(np.stack([list(image_data.digits_records(8))[1].pixels]))
+    (row,) = predict.predict_files(predictor, [image_files["jpg"]], 0.0)
+    assert row.top_label == int(np.argmax(direct[0]))
+
+
+def test_model_resolution(serving_dir, tmp_path):
+    newest = os.path.join(serving_dir, "1700000000")
+    assert predict.resolve_model_dir(model=newest) == newest
+    assert predict.resolve_model_dir(model=serving_dir) == newest
+    assert predict.resolve_model_dir(output_dir=os.path.dirname(serving_dir)) == newest
+    with pytest.raises(image_data.DataError, match="no pushed model"):
+        predict.resolve_model_dir(output_dir=str(tmp_path))
+    with pytest.raises(image_data.DataError, match="abstain"):
+        predict.run(["x.png"], model=serving_dir, abstain_below=1.5)
+
+
+def test_cli_reports_bad_file_and_goes_on(serving_dir, image_files):
+    proc = subprocess.run([TIEDFLOW, "predict", "--model", serving_dir, "--json",
+                           "--abstain-below", "0", image_files["empty"], image_files["png"]],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["error"] is None for r in rows] == [False, True]
+    assert "could not be read" in proc.stderr
+
+
+@pytest.mark.e2e
+def test_predict_with_the_pipeline_pushed_model(pipeline_run, tmp_path):
+    """The pushed model labels the eval split's digits, read back from PNG files."""
+    assert pipeline_run.returncode == 0, pipeline_run.stderr[-3000:]
+    records = list(image_data.digits_records(8))
+    splits = image_data.split_records(records, 20, 42)
+    files, labels = [], []
+    for i, rec in enumerate(splits["eval"]):
+        path = str(tmp_path / f"{i}.png")
+        image = Image.fromarray(rec.pixels)
+        (image.convert("RGB") if i % 2 else image).save(path)
+        files.append(path)
+        labels.append(rec.label)
+    proc = subprocess.run([TIEDFLOW, "predict", "--output-dir", pipeline_run.output_dir,
+                           "--json", "--abstain-below", "0", *files],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(rows) == len(files)
+    accuracy = np.mean([r["label"] == y for r, y in zip(rows, labels)])
+    assert accuracy >= 0.97, accuracy

@@ -1,0 +1,132 @@
+"""`tiedflow predict`: label image files with a pushed model, or abstain.
+
+Uses the SavedModel's `serving_images` signature, so the Transform graph
+exported with the model scales the pixels exactly as in training. Images of
+any size and mode are converted to the model's grayscale input size first.
+A file that cannot be read is reported and skipped; the others still run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Optional, Sequence
+
+import numpy as np
+
+from components.baseline import pushed_versions
+from components.image_data import DataError, load_image_file
+
+SIGNATURE = "serving_images"
+
+
+@dataclasses.dataclass
+class Prediction:
+    file: str
+    label: Optional[int]  # None when abstained or failed
+    probability: Optional[float]  # the top class's probability
+    abstained: bool
+    error: Optional[str]
+    top_label: Optional[int] = None  # the best guess, also when abstaining
+
+    def to_json(self) -> str:
+        fields = ("file", "label", "probability", "abstained", "error")
+        return json.dumps({k: getattr(self, k) for k in fields})
+
+    def to_text(self, threshold: float) -> str:
+        if self.error:
+            return f"{self.file}: ERROR {self.error}"
+        if self.abstained:
+            return (f"{self.file}: abstained (best guess {self.top_label} at "
+                    f"{self.probability:.3f} < {threshold:.2f})")
+        return f"{self.file}: {self.label} ({self.probability:.3f})"
+
+
+def resolve_model_dir(output_dir: Optional[str] = None, model: Optional[str] = None) -> str:
+    """The SavedModel to use: `model` (a SavedModel or a serving dir of versions)
+    or the newest version under `<output_dir>/serving`."""
+    if model:
+        if os.path.exists(os.path.join(model, "saved_model.pb")):
+            return model
+        versions = pushed_versions(model)
+        if not versions:
+            raise DataError(f"--model {model}: no SavedModel there (nor version folders)")
+        return os.path.join(model, versions[0])
+    serving = os.path.join(output_dir or "tiedflow_output", "serving")
+    versions = pushed_versions(serving)
+    if not versions:
+        raise DataError(f"no pushed model under {serving}: run `tiedflow run` first "
+                        "or pass --model DIR")
+    return os.path.join(serving, versions[0])
+
+
+class Predictor:
+    """The loaded `serving_images` signature and its input image size."""
+
+    def __init__(self, model_dir: str):
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(model_dir)
+        if SIGNATURE not in loaded.signatures:
+            raise DataError(f"{model_dir}: the SavedModel has no {SIGNATURE!r} signature")
+        self._loaded = loaded  # keeps the variables alive
+        self._fn = loaded.signatures[SIGNATURE]
+        spec = self._fn.structured_input_signature[1]["images"]
+        self.image_size = int(spec.shape[1])
+        self.model_dir = model_dir
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        out = self._fn(images=tf.constant(images, dtype=tf.uint8))
+        return out["probabilities"].numpy()
+
+
+def predict_files(predictor: Predictor, paths: Sequence[str],
+                  abstain_below: float) -> list[Prediction]:
+    """One Prediction per path, in order; unreadable files carry an error."""
+    results: list[Prediction] = []
+    images, good = [], []
+    for path in paths:
+        try:
+            images.append(load_image_file(path, predictor.image_size))
+            good.append(len(results))
+            results.append(Prediction(path, None, None, False, None))
+        except DataError as err:
+            message = str(err)
+            if message.startswith(f"{path}: "):  # the file is named once, in `file`
+                message = message[len(path) + 2:]
+            results.append(Prediction(path, None, None, False, message))
+    if images:
+        probs = predictor.probabilities(np.stack(images))
+        for index, row in zip(good, probs):
+            top = int(np.argmax(row))
+            p = float(row[top])
+            abstained = p < abstain_below
+            result = results[index]
+            result.top_label, result.probability, result.abstained = top, round(p, 6), abstained
+            result.label = None if abstained else top
+    return results
+
+
+def run(paths: Sequence[str], output_dir: Optional[str] = None, model: Optional[str] = None,
+        abstain_below: Optional[float] = None, as_json: bool = False, out=None) -> int:
+    """Prints one line per image; returns 0, or 2 if any file failed."""
+    import sys
+
+    from pipeline.config import PipelineConfig
+
+    out = out or sys.stdout
+    threshold = PipelineConfig().abstain_below if abstain_below is None else abstain_below
+    if not 0 <= threshold <= 1:
+        raise DataError(f"--abstain-below {threshold}: must be in [0, 1]")
+    predictor = Predictor(resolve_model_dir(output_dir, model))
+    results = predict_files(predictor, paths, threshold)
+    for result in results:
+        print(result.to_json() if as_json else result.to_text(threshold), file=out)
+    failed = sum(1 for r in results if r.error)
+    if failed:
+        print(f"tiedflow predict: {failed} of {len(results)} file(s) could not be read",
+              file=sys.stderr)
+        return 2
+    return 0
