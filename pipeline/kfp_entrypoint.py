@@ -6,9 +6,14 @@ pick the artifact class and fails on such input (UnboundLocalError in
 `_retrieve_class_path`). The compiled spec hands every container its input
 definitions (`--json_serialized_inputs_spec_args`), so this fills the missing
 types in from there and then runs TFX's own entry point unchanged.
+
+TFX finds a custom artifact class by taking its schema title, the TYPE_NAME,
+as an import path; the project's own types (e.g. `tiedflow.HtmlReport`) are
+registered under their TYPE_NAME first, so their names need not be paths.
 """
 from __future__ import annotations
 
+import importlib
 import runpy
 import sys
 
@@ -18,6 +23,8 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 TFX_ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
 INVOCATION_FLAG = "--json_serialized_invocation_args"
 INPUTS_SPEC_FLAG = "--json_serialized_inputs_spec_args"
+EXECUTOR_FLAG = "--executor_class_path"
+PROJECT_PACKAGES = ("components", "pipeline", "trainer")
 
 
 def complete_executor_input(executor_input: str, inputs_spec: str) -> str:
@@ -51,8 +58,29 @@ def fix_argv(argv: list) -> list:
     return argv
 
 
+def register_artifact_types(executor_class_path: str) -> dict:
+    """Maps the TYPE_NAME of each project artifact class to its import path."""
+    from tfx.orchestration.kubeflow.v2 import compiler_utils
+    from tfx.types import artifact
+
+    importlib.import_module(executor_class_path.rpartition(".")[0])
+    added, pending = {}, list(artifact.Artifact.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        title = getattr(cls, "TYPE_NAME", None)
+        if (cls.__module__.split(".")[0] in PROJECT_PACKAGES and title
+                and title not in compiler_utils.TITLE_TO_CLASS_PATH):
+            added[title] = f"{cls.__module__}.{cls.__qualname__}"
+    compiler_utils.TITLE_TO_CLASS_PATH.update(added)
+    return added
+
+
 def main() -> None:
     sys.argv = [sys.argv[0]] + fix_argv(sys.argv[1:])
+    at_executor = _flag_value(sys.argv, EXECUTOR_FLAG)
+    if at_executor is not None:
+        register_artifact_types(sys.argv[at_executor])
     runpy.run_module(TFX_ENTRYPOINT, run_name="__main__", alter_sys=True)
 
 

@@ -1,0 +1,65 @@
+"""pipeline.kfp_entrypoint: what it adds to TFX's entry point for the open-source launcher."""
+from __future__ import annotations
+
+import json
+
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+from tfx.orchestration.kubeflow.v2 import compiler_utils
+from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
+
+from pipeline import kfp_entrypoint
+
+
+def test_complete_executor_input_fills_only_missing_types():
+    inputs_spec = pipeline_spec_pb2.ComponentInputsSpec()
+    inputs_spec.artifacts["examples"].artifact_type.instance_schema = "title: tfx.Examples\n"
+    executor_input = {"inputs": {"artifacts": {
+        "examples": {"artifacts": [{"name": "1", "uri": "gs://b/e"},
+                                   {"name": "2", "uri": "gs://b/f",
+                                    "type": {"schemaTitle": "tfx.Examples"}}]},
+        "other": {"artifacts": [{"name": "3", "uri": "gs://b/o"}]}}}}
+    done = json.loads(kfp_entrypoint.complete_executor_input(
+        json.dumps(executor_input), json_format.MessageToJson(inputs_spec)))
+    first, second = done["inputs"]["artifacts"]["examples"]["artifacts"]
+    assert first["type"] == {"instanceSchema": "title: tfx.Examples\n"}
+    assert second["type"] == {"schemaTitle": "tfx.Examples"}
+    assert "type" not in done["inputs"]["artifacts"]["other"]["artifacts"][0]
+
+
+def test_fix_argv_rewrites_only_the_executor_input():
+    inputs_spec = json.dumps({"artifacts": {"model": {"artifactType": {
+        "instanceSchema": "title: tfx.Model\n"}}}})
+    executor_input = json.dumps({"inputs": {"artifacts": {"model": {"artifacts": [
+        {"name": "7", "uri": "/m"}]}}}})
+    argv = ["--executor_class_path", "x.Y", "--json_serialized_invocation_args", executor_input,
+            "--json_serialized_inputs_spec_args", inputs_spec, "--direct_num_workers=1"]
+    fixed = kfp_entrypoint.fix_argv(argv)
+    assert fixed[:3] + fixed[4:] == argv[:3] + argv[4:]
+    model = json.loads(fixed[3])["inputs"]["artifacts"]["model"]["artifacts"][0]
+    assert model["type"] == {"instanceSchema": "title: tfx.Model\n"}
+    assert kfp_entrypoint.fix_argv(argv[:4]) == argv[:4]  # no inputs spec: unchanged
+
+
+def test_project_artifact_types_resolve_by_type_name():
+    """A custom type whose TYPE_NAME is not an import path (what TFX would try)."""
+    from tfx.types import artifact
+
+    class ProbeReport(artifact.Artifact):
+        TYPE_NAME = "tiedflow.ProbeReport"
+
+    ProbeReport.__module__ = "components.probe"  # as if defined in the project
+    ProbeReport.__qualname__ = "ProbeReport"
+    added = kfp_entrypoint.register_artifact_types("pipeline.kfp_entrypoint.main")
+    assert added.get("tiedflow.ProbeReport") == "components.probe.ProbeReport"
+    assert compiler_utils.TITLE_TO_CLASS_PATH["tfx.Examples"].endswith("Examples")
+    compiler_utils.TITLE_TO_CLASS_PATH.pop("tiedflow.ProbeReport")
+    # Without the registration TFX cannot find such a class.
+    runtime = pipeline_spec_pb2.RuntimeArtifact(name="1", uri="/r")
+    runtime.type.instance_schema = "title: tiedflow.ProbeReport\ntype: object\n"
+    try:
+        kubeflow_v2_entrypoint_utils._parse_raw_artifact(runtime, {})
+        raised = False
+    except ImportError:
+        raised = True
+    assert raised
