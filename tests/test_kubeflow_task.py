@@ -1,11 +1,12 @@
-"""Compiled tasks run here as the open-source KFP launcher would run them.
+"""The compiled pipeline, task by task, run here as the open-source KFP launcher runs it.
 
-Each test takes a task's container command and args from a fresh compile,
-builds the executor input the way the open-source driver does (parameter
-values from the spec; input artifacts rebuilt from ML Metadata: name, uri and
-metadata, no type), replaces `{{$}}` with it and runs the command in a
-subprocess, then checks the artifacts and the executor output it wrote.
-What stays unproven without a cluster: the pod, the bucket, ML Metadata.
+For each task of a fresh compile, in dependency order, the test builds the
+executor input the way the open-source driver does (parameter values from the
+spec and the run's parameters; input artifacts rebuilt from ML Metadata with
+name, uri and metadata but no type; output artifacts typed from the spec),
+puts it in place of `{{$}}` in the task's own container command and args, and
+runs that in a subprocess. What stays unproven without a cluster: pods and
+the image, the bucket, ML Metadata, the driver and launcher themselves.
 """
 from __future__ import annotations
 
@@ -23,7 +24,95 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from pipeline import kfp_entrypoint, kubeflow_runner
 
 pytestmark = pytest.mark.e2e
-TIMEOUT_S = 600
+TASK_TIMEOUT_S = 900
+RUN_PARAMETERS = {"train_steps": 150, "accuracy_threshold": 0.5}
+
+
+def _executors(spec):
+    config = json_format.ParseDict(json_format.MessageToDict(spec.deployment_spec),
+                                   pipeline_spec_pb2.PipelineDeploymentConfig())
+    return {task: config.executors[spec.components[task].executor_label].container
+            for task in spec.root.dag.tasks}
+
+
+def _order(spec) -> list:
+    done, order = set(), []
+    tasks = spec.root.dag.tasks
+    while len(order) < len(tasks):
+        ready = sorted(t for t in tasks if t not in done
+                       and set(tasks[t].dependent_tasks) <= done)
+        assert ready, "the DAG has a cycle"
+        order.append(ready[0])
+        done.add(ready[0])
+    return order
+
+
+class OssLauncher:
+    """Runs compiled tasks with executor inputs shaped as the open-source driver writes them."""
+
+    def __init__(self, spec, workdir, run_parameters):
+        self.spec = spec
+        self.workdir = workdir
+        self.containers = _executors(spec)
+        root = spec.root.input_definitions.parameters
+        self.run_parameters = {name: json_format.MessageToDict(p.default_value)
+                               for name, p in root.items() if p.HasField("default_value")}
+        self.run_parameters.update(run_parameters)
+        self.outputs = {}  # task -> {key: runtime artifact as recorded}
+        self.logs = {}
+        self.next_id = 100
+
+    def executor_input(self, task) -> dict:
+        spec_task = self.spec.root.dag.tasks[task]
+        parameters = {}
+        for key, value in spec_task.inputs.parameters.items():
+            if value.component_input_parameter:
+                parameters[key] = self.run_parameters[value.component_input_parameter]
+            else:
+                parameters[key] = json_format.MessageToDict(value.runtime_value.constant)
+        artifacts = {}
+        for key, value in spec_task.inputs.artifacts.items():
+            source = value.task_output_artifact
+            recorded = self.outputs[source.producer_task][source.output_artifact_key]
+            self.next_id += 1
+            artifacts[key] = {"artifacts": [{"name": str(self.next_id), "uri": recorded["uri"],
+                                             "metadata": recorded.get("metadata", {})}]}
+        outputs = self.spec.components[task].output_definitions.artifacts
+        return {
+            "inputs": {"parameterValues": parameters, "artifacts": artifacts},
+            "outputs": {
+                "artifacts": {key: {"artifacts": [{
+                    "name": f"{task}-{key}",
+                    "type": json_format.MessageToDict(out.artifact_type),
+                    "uri": os.path.join(self.workdir, "root", task, key),
+                    "metadata": {}}]} for key, out in outputs.items()},
+                "outputFile": os.path.join(self.workdir, "kfp_outputs", task,
+                                           "output_metadata.json"),
+            },
+        }
+
+    def run(self, task, command=None, executor_input=None):
+        container = self.containers[task]
+        executor_input = executor_input or self.executor_input(task)
+        cmd = list(command or container.command)
+        assert cmd[0] == "python"
+        cmd[0] = sys.executable
+        args = [json.dumps(executor_input) if a == "{{$}}" else a for a in container.args]
+        return subprocess.run(cmd + args, capture_output=True, text=True,
+                              timeout=TASK_TIMEOUT_S, cwd=self.workdir,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+
+    def record(self, task, executor_input):
+        """What the launcher keeps of a task's outputs: uri plus the metadata it reported."""
+        with open(executor_input["outputs"]["outputFile"]) as f:
+            reported = json.load(f).get("artifacts", {})
+        recorded = {}
+        for key, value in executor_input["outputs"]["artifacts"].items():
+            artifact = dict(value["artifacts"][0])
+            if key in reported:
+                artifact["metadata"] = reported[key]["artifacts"][0].get("metadata", {})
+            recorded[key] = artifact
+        self.outputs[task] = recorded
 
 
 @pytest.fixture(scope="module")
@@ -31,52 +120,20 @@ def spec():
     return kubeflow_runner.compile_spec()
 
 
-def _container(spec, task):
-    label = spec.components[task].executor_label
-    config = json_format.ParseDict(json_format.MessageToDict(spec.deployment_spec),
-                                   pipeline_spec_pb2.PipelineDeploymentConfig())
-    return config.executors[label].container
-
-
-def _parameter_values(spec, task) -> dict:
-    """What the driver resolves: constants from the task, run parameters from the root."""
-    root = spec.root.input_definitions.parameters
-    values = {}
-    for key, value in spec.root.dag.tasks[task].inputs.parameters.items():
-        if value.component_input_parameter:
-            values[key] = json_format.MessageToDict(root[value.component_input_parameter]
-                                                    .default_value)
-        else:
-            values[key] = json_format.MessageToDict(value.runtime_value.constant)
-    return values
-
-
-def _executor_input(spec, task, workdir, inputs=None) -> dict:
-    outputs = spec.components[task].output_definitions.artifacts
-    return {
-        "inputs": {"parameterValues": _parameter_values(spec, task),
-                   "artifacts": inputs or {}},
-        "outputs": {
-            "artifacts": {
-                name: {"artifacts": [{
-                    "name": f"{task}-{name}",
-                    "type": json_format.MessageToDict(out.artifact_type),
-                    "uri": os.path.join(workdir, task, name),
-                    "metadata": {}}]}
-                for name, out in outputs.items()},
-            "outputFile": os.path.join(workdir, task, "output_metadata.json"),
-        },
-    }
-
-
-def _run(spec, task, executor_input, command=None):
-    container = _container(spec, task)
-    cmd = list(command or container.command)
-    assert cmd[0] == "python"
-    cmd[0] = sys.executable
-    args = [json.dumps(executor_input) if a == "{{$}}" else a for a in container.args]
-    return subprocess.run(cmd + args, capture_output=True, text=True, timeout=TIMEOUT_S,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+@pytest.fixture(scope="module")
+def launched(spec, tmp_path_factory):
+    """Every task of the compiled pipeline, in order, on the embedded digits."""
+    workdir = str(tmp_path_factory.mktemp("kfp_run"))
+    serving_dir = os.path.join(workdir, "serving")
+    launcher = OssLauncher(spec, workdir, {**RUN_PARAMETERS, "serving_dir": serving_dir})
+    for task in _order(spec):
+        executor_input = launcher.executor_input(task)
+        proc = launcher.run(task, executor_input=executor_input)
+        launcher.logs[task] = proc.stderr
+        assert proc.returncode == 0, f"task {task} failed:\n{proc.stderr[-5000:]}"
+        launcher.record(task, executor_input)
+    launcher.serving_dir = serving_dir
+    return launcher
 
 
 def _count(pattern):
@@ -84,72 +141,66 @@ def _count(pattern):
                for _ in tf.data.TFRecordDataset(path, compression_type="GZIP"))
 
 
-@pytest.fixture(scope="module")
-def example_gen(spec, tmp_path_factory):
-    """The ImageExampleGen task on the embedded digits."""
-    workdir = str(tmp_path_factory.mktemp("kfp_task"))
-    executor_input = _executor_input(spec, "ImageExampleGen", workdir)
-    proc = _run(spec, "ImageExampleGen", executor_input)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    with open(executor_input["outputs"]["outputFile"]) as f:
-        output = json.load(f)
-    return workdir, executor_input, output
-
-
-def test_example_gen_task_writes_splits_and_reports_them(example_gen):
-    workdir, executor_input, output = example_gen
-    uri = executor_input["outputs"]["artifacts"]["examples"]["artifacts"][0]["uri"]
-    train = _count(os.path.join(uri, "Split-train", "*.gz"))
-    evaluation = _count(os.path.join(uri, "Split-eval", "*.gz"))
+def test_example_gen_task_writes_splits_and_reports_them(launched):
+    examples = launched.outputs["ImageExampleGen"]["examples"]
+    train = _count(os.path.join(examples["uri"], "Split-train", "*.gz"))
+    evaluation = _count(os.path.join(examples["uri"], "Split-eval", "*.gz"))
     assert train + evaluation == 1797 and 0.15 < evaluation / 1797 < 0.25
-    [artifact] = output["artifacts"]["examples"]["artifacts"]
-    assert artifact["uri"] == uri
-    meta = artifact["metadata"]
+    meta = examples["metadata"]
     assert json.loads(meta["split_names"]) == ["train", "eval"]
     assert (meta["train_examples"], meta["eval_examples"]) == (train, evaluation)
 
 
-def _as_oss_input(executor_output: dict, key: str) -> dict:
-    """An upstream output as the open-source driver passes it on: no type."""
-    [artifact] = executor_output["artifacts"][key]["artifacts"]
-    return {"artifacts": [{"name": "101", "uri": artifact["uri"],
-                           "metadata": artifact["metadata"]}]}
-
-
-def test_downstream_task_runs_on_untyped_input(spec, example_gen):
-    """StatisticsGen reads ExampleGen's output handed over without a type."""
-    workdir, _, output = example_gen
-    executor_input = _executor_input(spec, "StatisticsGen", workdir,
-                                     {"examples": _as_oss_input(output, "examples")})
-    proc = _run(spec, "StatisticsGen", executor_input)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    uri = executor_input["outputs"]["artifacts"]["statistics"]["artifacts"][0]["uri"]
+def test_downstream_tasks_read_untyped_inputs(launched):
+    statistics = launched.outputs["StatisticsGen"]["statistics"]["uri"]
     for split in ("train", "eval"):
-        assert os.path.getsize(os.path.join(uri, f"Split-{split}", "FeatureStats.pb")) > 0
+        assert os.path.getsize(os.path.join(statistics, f"Split-{split}", "FeatureStats.pb")) > 0
+    model = launched.outputs["Trainer"]["model"]["uri"]
+    assert tf.io.gfile.exists(os.path.join(model, "Format-Serving", "saved_model.pb"))
 
 
-def test_tfx_entry_point_alone_fails_on_untyped_input(spec, example_gen):
+def _accuracy_lower_bounds(value, inside=False):
+    """Every lower bound below a SparseCategoricalAccuracy metric in TFMA's JSON."""
+    if isinstance(value, dict):
+        inside = inside or value.get("className") == "SparseCategoricalAccuracy"
+        for key, item in value.items():
+            if inside and key == "lowerBound":
+                yield item["value"] if isinstance(item, dict) else item
+            else:
+                yield from _accuracy_lower_bounds(item, inside)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _accuracy_lower_bounds(item, inside)
+
+
+def test_run_parameters_reach_their_tasks(launched):
+    from pipeline.config import PipelineConfig
+
+    assert "'train_steps': 150" in launched.logs["Trainer"]
+    evaluation = launched.outputs["Evaluator"]["evaluation"]["uri"]
+    with open(os.path.join(evaluation, "eval_config.json")) as f:
+        bounds = set(_accuracy_lower_bounds(json.load(f)))
+    assert RUN_PARAMETERS["accuracy_threshold"] in bounds
+    assert PipelineConfig().accuracy_threshold not in bounds
+
+
+def test_pusher_pushes_exactly_when_the_evaluator_blessed(launched):
+    blessing = launched.outputs["Evaluator"]["blessing"]
+    blessed = bool(blessing["metadata"].get("blessed"))
+    assert os.path.exists(os.path.join(blessing["uri"],
+                                       "BLESSED" if blessed else "NOT_BLESSED"))
+    pushed = glob.glob(os.path.join(launched.serving_dir, "*", "saved_model.pb"))
+    assert bool(pushed) == blessed
+    assert bool(launched.outputs["Pusher"]["pushed_model"]["metadata"].get("pushed")) == blessed
+
+
+def test_tfx_entry_point_alone_fails_on_untyped_input(launched, spec):
     """Why pipeline.kfp_entrypoint exists (fails once TFX handles this itself)."""
-    workdir, _, output = example_gen
-    executor_input = _executor_input(spec, "StatisticsGen", os.path.join(workdir, "raw"),
-                                     {"examples": _as_oss_input(output, "examples")})
-    tfx_command = ["python", "-m", kfp_entrypoint.TFX_ENTRYPOINT]
-    proc = _run(spec, "StatisticsGen", executor_input, command=tfx_command)
+    executor_input = launched.executor_input("StatisticsGen")
+    for key, value in executor_input["outputs"]["artifacts"].items():
+        value["artifacts"][0]["uri"] += "-raw"
+    executor_input["outputs"]["outputFile"] += ".raw"
+    proc = launched.run("StatisticsGen", command=["python", "-m", kfp_entrypoint.TFX_ENTRYPOINT],
+                        executor_input=executor_input)
     assert proc.returncode != 0
     assert "UnboundLocalError" in proc.stderr and "title" in proc.stderr
-
-
-def test_complete_executor_input_fills_only_missing_types():
-    spec = pipeline_spec_pb2.ComponentInputsSpec()
-    spec.artifacts["examples"].artifact_type.instance_schema = "title: tfx.Examples\n"
-    executor_input = {"inputs": {"artifacts": {
-        "examples": {"artifacts": [{"name": "1", "uri": "gs://b/e"},
-                                   {"name": "2", "uri": "gs://b/f",
-                                    "type": {"schemaTitle": "tfx.Examples"}}]},
-        "other": {"artifacts": [{"name": "3", "uri": "gs://b/o"}]}}}}
-    done = json.loads(kfp_entrypoint.complete_executor_input(
-        json.dumps(executor_input), json_format.MessageToJson(spec)))
-    first, second = done["inputs"]["artifacts"]["examples"]["artifacts"]
-    assert first["type"] == {"instanceSchema": "title: tfx.Examples\n"}
-    assert second["type"] == {"schemaTitle": "tfx.Examples"}
-    assert "type" not in done["inputs"]["artifacts"]["other"]["artifacts"][0]
