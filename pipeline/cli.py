@@ -51,6 +51,10 @@ def cmd_run(args) -> int:
     accuracy = f"{result.accuracy:.4f}" if result.accuracy is not None else "n/a"
     print(f"run {result.run_id}: overall eval accuracy {accuracy}")
     print(f"evaluation: {result.evaluation_uri}")
+    from pipeline import reports
+
+    report = reports.copy_run_report(result, ran.reports_dir)
+    print(f"report: {report or '(none: the run stopped before the report)'}")
     if result.blessed and result.pushed_dir:
         print(f"BLESSED and pushed to {result.pushed_dir}")
         return EXIT_OK
@@ -58,6 +62,28 @@ def cmd_run(args) -> int:
     for line in result.failures or ["(no threshold details found)"]:
         print(f"  - {line}")
     return EXIT_NOT_BLESSED
+
+
+def cmd_report(args) -> int:
+    import time
+
+    from pipeline import reports
+
+    start = time.time()
+    if args.evaluation:
+        page = reports.render_evaluation(args.evaluation, args.statistics)
+        out = args.out or os.path.join(args.output_dir, "reports", "evaluation.html")
+    else:
+        if not os.path.isdir(args.output_dir):
+            print(f"tiedflow: error: {args.output_dir}: no such output dir", file=sys.stderr)
+            return EXIT_USAGE
+        page, run_id = reports.render_latest(args.output_dir)
+        out = args.out or os.path.join(args.output_dir, "reports", reports.report_name(run_id))
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        f.write(page)
+    print(f"wrote {out} ({time.time() - start:.1f} s)")
+    return EXIT_OK
 
 
 def cmd_compile(args) -> int:
@@ -89,6 +115,13 @@ def cmd_submit(args) -> int:
     return EXIT_OK
 
 
+def cmd_predict(args) -> int:
+    from trainer import predict
+
+    return predict.run(args.images, output_dir=args.output_dir, model=args.model,
+                       abstain_below=args.abstain_below, as_json=args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tiedflow", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -103,6 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override one config knob (repeatable)")
     run.set_defaults(func=cmd_run)
 
+    rep = sub.add_parser("report", help="render the evaluation report (HTML) again")
+    rep.add_argument("--output-dir", default="tiedflow_output",
+                     help="render the latest run recorded here")
+    rep.add_argument("--out", default=None, metavar="FILE.html",
+                     help="where to write (default <output-dir>/reports/evaluation-<run>.html)")
+    rep.add_argument("--evaluation", default=None, metavar="URI",
+                     help="render this evaluation artifact (a TFMA output dir) instead")
+    rep.add_argument("--statistics", default=None, metavar="URI",
+                     help="with --evaluation: a StatisticsGen artifact for the class balance")
+    rep.set_defaults(func=cmd_report)
+
     comp = sub.add_parser("compile", help="compile the Kubeflow Pipelines v2 spec (pipeline.yaml)")
     comp.add_argument("--image", default=None,
                       help="container image every task runs (default tiedflow:<version>)")
@@ -116,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     sbm.add_argument("--experiment", default="tiedflow")
     sbm.add_argument("--run-name", default=None)
     sbm.add_argument("--pipeline-root", default=None,
-                     help="gs:// or s3:// folder for the run's artifacts (required)")
+                     help="gs:// folder for the run's artifacts (required)")
     sbm.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="run parameter: data, serving_dir, train_steps, learning_rate, "
                           "accuracy_threshold (repeatable)")
@@ -125,6 +169,20 @@ def build_parser() -> argparse.ArgumentParser:
     sbm.add_argument("--existing-token", default=None, help="bearer token for the API")
     sbm.add_argument("--no-cache", action="store_true", help="disable KFP caching for this run")
     sbm.set_defaults(func=cmd_submit)
+
+    prd = sub.add_parser("predict", help="label image files with the latest pushed model")
+    where = prd.add_mutually_exclusive_group()
+    where.add_argument("--output-dir", default="tiedflow_output",
+                       help="use the newest model pushed under <output-dir>/serving")
+    where.add_argument("--model", default=None, metavar="DIR",
+                       help="a SavedModel dir (or a serving dir of version folders)")
+    prd.add_argument("--abstain-below", type=float, default=None, metavar="P",
+                     help="abstain when the top probability is below P "
+                          "(default: the abstain_below setting, 0.5)")
+    prd.add_argument("--json", action="store_true",
+                     help="one JSON object per image: file, label, probability, abstained, error")
+    prd.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files, any size")
+    prd.set_defaults(func=cmd_predict)
     return parser
 
 

@@ -65,17 +65,20 @@ def describe_failures(evaluation_uri: str) -> list[str]:
 
 
 def overall_accuracy(evaluation_uri: str) -> Optional[float]:
-    import tensorflow_model_analysis as tfma
+    """The candidate's overall eval accuracy (also when a baseline was evaluated)."""
+    from components import report_data
+    from pipeline.eval_config import ACCURACY
 
-    result = tfma.load_eval_result(evaluation_uri)
-    for slice_key, metrics in result.slicing_metrics:
-        if slice_key == ():
-            for _, by_key in metrics.items():
-                for _, named in by_key.items():
-                    for name, value in named.items():
-                        if name == "sparse_categorical_accuracy":
-                            return float(value["doubleValue"])
-    return None
+    return report_data.load_evaluation(evaluation_uri).value(report_data.OVERALL, ACCURACY)
+
+
+def _output_of(store, execution_id: Optional[int]):
+    """The (first) output artifact of an execution, or None."""
+    if execution_id is None:
+        return None
+    ids = [e.artifact_id for e in store.get_events_by_execution_ids([execution_id])
+           if e.type == metadata_store_pb2.Event.OUTPUT]
+    return min(store.get_artifacts_by_id(ids), key=lambda a: a.id, default=None) if ids else None
 
 
 def read_outcome(metadata_path: str, pipeline_name: str) -> RunOutcome:
@@ -93,18 +96,20 @@ def read_outcome(metadata_path: str, pipeline_name: str) -> RunOutcome:
         pushed_dir = _prop(pushed, "pushed_destination")
     evaluation_uri = evaluation.uri if evaluation is not None else None
 
-    seconds, cached = {}, {}
+    seconds, cached, executions = {}, {}, {}
     for execution in store.get_executions_by_context(run_ctx.id):
         node = next((c.name.split(".", 1)[-1] for c in store.get_contexts_by_execution(execution.id)
                      if store.get_context_types_by_id([c.type_id])[0].name == "node"), None)
         if node is None:
             continue
         is_cached = execution.last_known_state == metadata_store_pb2.Execution.CACHED
+        executions[node] = execution.id
         cached[node] = is_cached
         seconds[node] = 0.0 if is_cached else (
             execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0
 
-    statistics = max(arts.get("ExampleStatistics", []), key=lambda a: a.id, default=None)
+    # StatisticsGen's, not Transform's pre/post-transform statistics (same type).
+    statistics = _output_of(store, executions.get("StatisticsGen"))
     report = max(arts.get("tiedflow.HtmlReport", []), key=lambda a: a.id, default=None)
     baseline = max((m for m in arts.get("Model", []) if _prop(m, "has_model")),
                    key=lambda a: a.id, default=None)
