@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from components import image_data
 from pipeline.outcome import read_outcome
 from conftest import run_tiedflow
 
@@ -44,7 +45,8 @@ def test_pushed_model_classifies_raw_examples_with_plain_tf(pipeline_run):
     version = pushed_versions(pipeline_run.output_dir)[0]
     model = tf.saved_model.load(os.path.join(pipeline_run.output_dir, "serving", version))
     raw, labels = held_out_examples(pipeline_run.output_dir)
-    assert len(raw) == 360
+    expected = image_data.split_records(list(image_data.digits_records(8)), 20, seed=42)["eval"]
+    assert len(raw) == len(expected)
     out = model.signatures["serving_default"](examples=tf.constant(raw))
     predicted = out["class_ids"].numpy()
     assert (predicted == labels).mean() >= 0.95
