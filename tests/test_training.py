@@ -109,3 +109,16 @@ def test_early_stopping_stops_and_keeps_best_weights(digits):
     restored = model.evaluate(ex, ey, verbose=0, return_dict=True)["loss"]
     assert restored == pytest.approx(best, rel=1e-3, abs=1e-3)
     assert history.history["val_loss"][-1] > best  # the last epoch was worse
+
+
+def test_config_and_hparams_agree_on_training_defaults():
+    from pipeline.config import ConfigError, PipelineConfig
+
+    assert HParams.from_config(PipelineConfig()) == HParams()
+    hp = HParams.from_config(PipelineConfig().with_overrides(
+        ["optimizer=minibatch-sgd", "momentum=0.9", "tie_mode=channel", "l2=0"]))
+    assert (hp.optimizer, hp.momentum, hp.tie_mode, hp.l2) == ("minibatch-sgd", 0.9, "channel", 0)
+    for bad, knob in [("momentum=1.5", "momentum"), ("optimizer=rmsprop", "optimizer"),
+                      ("tie_mode=rows", "tie_mode"), ("l2=-1", "l2")]:
+        with pytest.raises(ConfigError, match=knob):
+            PipelineConfig().with_overrides([bad])
