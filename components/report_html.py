@@ -98,7 +98,9 @@ def _table(headers, rows, left_columns=1, row_classes=None) -> str:
 def _verdict(ev: rd.Evaluation, blessed: bool, outcomes) -> str:
     failed = [o for o in outcomes if o.failed]
     if blessed:
-        detail = f"all {len(outcomes)} threshold checks passed; the Pusher may push this model."
+        count = len(outcomes)
+        detail = (f"{'the' if count == 1 else 'all'} {count} threshold "
+                  f"check{'' if count == 1 else 's'} passed; the Pusher may push this model.")
         return (f'<div id="verdict" class="verdict ok">BLESSED: the model passed its evaluation'
                 f"<small>{_e(detail)}</small></div>")
     lines = "".join(f"<li>{_e(o.describe())}</li>" for o in failed)
@@ -186,7 +188,9 @@ def _per_slice(ev: rd.Evaluation) -> str:
 def _weakest(ev: rd.Evaluation, counts) -> str:
     parts = []
     weak = rd.weakest_slices(ev)
-    if weak:
+    if weak and weak[0].accuracy >= 1.0:
+        parts.append("<p>Every slice is classified without error.</p>")
+    elif weak:
         headers = ["slice", "examples", "accuracy"] + (
             ["baseline accuracy"] if ev.has_baseline else []) + ["most frequent error"]
         rows = []
