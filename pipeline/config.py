@@ -9,6 +9,10 @@ import dataclasses
 import os
 from typing import Any, Iterable
 
+from trainer.hparams import HParams
+
+_HP = HParams()  # the training defaults live with the trainer
+
 TIE_MODES = ("depth", "channel", "none")
 OPTIMIZERS = ("adam", "sgd", "minibatch-sgd")
 ORCHESTRATORS = ("local", "beam")
@@ -29,26 +33,26 @@ class PipelineConfig:
     # Data: 'digits' (embedded), an image folder (DIR/<label>/*.png) or TFRecords.
     data: str = "digits"
     output_dir: str = "tiedflow_output"
-    image_size: int = 8
+    image_size: int = _HP.image_size
     eval_percent: int = 20
-    seed: int = 42
-    # Model.
-    tie_mode: str = "depth"
-    width: int = 32
-    tied_layers: int = 3
+    seed: int = _HP.seed
+    # Model (training defaults come from trainer.hparams.HParams).
+    tie_mode: str = _HP.tie_mode
+    width: int = _HP.width
+    tied_layers: int = _HP.tied_layers
     # Training.
-    optimizer: str = "adam"
-    train_steps: int = 200
-    batch_size: int = 64
-    learning_rate: float = 1e-2
-    beta_1: float = 0.9
-    beta_2: float = 0.999
-    momentum: float = 0.0  # sgd and minibatch-sgd only
-    lr_decay: bool = True
-    l2: float = 1e-4
-    early_stopping_patience: int = 0
-    warm_start: bool = False
-    freeze_filters: bool = False
+    optimizer: str = _HP.optimizer
+    train_steps: int = _HP.train_steps
+    batch_size: int = _HP.batch_size
+    learning_rate: float = _HP.learning_rate
+    beta_1: float = _HP.beta_1
+    beta_2: float = _HP.beta_2
+    momentum: float = _HP.momentum  # sgd and minibatch-sgd only
+    lr_decay: bool = _HP.lr_decay
+    l2: float = _HP.l2
+    early_stopping_patience: int = _HP.early_stopping_patience
+    warm_start: bool = _HP.warm_start
+    freeze_filters: bool = _HP.freeze_filters
     # Evaluation and blessing.
     accuracy_threshold: float = 0.9
     min_class_recall: float = 0.0
