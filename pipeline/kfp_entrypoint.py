@@ -10,6 +10,11 @@ types in from there and then runs TFX's own entry point unchanged.
 TFX finds a custom artifact class by taking its schema title, the TYPE_NAME,
 as an import path; the project's own types (e.g. `tiedflow.HtmlReport`) are
 registered under their TYPE_NAME first, so their names need not be paths.
+
+After the executor, the empty "folder" objects that TensorFlow's GCS
+filesystem leaves under a task's gs:// outputs are deleted: the open-source
+launcher downloads a task's inputs before it starts and fails on them
+(kubeflow/pipelines#13476; reading with tf.io.gfile does not need them).
 """
 from __future__ import annotations
 
@@ -76,12 +81,45 @@ def register_artifact_types(executor_class_path: str) -> dict:
     return added
 
 
+def output_uris(executor_input: str) -> list:
+    message = json_format.Parse(executor_input, pipeline_spec_pb2.ExecutorInput(),
+                                ignore_unknown_fields=True)
+    return sorted(a.uri for artifacts in message.outputs.artifacts.values()
+                  for a in artifacts.artifacts if a.uri)
+
+
+def folder_markers(objects) -> list:
+    """Names among (name, size) pairs that are empty "folder/" objects."""
+    return [name for name, size in objects if size == 0 and name.endswith("/")]
+
+
+def delete_folder_markers(uri: str) -> int:
+    """Deletes the folder markers under a gs:// artifact URI; returns how many."""
+    from google.cloud import storage
+
+    bucket_name, _, prefix = uri[len("gs://"):].partition("/")
+    bucket = storage.Client().bucket(bucket_name)
+    prefix = prefix.rstrip("/") + "/" if prefix else ""
+    names = folder_markers((b.name, b.size) for b in bucket.list_blobs(prefix=prefix))
+    for name in names:
+        bucket.blob(name).delete()
+    return len(names)
+
+
 def main() -> None:
     sys.argv = [sys.argv[0]] + fix_argv(sys.argv[1:])
     at_executor = _flag_value(sys.argv, EXECUTOR_FLAG)
     if at_executor is not None:
         register_artifact_types(sys.argv[at_executor])
-    runpy.run_module(TFX_ENTRYPOINT, run_name="__main__", alter_sys=True)
+    at_input = _flag_value(sys.argv, INVOCATION_FLAG)
+    try:
+        runpy.run_module(TFX_ENTRYPOINT, run_name="__main__", alter_sys=True)
+    except SystemExit as done:  # absl's app.run ends with sys.exit
+        if done.code not in (None, 0):
+            raise
+    for uri in output_uris(sys.argv[at_input]) if at_input is not None else []:
+        if uri.startswith("gs://"):
+            print(f"tiedflow: deleted {delete_folder_markers(uri)} folder markers under {uri}")
 
 
 if __name__ == "__main__":

@@ -63,3 +63,21 @@ def test_project_artifact_types_resolve_by_type_name():
     except ImportError:
         raised = True
     assert raised
+
+
+def test_folder_markers_are_only_empty_slash_objects():
+    objects = [("run/Trainer/model/", 0), ("run/Trainer/model/Format-Serving/", 0),
+               ("run/Trainer/model/Format-Serving/saved_model.pb", 5120),
+               ("run/Trainer/model/Format-Serving/assets/empty.txt", 0),
+               ("run/Trainer/model/notes/", 12)]
+    assert kfp_entrypoint.folder_markers(objects) == [
+        "run/Trainer/model/", "run/Trainer/model/Format-Serving/"]
+
+
+def test_output_uris_lists_every_output_artifact():
+    executor_input = json.dumps({"outputs": {"artifacts": {
+        "model": {"artifacts": [{"name": "m", "uri": "gs://b/run/Trainer/model"}]},
+        "model_run": {"artifacts": [{"name": "r", "uri": "gs://b/run/Trainer/model_run"}]}},
+        "outputFile": "/tmp/kfp_outputs/output_metadata.json"}})
+    assert kfp_entrypoint.output_uris(executor_input) == [
+        "gs://b/run/Trainer/model", "gs://b/run/Trainer/model_run"]

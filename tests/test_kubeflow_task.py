@@ -60,6 +60,7 @@ class OssLauncher:
         self.run_parameters.update(run_parameters)
         self.outputs = {}  # task -> {key: runtime artifact as recorded}
         self.logs = {}
+        self.run_root = os.path.join(workdir, "run1")
         self.next_id = 100
 
     def executor_input(self, task) -> dict:
@@ -84,9 +85,9 @@ class OssLauncher:
                 "artifacts": {key: {"artifacts": [{
                     "name": f"{task}-{key}",
                     "type": json_format.MessageToDict(out.artifact_type),
-                    "uri": os.path.join(self.workdir, "root", task, key),
+                    "uri": os.path.join(self.run_root, task, key),
                     "metadata": {}}]} for key, out in outputs.items()},
-                "outputFile": os.path.join(self.workdir, "kfp_outputs", task,
+                "outputFile": os.path.join(self.run_root, "kfp_outputs", task,
                                            "output_metadata.json"),
             },
         }
@@ -101,6 +102,13 @@ class OssLauncher:
         return subprocess.run(cmd + args, capture_output=True, text=True,
                               timeout=TASK_TIMEOUT_S, cwd=self.workdir,
                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+
+    def launch(self, task):
+        executor_input = self.executor_input(task)
+        proc = self.run(task, executor_input=executor_input)
+        self.logs[task] = proc.stderr
+        assert proc.returncode == 0, f"task {task} failed:\n{proc.stderr[-5000:]}"
+        self.record(task, executor_input)
 
     def record(self, task, executor_input):
         """What the launcher keeps of a task's outputs: uri plus the metadata it reported."""
@@ -127,11 +135,7 @@ def launched(spec, tmp_path_factory):
     serving_dir = os.path.join(workdir, "serving")
     launcher = OssLauncher(spec, workdir, {**RUN_PARAMETERS, "serving_dir": serving_dir})
     for task in _order(spec):
-        executor_input = launcher.executor_input(task)
-        proc = launcher.run(task, executor_input=executor_input)
-        launcher.logs[task] = proc.stderr
-        assert proc.returncode == 0, f"task {task} failed:\n{proc.stderr[-5000:]}"
-        launcher.record(task, executor_input)
+        launcher.launch(task)
     launcher.serving_dir = serving_dir
     return launcher
 
@@ -204,3 +208,21 @@ def test_tfx_entry_point_alone_fails_on_untyped_input(launched, spec):
                         executor_input=executor_input)
     assert proc.returncode != 0
     assert "UnboundLocalError" in proc.stderr and "title" in proc.stderr
+
+
+def test_next_run_compares_against_the_pushed_model(launched):
+    """A second run's baseline is the model the first run pushed (no Resolver)."""
+    pushed = glob.glob(os.path.join(launched.serving_dir, "*", "saved_model.pb"))
+    if not pushed:
+        pytest.skip("the first run pushed nothing")
+    version = os.path.basename(os.path.dirname(pushed[0]))
+    launched.run_root = os.path.join(launched.workdir, "run2")
+    launched.run_parameters["train_steps"] = 60  # a different candidate model
+    for task in ("Trainer", "LatestPushedModel", "Evaluator"):
+        launched.launch(task)
+    baseline = launched.outputs["LatestPushedModel"]["model"]
+    assert baseline["metadata"]["has_model"] == 1
+    assert str(baseline["metadata"]["pushed_version"]) == version
+    assert tf.io.gfile.exists(os.path.join(baseline["uri"], "Format-Serving", "saved_model.pb"))
+    blessing = launched.outputs["Evaluator"]["blessing"]["metadata"]
+    assert blessing.get("baseline_model"), blessing
