@@ -4,10 +4,10 @@ The same `create_pipeline(config)` as a local run, compiled by TFX's
 KubeflowV2DagRunner with the 2.1 schema (what the open-source driver reads).
 The knobs users change per run become pipeline parameters. Containers start
 TFX's executor entry point through `pipeline.kfp_entrypoint`, which fills in
-what the open-source launcher leaves out. Two touches on the spec TFX writes: parameter descriptions and defaults (TFX drops
-RuntimeParameter defaults; kfp's own compiler writes them), and no KFP
-caching for the baseline lookup, whose answer depends on the serving folder,
-not on its inputs.
+what the open-source launcher leaves out. Two touches on the spec TFX writes:
+parameter descriptions and defaults (TFX drops RuntimeParameter defaults;
+kfp's own compiler writes them), and no KFP caching for the baseline lookup,
+whose answer depends on the serving folder, not on its inputs.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ RUNTIME_PARAMETERS = {
                   "or TFRecord file(s)/glob"),
     "serving_dir": (str, "push destination, also where the baseline model is looked up"),
     "train_steps": (int, "training steps"),
-    "learning_rate": (float, "Adam learning rate"),
+    "learning_rate": (float, "optimizer learning rate"),
     "accuracy_threshold": (float, "lower bound on overall eval accuracy for blessing"),
 }
 # Knobs without a default in the spec: they name the user's own storage.
