@@ -7,9 +7,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-from-lock
 OUTPUT_DIR ?= tiedflow_output
 BENCH_OUT ?= bench_out/pipeline.json
+PIPELINE_YAML ?= pipeline.yaml
 
 .PHONY: setup browser run test test-unit bench bench-trainer compile clean
-IMAGE ?= tiedflow:latest
+# Empty: the compiled spec names tiedflow:<project version>, as the committed pipeline.yaml does.
+IMAGE ?=
 
 # The lock holds every package at an exact version; --no-deps means pip installs
 # exactly that list and never backtracks.
@@ -41,7 +43,7 @@ bench-trainer: setup
 	BENCH_OUT=$${BENCH_OUT:-bench_out/trainer.json} $(BIN)/python benchmarks/bench_trainer.py
 
 compile: setup
-	$(BIN)/tiedflow compile --image $(IMAGE) --output pipeline.yaml
+	$(BIN)/tiedflow compile $(if $(IMAGE),--image $(IMAGE)) --output $(PIPELINE_YAML)
 
 clean:
 	rm -rf $(OUTPUT_DIR) bench_out

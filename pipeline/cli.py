@@ -70,6 +70,7 @@ def cmd_report(args) -> int:
     from pipeline import reports
 
     start = time.time()
+    run_id = None
     if args.evaluation:
         page = reports.render_evaluation(args.evaluation, args.statistics)
         out = args.out or os.path.join(args.output_dir, "reports", "evaluation.html")
@@ -82,7 +83,8 @@ def cmd_report(args) -> int:
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         f.write(page)
-    print(f"wrote {out} ({time.time() - start:.1f} s)")
+    source = f"run {run_id}" if run_id else args.evaluation
+    print(f"wrote {out} ({source}, {time.time() - start:.1f} s)")
     return EXIT_OK
 
 

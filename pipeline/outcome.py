@@ -34,12 +34,28 @@ def open_store(metadata_path: str) -> metadata_store.MetadataStore:
     return metadata_store.MetadataStore(cfg)
 
 
-def latest_run_context(store, pipeline_name: str):
+def run_contexts(store, pipeline_name: str) -> list:
+    """The pipeline's run contexts, newest first."""
     runs = [c for c in store.get_contexts_by_type("pipeline_run")]
     pipeline_ctx = store.get_context_by_type_and_name("pipeline", pipeline_name)
     if pipeline_ctx is None or not runs:
         raise LookupError(f"no run of pipeline {pipeline_name!r} in ML Metadata")
-    return max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+    return sorted(runs, key=lambda c: (c.create_time_since_epoch, c.id), reverse=True)
+
+
+def latest_run_context(store, pipeline_name: str):
+    return run_contexts(store, pipeline_name)[0]
+
+
+def latest_evaluated_run_context(store, pipeline_name: str):
+    """The newest run that got as far as an evaluation (a later run may have
+    failed earlier, on bad data say)."""
+    evaluation_type = store.get_artifact_type("ModelEvaluation")
+    for run_ctx in run_contexts(store, pipeline_name):
+        if any(a.type_id == evaluation_type.id
+               for a in store.get_artifacts_by_context(run_ctx.id)):
+            return run_ctx
+    raise LookupError(f"no run of pipeline {pipeline_name!r} got as far as an evaluation")
 
 
 def _artifacts_by_type(store, context_id: int) -> dict:
@@ -81,9 +97,12 @@ def _output_of(store, execution_id: Optional[int]):
     return min(store.get_artifacts_by_id(ids), key=lambda a: a.id, default=None) if ids else None
 
 
-def read_outcome(metadata_path: str, pipeline_name: str) -> RunOutcome:
+def read_outcome(metadata_path: str, pipeline_name: str, *,
+                 evaluated: bool = False) -> RunOutcome:
+    """The newest run's outcome; with `evaluated`, the newest evaluated run's."""
     store = open_store(metadata_path)
-    run_ctx = latest_run_context(store, pipeline_name)
+    run_ctx = (latest_evaluated_run_context if evaluated else latest_run_context)(
+        store, pipeline_name)
     arts = _artifacts_by_type(store, run_ctx.id)
     blessing = max(arts.get("ModelBlessing", []), key=lambda a: a.id, default=None)
     evaluation = max(arts.get("ModelEvaluation", []), key=lambda a: a.id, default=None)

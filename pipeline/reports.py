@@ -34,15 +34,15 @@ def copy_run_report(outcome, reports_dir: str) -> Optional[str]:
 
 
 def render_latest(output_dir: str, pipeline_name: str = "tiedflow") -> tuple[str, str]:
-    """(html, run id) for the newest run recorded in `output_dir`'s ML Metadata."""
+    """(html, run id) for the newest evaluated run in `output_dir`'s ML Metadata.
+
+    Runs that stopped before the Evaluator (bad data, say) are skipped: the
+    report is of the newest evaluation there is."""
     from components import report_html
     from pipeline import outcome as outcome_lib
 
     result = outcome_lib.read_outcome(os.path.join(output_dir, "metadata.sqlite"),
-                                      pipeline_name)
-    if not result.evaluation_uri:
-        raise LookupError(f"the latest run in {output_dir} has no evaluation "
-                          "(did it stop before the Evaluator?)")
+                                      pipeline_name, evaluated=True)
     page = report_html.render(report_html.ReportInputs(
         evaluation_uri=result.evaluation_uri, blessed=result.blessed,
         statistics_uri=result.statistics_uri, model_uri=result.model_uri,

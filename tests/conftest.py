@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import time
@@ -26,6 +27,13 @@ class CliRun:
     stderr: str
     output_dir: str
     seconds: float
+
+    @property
+    def report_path(self) -> str:
+        """The report this run printed it wrote (`report: PATH`)."""
+        found = re.findall(r"^report: (.+\.html)$", self.stdout, re.M)
+        assert len(found) == 1, self.stdout[-2000:]
+        return found[0]
 
 
 def run_tiedflow(*args: str, output_dir: str | None = None, env=None,

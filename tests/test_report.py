@@ -35,7 +35,11 @@ def _evaluation_uri(run) -> str:
 
 
 def _report_path(run) -> str:
-    return _one(os.path.join(run.output_dir, "reports", "evaluation-*.html"))
+    """The run's own report, in <output-dir>/reports (later runs add theirs)."""
+    path = run.report_path
+    assert os.path.dirname(path) == os.path.join(run.output_dir, "reports"), path
+    assert re.fullmatch(r"evaluation-[0-9A-Za-z-]+\.html", os.path.basename(path)), path
+    return path
 
 
 def _overall(eval_result) -> dict:
@@ -123,10 +127,16 @@ def test_report_is_copied_after_the_run_and_self_contained(pipeline_run):
 
 
 def test_report_command_renders_the_latest_run_again(pipeline_run, tmp_path):
+    """The newest evaluated run, also when a later run failed before evaluating."""
+    bad = tmp_path / "bad.tfrecord"
+    bad.write_bytes(b"\x00not a tfrecord" * 20)
+    failed = run_tiedflow("run", "--data", str(bad), output_dir=pipeline_run.output_dir)
+    assert failed.returncode == 2, failed.stderr[-3000:]
+
     out = str(tmp_path / "again.html")
     done = run_tiedflow("report", "--out", out, output_dir=pipeline_run.output_dir)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert re.search(r"wrote .*again\.html \(\d+\.\d s\)", done.stdout)
+    assert re.search(r"wrote .*again\.html \(run \S+, \d+\.\d s\)", done.stdout)
     with open(out) as f:
         again = f.read()
     with open(_report_path(pipeline_run)) as f:

@@ -10,7 +10,6 @@ be a real picture.
 from __future__ import annotations
 
 import base64
-import glob
 import io
 import json
 import os
@@ -132,7 +131,7 @@ CHECKS = """(() => {
                                               ("weak_run", "NOT BLESSED")])
 def test_report_renders_in_chromium(fixture, verdict, request, browser, tmp_path):
     run = request.getfixturevalue(fixture)
-    (report,) = glob.glob(os.path.join(run.output_dir, "reports", "evaluation-*.html"))
+    report = run.report_path
     page = _open_report(browser, report)
     state = page.evaluate(CHECKS)
 
