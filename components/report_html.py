@@ -17,6 +17,7 @@ from typing import Optional
 from components import report_data as rd
 from components import report_plots
 from pipeline import eval_config as ec
+from trainer.preprocessing import LABEL_KEY
 
 STYLE = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;
@@ -179,10 +180,16 @@ def _per_slice(ev: rd.Evaluation) -> str:
         if ev.has_baseline:
             row += [_num(ev.value(slice_key, ec.ACCURACY, baseline=True)),
                     _delta(ev.value(slice_key, ec.ACCURACY, diff=True))]
-        row += [_num(ev.value(slice_key, ec.MACRO_F1)), _num(ev.value(slice_key, ec.LOSS)),
+        # On a slice of one label, macro F1 would average over classes with no
+        # examples there: a number that looks bad and means nothing.
+        one_label = any(column == LABEL_KEY for column, _ in slice_key)
+        macro_f1 = "–" if one_label else _num(ev.value(slice_key, ec.MACRO_F1))
+        row += [macro_f1, _num(ev.value(slice_key, ec.LOSS)),
                 _num(ev.value(slice_key, ec.ECE, k=1))]
         rows.append(row)
-    return _table(headers, rows)
+    note = (f'<p class="meta">Macro F1 is left out (–) on slices of a single '
+            f"{_e(LABEL_KEY)}: it would average over classes with no examples there.</p>")
+    return _table(headers, rows) + note
 
 
 def _weakest(ev: rd.Evaluation, counts) -> str:

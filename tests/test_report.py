@@ -159,6 +159,17 @@ def test_report_command_renders_a_given_evaluation(weak_run, tmp_path):
     assert "NOT BLESSED" in page and "bound &gt;= 0.999" in page
     assert len(_images(page)) == 3  # no statistics given: no class balance
 
+    # Per slice: slice, examples, accuracy, macro F1, loss, ECE (no baseline).
+    slices = re.search(r'<section id="slices">.*?</section>', page, re.S).group(0)
+
+    def cells(name):
+        row = re.search(rf'<td class="l">{re.escape(name)}</td>(.*?)</tr>', slices).group(1)
+        return re.findall(r"<td>([^<]*)</td>", row)
+
+    assert cells("label=5")[2] == "–"  # macro F1 over one label's examples means nothing
+    assert 0 < float(cells("Overall")[2]) < 1
+    assert 0 < float(cells("ink_density=light")[2]) < 1
+
 
 def test_report_command_on_a_missing_dir_is_a_usage_error(tmp_path):
     done = run_tiedflow("report", output_dir=str(tmp_path / "nothing-here"))
