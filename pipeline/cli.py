@@ -70,20 +70,20 @@ def cmd_report(args) -> int:
     from pipeline import reports
 
     start = time.time()
-    run_id = None
     if args.evaluation:
         page = reports.render_evaluation(args.evaluation, args.statistics)
+        source = args.evaluation
         out = args.out or os.path.join(args.output_dir, "reports", "evaluation.html")
     else:
         if not os.path.isdir(args.output_dir):
             print(f"tiedflow: error: {args.output_dir}: no such output dir", file=sys.stderr)
             return EXIT_USAGE
         page, run_id = reports.render_latest(args.output_dir)
+        source = f"run {run_id}"
         out = args.out or os.path.join(args.output_dir, "reports", reports.report_name(run_id))
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         f.write(page)
-    source = f"run {run_id}" if run_id else args.evaluation
     print(f"wrote {out} ({source}, {time.time() - start:.1f} s)")
     return EXIT_OK
 

@@ -43,27 +43,18 @@ def run_contexts(store, pipeline_name: str) -> list:
     return sorted(runs, key=lambda c: (c.create_time_since_epoch, c.id), reverse=True)
 
 
-def latest_run_context(store, pipeline_name: str):
-    return run_contexts(store, pipeline_name)[0]
-
-
-def latest_evaluated_run_context(store, pipeline_name: str):
-    """The newest run that got as far as an evaluation (a later run may have
-    failed earlier, on bad data say)."""
-    evaluation_type = store.get_artifact_type("ModelEvaluation")
-    for run_ctx in run_contexts(store, pipeline_name):
-        if any(a.type_id == evaluation_type.id
-               for a in store.get_artifacts_by_context(run_ctx.id)):
-            return run_ctx
-    raise LookupError(f"no run of pipeline {pipeline_name!r} got as far as an evaluation")
-
-
-def _artifacts_by_type(store, context_id: int) -> dict:
+def latest_run(store, pipeline_name: str, *, evaluated: bool = False):
+    """(run context, its artifacts by type name) of the newest run; with
+    `evaluated`, of the newest run that got as far as an evaluation (a later
+    run may have failed earlier, on bad data say)."""
     types = {t.id: t.name for t in store.get_artifact_types()}
-    out: dict = {}
-    for artifact in store.get_artifacts_by_context(context_id):
-        out.setdefault(types.get(artifact.type_id), []).append(artifact)
-    return out
+    for run_ctx in run_contexts(store, pipeline_name):
+        arts: dict = {}
+        for artifact in store.get_artifacts_by_context(run_ctx.id):
+            arts.setdefault(types.get(artifact.type_id), []).append(artifact)
+        if not evaluated or arts.get("ModelEvaluation"):
+            return run_ctx, arts
+    raise LookupError(f"no run of pipeline {pipeline_name!r} got as far as an evaluation")
 
 
 def _prop(artifact, name):
@@ -101,9 +92,7 @@ def read_outcome(metadata_path: str, pipeline_name: str, *,
                  evaluated: bool = False) -> RunOutcome:
     """The newest run's outcome; with `evaluated`, the newest evaluated run's."""
     store = open_store(metadata_path)
-    run_ctx = (latest_evaluated_run_context if evaluated else latest_run_context)(
-        store, pipeline_name)
-    arts = _artifacts_by_type(store, run_ctx.id)
+    run_ctx, arts = latest_run(store, pipeline_name, evaluated=evaluated)
     blessing = max(arts.get("ModelBlessing", []), key=lambda a: a.id, default=None)
     evaluation = max(arts.get("ModelEvaluation", []), key=lambda a: a.id, default=None)
     pushed = max(arts.get("PushedModel", []), key=lambda a: a.id, default=None)

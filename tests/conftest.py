@@ -65,6 +65,18 @@ def pipeline_rerun(pipeline_run) -> CliRun:
     return run_tiedflow("run", "--orchestrator", "beam", output_dir=pipeline_run.output_dir)
 
 
+@pytest.fixture(scope="session")
+def failed_rerun(pipeline_rerun, tmp_path_factory):
+    """A third run into the same output dir that fails on unreadable data.
+
+    Returns the run and the pushed versions there before it."""
+    serving = os.path.join(pipeline_rerun.output_dir, "serving")
+    before = sorted(os.listdir(serving))
+    bad = tmp_path_factory.mktemp("bad") / "bad.tfrecord"
+    bad.write_bytes(b"\x00not a tfrecord" * 20)
+    return run_tiedflow("run", "--data", str(bad), output_dir=pipeline_rerun.output_dir), before
+
+
 # A model trained this briefly reaches about 0.6 eval accuracy: clearly worse
 # than the default, with a confusion matrix that has something in it.
 WEAK_STEPS = "train_steps=40"

@@ -69,14 +69,12 @@ def test_second_run_reuses_the_cache(pipeline_run, pipeline_rerun):
     assert len(pushed_versions(pipeline_rerun.output_dir)) == 1
 
 
-def test_failed_run_leaves_pushed_models_alone(pipeline_rerun, tmp_path):
-    before = pushed_versions(pipeline_rerun.output_dir)
-    bad = tmp_path / "bad.tfrecord"
-    bad.write_bytes(b"\x00not a tfrecord" * 20)
-    failed = run_tiedflow("run", "--data", str(bad), output_dir=pipeline_rerun.output_dir)
+def test_failed_run_leaves_pushed_models_alone(failed_rerun):
+    failed, before = failed_rerun
+    assert before  # there was a pushed model to lose
     assert failed.returncode == 2
     assert "bad.tfrecord" in failed.stderr
-    assert pushed_versions(pipeline_rerun.output_dir) == before
+    assert pushed_versions(failed.output_dir) == before
 
 
 def test_bad_data_path_exits_2_naming_it(tmp_path):

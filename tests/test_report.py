@@ -126,11 +126,9 @@ def test_report_is_copied_after_the_run_and_self_contained(pipeline_run):
     assert "Overall" in page and "ink_density=heavy" in page and "label=9" in page
 
 
-def test_report_command_renders_the_latest_run_again(pipeline_run, tmp_path):
+def test_report_command_renders_the_latest_run_again(pipeline_run, failed_rerun, tmp_path):
     """The newest evaluated run, also when a later run failed before evaluating."""
-    bad = tmp_path / "bad.tfrecord"
-    bad.write_bytes(b"\x00not a tfrecord" * 20)
-    failed = run_tiedflow("run", "--data", str(bad), output_dir=pipeline_run.output_dir)
+    failed, _ = failed_rerun
     assert failed.returncode == 2, failed.stderr[-3000:]
 
     out = str(tmp_path / "again.html")
