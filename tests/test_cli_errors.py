@@ -21,3 +21,20 @@ def test_bad_data_exits_2(tmp_path, capsys):
     code = main(["run", "--output-dir", str(tmp_path / "out"), "--data", str(tmp_path / "nope")])
     assert code == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_data_anomalies_raised_inside_a_run_exit_2_naming_them(tmp_path, capsys, monkeypatch):
+    """ExampleValidator's error, wrapped by the orchestrator, is still bad input."""
+    from components.validator import DataAnomaliesError
+    from pipeline import local_runner
+
+    def run_with_anomalies(config, orchestrator):
+        try:
+            raise DataAnomaliesError("data anomalies found:\n  split 'eval', feature 'pixels'")
+        except DataAnomaliesError as err:
+            raise RuntimeError("component ExampleValidator failed") from err
+
+    monkeypatch.setattr(local_runner, "run", run_with_anomalies)
+    code = main(["run", "--output-dir", str(tmp_path / "out")])
+    assert code == 2
+    assert "feature 'pixels'" in capsys.readouterr().err
