@@ -13,9 +13,15 @@ RUN python -m pip install --no-cache-dir --no-deps -r requirements.lock
 COPY pyproject.toml ./
 COPY pipeline ./pipeline
 COPY components ./components
+COPY ingestion ./ingestion
 COPY trainer ./trainer
+COPY evaluation ./evaluation
+COPY reporting ./reporting
+COPY serving ./serving
+COPY names ./names
 RUN python -m pip install --no-cache-dir --no-deps --no-build-isolation . \
- && cd / && python -c "import pipeline.kfp_entrypoint, components.example_gen, trainer.task"
+ && cd / && python -c "import pipeline.kfp_entrypoint, components.example_gen, trainer.task, \
+evaluation.metrics, components.report"
 
 # KubeflowV2DagRunner drops environment variables set on a component's
 # container (tensorflow/tfx#7765), so what the tasks need is set here:

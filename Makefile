@@ -9,7 +9,7 @@ OUTPUT_DIR ?= tiedflow_output
 BENCH_OUT ?= bench_out/pipeline.json
 PIPELINE_YAML ?= pipeline.yaml
 
-.PHONY: setup browser run test test-unit bench bench-trainer compile clean
+.PHONY: setup browser run lint test test-unit bench bench-trainer compile clean
 # Empty: the compiled spec names tiedflow:<project version>, as the committed pipeline.yaml does.
 IMAGE ?=
 
@@ -30,10 +30,14 @@ run: setup
 browser:
 	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-test: setup browser
+# The layers contract in pyproject.toml: pipeline -> components -> libraries -> names.
+lint: setup
+	$(BIN)/lint-imports
+
+test: setup browser lint
 	$(BIN)/python -m pytest
 
-test-unit: setup
+test-unit: setup lint
 	$(BIN)/python -m pytest -m "not e2e"
 
 bench: setup

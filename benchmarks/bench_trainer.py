@@ -1,6 +1,6 @@
 """Tied against untied: trains each variant on the embedded digits and prints a table.
 
-Same split as the pipeline (components.image_data.split_records), same
+Same split as the pipeline (ingestion.split.split_records), same
 preprocessing (pixels / 255, as trainer.preprocessing), the trainer's default
 hyperparameters (PipelineConfig) unless --set overrides them. Writes a JSON
 list of {variant, conv_params, total_params, eval_accuracy,
@@ -21,7 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from components import image_data  # noqa: E402
+from ingestion.examples import to_arrays  # noqa: E402
+from ingestion.split import digits_splits  # noqa: E402
 from pipeline.config import PipelineConfig  # noqa: E402
 from trainer import data, model as model_lib, training  # noqa: E402
 from trainer.hparams import HParams  # noqa: E402
@@ -31,14 +32,8 @@ VARIANTS = {"tied-depth": "depth", "tied-channel": "channel", "untied": "none"}
 
 def digits_arrays(config: PipelineConfig):
     """(train_x, train_y, eval_x, eval_y): flat images scaled to [0, 1], as Transform does."""
-    records = list(image_data.digits_records(config.image_size))
-    splits = image_data.split_records(records, config.eval_percent, config.seed)
-
-    def arrays(part):
-        x = np.stack([r.pixels.reshape(-1) for r in part]).astype(np.float32) / 255.0
-        return x, np.array([r.label for r in part], dtype=np.int64)
-
-    return (*arrays(splits["train"]), *arrays(splits["eval"]))
+    splits = digits_splits(config.image_size, config.eval_percent, config.seed)
+    return (*to_arrays(splits["train"]), *to_arrays(splits["eval"]))
 
 
 def bench_variant(variant: str, hp: HParams, arrays) -> dict:

@@ -17,11 +17,9 @@ properties, so the cache key changes exactly when the baseline changes.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Any, Dict, List, Optional
 
-import tensorflow as tf
 from tfx import types
 from tfx.dsl.components.base import base_component, base_driver, base_executor, executor_spec
 from tfx.proto.orchestration import driver_output_pb2
@@ -29,58 +27,18 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 from tfx.utils import io_utils, path_utils
 
+from names import HAS_MODEL_PROPERTY, PUSHED_VERSION_PROPERTY
+from serving.versions import newest_other_than
+
 SERVING_DIR_KEY = "serving_dir"
 STATE_KEY = "serving_state"
-HAS_MODEL_KEY = "has_model"
-VERSION_KEY = "pushed_version"
 CANDIDATE_KEY = "candidate"
-
-
-def pushed_versions(serving_dir: str) -> list[str]:
-    """Numeric version folders holding a SavedModel, newest first."""
-    if not serving_dir or not tf.io.gfile.isdir(serving_dir):
-        return []
-    versions = []
-    for name in tf.io.gfile.listdir(serving_dir):
-        name = name.rstrip("/")
-        if name.isdigit() and tf.io.gfile.exists(
-                os.path.join(serving_dir, name, "saved_model.pb")):
-            versions.append(name)
-    return sorted(versions, key=int, reverse=True)
-
-
-def model_digest(model_dir: str) -> str:
-    """sha256 over a SavedModel's graph and variables: equal for equal models."""
-    digest = hashlib.sha256()
-    names = ["saved_model.pb"]
-    variables = os.path.join(model_dir, "variables")
-    if tf.io.gfile.isdir(variables):
-        names += [f"variables/{n}" for n in sorted(tf.io.gfile.listdir(variables))]
-    for name in names:
-        path = os.path.join(model_dir, name)
-        if not tf.io.gfile.exists(path):
-            continue
-        with tf.io.gfile.GFile(path, "rb") as f:
-            digest.update(name.encode())
-            digest.update(f.read())
-    return digest.hexdigest()
-
-
-def choose_baseline(serving_dir: str, candidate_dir: Optional[str]):
-    """(version, digest) of the newest pushed model that differs from the candidate."""
-    skip = model_digest(candidate_dir) if candidate_dir and tf.io.gfile.exists(
-        os.path.join(candidate_dir, "saved_model.pb")) else None
-    for version in pushed_versions(serving_dir):
-        digest = model_digest(os.path.join(serving_dir, version))
-        if digest != skip:
-            return version, digest
-    return None, None
 
 
 def has_model(artifact: types.Artifact) -> bool:
     """Whether a LatestPushedModel output holds a model (False on a first run)."""
-    if artifact.has_custom_property(HAS_MODEL_KEY):
-        return bool(artifact.get_int_custom_property(HAS_MODEL_KEY))
+    if artifact.has_custom_property(HAS_MODEL_PROPERTY):
+        return bool(artifact.get_int_custom_property(HAS_MODEL_PROPERTY))
     return True  # a Model from anywhere else (a Trainer, an importer)
 
 
@@ -93,6 +51,7 @@ class LatestPushedModelSpec(ComponentSpec):
     PARAMETERS = {
         SERVING_DIR_KEY: ExecutionParameter(type=str),
         STATE_KEY: ExecutionParameter(type=str, optional=True),
+        "code_version": ExecutionParameter(type=str, optional=True),  # TFX's cache key
     }
     INPUTS = {CANDIDATE_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True)}
     OUTPUTS = {"model": ChannelParameter(type=standard_artifacts.Model)}
@@ -104,14 +63,14 @@ class Executor(base_executor.BaseExecutor):
            exec_properties: Dict[str, Any]) -> None:
         serving_dir = exec_properties[SERVING_DIR_KEY]
         model = output_dict["model"][0]
-        version, _ = choose_baseline(serving_dir, _candidate_dir(input_dict))
+        version, _ = newest_other_than(serving_dir, _candidate_dir(input_dict))
         if version is None:
-            model.set_int_custom_property(HAS_MODEL_KEY, 0)
+            model.set_int_custom_property(HAS_MODEL_PROPERTY, 0)
             return
         io_utils.copy_dir(os.path.join(serving_dir, version),
                           os.path.join(model.uri, "Format-Serving"))
-        model.set_int_custom_property(HAS_MODEL_KEY, 1)
-        model.set_string_custom_property(VERSION_KEY, version)
+        model.set_int_custom_property(HAS_MODEL_PROPERTY, 1)
+        model.set_string_custom_property(PUSHED_VERSION_PROPERTY, version)
 
 
 class Driver(base_driver.BaseDriver):
@@ -126,7 +85,7 @@ class Driver(base_driver.BaseDriver):
         for key, artifacts in execution_info.output_dict.items():
             for artifact in artifacts:
                 result.output_artifacts[key].artifacts.add().CopyFrom(artifact.mlmd_artifact)
-        _, digest = choose_baseline(execution_info.exec_properties[SERVING_DIR_KEY],
+        _, digest = newest_other_than(execution_info.exec_properties[SERVING_DIR_KEY],
                                     _candidate_dir(execution_info.input_dict))
         result.exec_properties[STATE_KEY].string_value = digest or "none"
         return result
@@ -139,7 +98,8 @@ class LatestPushedModel(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
     DRIVER_CLASS = Driver
 
-    def __init__(self, serving_dir, candidate: Optional[types.BaseChannel] = None):
+    def __init__(self, serving_dir, candidate: Optional[types.BaseChannel] = None,
+                 code_version: Optional[str] = None):
         super().__init__(spec=LatestPushedModelSpec(
-            serving_dir=serving_dir, candidate=candidate,
+            serving_dir=serving_dir, candidate=candidate, code_version=code_version,
             model=types.Channel(type=standard_artifacts.Model)))

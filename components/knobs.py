@@ -1,37 +1,98 @@
-"""Per-run knobs as top-level execution properties of a component.
+"""Per-run knobs of TFX's own components (Trainer, Evaluator, Pusher), typed in their spec.
 
 TFX's Kubeflow V2 compiler turns a RuntimeParameter into a pipeline parameter
 only when it is a whole execution property: one inside a proto (TrainArgs,
 EvalConfig, PushDestination) or inside a JSON dict (custom_config) cannot be
-compiled. So a knob users change per run becomes a typed property of its own,
-and the component's executor folds it back where TFX expects it. Locally the
-knob holds the config's plain value, so both runs execute the same code.
+compiled. So a knob users change per run is an execution property of its own,
+and the executor folds it into the property TFX's executor reads.
+
+The project's own components declare their knobs in their ComponentSpec. TFX's
+Trainer, Evaluator and Pusher build their stock spec inside `__init__` and
+reject any other spec class there, so `WithKnobs` lets the stock `__init__`
+run and then rebuilds the spec as a subclass whose PARAMETERS add the knobs:
+the knobs are then declared, typed (a wrong value or a RuntimeParameter of
+the wrong type fails when the pipeline is built) and compiled like any other
+property. `FoldKnobs` is the executor side: it takes each knob out of the
+properties and hands its value to the knob's `fold`, which writes it where
+TFX's executor expects it. Locally a knob holds the config's plain value, so
+a local run and a Kubeflow run execute the same code.
 """
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, Callable, Optional
 
-from tfx.dsl.components.base import base_component
-from tfx.orchestration import data_types
+from tfx.types.component_spec import ExecutionParameter
 
-
-def add_knob(component: base_component.BaseComponent, name: str, value: Any,
-             ptype: type) -> None:
-    """Sets execution property `name` (a plain value or a RuntimeParameter)."""
-    if value is None:
-        return
-    if isinstance(value, data_types.RuntimeParameter):
-        if value.ptype is not ptype:
-            raise TypeError(f"knob {name!r}: runtime parameter {value.name!r} has type "
-                            f"{value.ptype.__name__}, expected {ptype.__name__}")
-    elif ptype is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    elif not isinstance(value, ptype) or isinstance(value, bool):
-        raise TypeError(f"knob {name!r}: expected {ptype.__name__}, got {value!r}")
-    component.exec_properties[name] = value
+Fold = Callable[[dict, Any], None]
 
 
-def pop_knob(exec_properties: dict, name: str, ptype: type):
-    """Removes knob `name` from the properties TFX's executor sees; its value or None."""
-    value = exec_properties.pop(name, None)
-    return None if value is None else ptype(value)
+def _ignore(props: dict, value: Any) -> None:
+    del props, value
+
+
+@dataclasses.dataclass(frozen=True)
+class Knob:
+    """A per-run execution property: its name, type and where its value goes.
+
+    `fold(props, value)` writes the value into the execution properties TFX's
+    executor reads (a proto field, custom_config); the default ignores it,
+    for a knob that only keys the cache (a code fingerprint)."""
+    name: str
+    type: type
+    fold: Fold = _ignore
+
+
+CODE_VERSION = Knob("code_version", str)  # a fingerprint of the executor's code
+
+
+def fold_knobs(knobs, exec_properties: dict) -> dict:
+    """A copy of `exec_properties` with every knob taken out and folded in."""
+    props = dict(exec_properties)
+    for knob in knobs:
+        value = props.pop(knob.name, None)
+        if value is not None:
+            knob.fold(props, knob.type(value))
+    return props
+
+
+class FoldKnobs:
+    """Executor mixin: folds the class's KNOBS before TFX's own `Do` runs."""
+
+    KNOBS: tuple = ()
+
+    def Do(self, input_dict, output_dict, exec_properties):
+        return super().Do(input_dict, output_dict, fold_knobs(self.KNOBS, exec_properties))
+
+
+class WithKnobs:
+    """Component mixin: adds the class's KNOBS to a stock TFX component's spec.
+
+    Knob values come as keyword arguments beside the stock ones; None leaves
+    a knob unset."""
+
+    KNOBS: tuple = ()
+    _knob_spec_class: Optional[type] = None
+
+    def __init__(self, **kwargs):
+        values = {k.name: _coerce(k, kwargs.pop(k.name, None)) for k in self.KNOBS}
+        super().__init__(**kwargs)
+        spec = self.spec
+        self.spec = self._spec_class(type(spec))(
+            **spec.exec_properties, **spec.inputs, **spec.outputs,
+            **{name: value for name, value in values.items() if value is not None})
+
+    @classmethod
+    def _spec_class(cls, stock: type) -> type:
+        if cls.__dict__.get("_knob_spec_class") is None:
+            params = {k.name: ExecutionParameter(type=k.type, optional=True) for k in cls.KNOBS}
+            cls._knob_spec_class = type(f"{stock.__name__}WithKnobs", (stock,), {
+                "PARAMETERS": {**stock.PARAMETERS, **params}, "__module__": cls.__module__})
+        return cls._knob_spec_class
+
+
+def _coerce(knob: Knob, value: Any) -> Any:
+    """An int given for a float knob becomes a float (a config's `1` for 1.0)."""
+    if knob.type is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value

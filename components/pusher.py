@@ -1,9 +1,9 @@
 """Pusher whose push destination folder can change per run.
 
-`serving_dir` is a top-level knob (see components.knobs): on Kubeflow it is a
-runtime parameter (a bucket the compiler cannot know), shared with
-LatestPushedModel so that the baseline is read where models are pushed. The
-executor writes it into the PushDestination's filesystem base directory.
+`serving_dir` is a knob (components.knobs): on Kubeflow it is a run
+parameter (a bucket the compiler cannot know), shared with LatestPushedModel
+so that the baseline is read where models are pushed. The executor writes it
+into the PushDestination's filesystem base directory.
 """
 from __future__ import annotations
 
@@ -14,38 +14,32 @@ from tfx.proto import pusher_pb2
 from tfx.types import standard_component_specs as specs
 from tfx.utils import proto_utils
 
-from components.knobs import add_knob, pop_knob
-
-SERVING_DIR_KEY = "serving_dir"
+from components.knobs import CODE_VERSION, FoldKnobs, Knob, WithKnobs
 
 
-def apply_knobs(exec_properties: dict) -> dict:
-    """A copy of `exec_properties` with `serving_dir` as the push destination."""
-    props = dict(exec_properties)
-    serving_dir = pop_knob(props, SERVING_DIR_KEY, str)
-    if serving_dir is not None:
-        destination = pusher_pb2.PushDestination()
-        if props.get(specs.PUSH_DESTINATION_KEY):
-            proto_utils.json_to_proto(props[specs.PUSH_DESTINATION_KEY], destination)
-        destination.filesystem.base_directory = serving_dir
-        props[specs.PUSH_DESTINATION_KEY] = proto_utils.proto_to_json(destination)
-    return props
+def _fold_serving_dir(props: dict, serving_dir: str) -> None:
+    destination = pusher_pb2.PushDestination()
+    if props.get(specs.PUSH_DESTINATION_KEY):
+        proto_utils.json_to_proto(props[specs.PUSH_DESTINATION_KEY], destination)
+    destination.filesystem.base_directory = serving_dir
+    props[specs.PUSH_DESTINATION_KEY] = proto_utils.proto_to_json(destination)
 
 
-class Executor(tfx_executor.Executor):
-    def Do(self, input_dict, output_dict, exec_properties):
-        return super().Do(input_dict, output_dict, apply_knobs(exec_properties))
+KNOBS = (Knob("serving_dir", str, _fold_serving_dir), CODE_VERSION)
 
 
-class Pusher(tfx.components.Pusher):
-    """tfx.components.Pusher pushing to the folder given by the `serving_dir` knob."""
+class Executor(FoldKnobs, tfx_executor.Executor):
+    KNOBS = KNOBS
 
+
+class Pusher(WithKnobs, tfx.components.Pusher):
+    """tfx.components.Pusher pushing to the folder the `serving_dir` knob names.
+
+    The stock spec requires a push destination; it is left empty here and
+    the knob fills in its folder when the Pusher runs."""
+
+    KNOBS = KNOBS
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
-    def __init__(self, *, serving_dir, **kwargs):
-        # The executor sets the folder from the knob; a plain path goes in the
-        # proto as well so that the recorded properties read naturally.
-        base = serving_dir if isinstance(serving_dir, str) else ""
-        super().__init__(push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=base)), **kwargs)
-        add_knob(self, SERVING_DIR_KEY, serving_dir, str)
+    def __init__(self, **kwargs):
+        super().__init__(push_destination=tfx.proto.PushDestination(), **kwargs)

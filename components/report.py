@@ -3,8 +3,8 @@
 Takes the Evaluator's evaluation and blessing, the StatisticsGen statistics
 and the baseline (LatestPushedModel's output, to name its version) and writes
 `report.html` into an `HtmlReport` artifact with `tf.io.gfile`, so it works
-with a local pipeline root and with `gs://` or `s3://` on Kubeflow alike.
-Copying the file next to a local run's outputs is the CLI's job.
+with a local pipeline root and with `gs://` on Kubeflow alike. The page itself
+is `reporting`'s; copying it next to a local run's outputs is the CLI's job.
 """
 import os
 
@@ -12,14 +12,12 @@ import tensorflow as tf
 from tfx import v1 as tfx
 from tfx.types import artifact
 
-from components.baseline import HAS_MODEL_KEY, VERSION_KEY
-
-REPORT_FILE = "report.html"
+from names import HAS_MODEL_PROPERTY, HTML_REPORT_TYPE, PUSHED_VERSION_PROPERTY, REPORT_FILE
 
 
 class HtmlReport(artifact.Artifact):
     """A directory holding `report.html`."""
-    TYPE_NAME = "tiedflow.HtmlReport"  # KFP schema titles need "<namespace>.<Name>"
+    TYPE_NAME = HTML_REPORT_TYPE
 
 
 def report_path(report_uri: str) -> str:
@@ -37,24 +35,24 @@ def EvaluationReport(
     title: tfx.dsl.components.Parameter[str] = "tiedflow evaluation report",
     code_version: tfx.dsl.components.Parameter[str] = "",
 ) -> None:
-    """Renders the evaluation into `report.html` (see components.report_html).
+    """Renders the evaluation into `report.html` (see reporting.page).
 
-    `code_version` is unused here: it is part of TFX's cache key, so a change
-    to the report code renders the report anew on the next run.
+    `code_version` is not read: it keys TFX's cache on the report code, so a
+    change to it renders the report anew on the next run.
     """
-    from components import report_html
+    from reporting import page
 
     version = None
-    if baseline.has_custom_property(HAS_MODEL_KEY) and baseline.get_int_custom_property(
-            HAS_MODEL_KEY) and baseline.has_custom_property(VERSION_KEY):
-        version = baseline.get_string_custom_property(VERSION_KEY)
+    if baseline.has_custom_property(HAS_MODEL_PROPERTY) and baseline.get_int_custom_property(
+            HAS_MODEL_PROPERTY) and baseline.has_custom_property(PUSHED_VERSION_PROPERTY):
+        version = baseline.get_string_custom_property(PUSHED_VERSION_PROPERTY)
     blessed = bool(blessing.get_int_custom_property("blessed"))
     model_uri = (blessing.get_string_custom_property("current_model")
                  if blessing.has_custom_property("current_model") else None)
-    page = report_html.render(report_html.ReportInputs(
+    html = page.render(page.ReportInputs(
         evaluation_uri=evaluation.uri, blessed=blessed, statistics_uri=statistics.uri,
         model_uri=model_uri, baseline_version=version, title=title))
     tf.io.gfile.makedirs(report.uri)
     with tf.io.gfile.GFile(report_path(report.uri), "w") as f:
-        f.write(page)
+        f.write(html)
     report.set_int_custom_property("blessed", int(blessed))

@@ -1,9 +1,10 @@
 """Trainer whose training steps and learning rate can change per run.
 
-`train_steps` and `learning_rate` are top-level knobs (see components.knobs),
-so a compiled Kubeflow pipeline takes them as runtime parameters; the executor
-writes them into `train_args.num_steps` and the custom_config the run_fn reads,
-then runs TFX's GenericExecutor.
+Knobs (components.knobs): `train_steps` goes into `train_args.num_steps`,
+which the run_fn reads as `fn_args.train_steps` (its only path);
+`learning_rate` into the custom_config the run_fn reads its other settings
+from; `code_version` keys TFX's cache on the trainer's code. Then TFX's
+GenericExecutor runs `trainer.task.run_fn`.
 """
 from __future__ import annotations
 
@@ -14,41 +15,37 @@ from tfx.proto import trainer_pb2
 from tfx.types import standard_component_specs as specs
 from tfx.utils import json_utils, proto_utils
 
-from components.knobs import add_knob, pop_knob
-
-TRAIN_STEPS_KEY = "train_steps"
-LEARNING_RATE_KEY = "learning_rate"
+from components.knobs import CODE_VERSION, FoldKnobs, Knob, WithKnobs
 
 
-def apply_knobs(exec_properties: dict) -> dict:
-    """A copy of `exec_properties` with the knobs folded into TFX's properties."""
-    props = dict(exec_properties)
-    steps = pop_knob(props, TRAIN_STEPS_KEY, int)
-    learning_rate = pop_knob(props, LEARNING_RATE_KEY, float)
+def _fold_train_steps(props: dict, steps: int) -> None:
+    train_args = trainer_pb2.TrainArgs()
+    if props.get(specs.TRAIN_ARGS_KEY):
+        proto_utils.json_to_proto(props[specs.TRAIN_ARGS_KEY], train_args)
+    train_args.num_steps = steps
+    props[specs.TRAIN_ARGS_KEY] = proto_utils.proto_to_json(train_args)
+
+
+def _fold_learning_rate(props: dict, learning_rate: float) -> None:
     custom_config = json_utils.loads(props.get(specs.CUSTOM_CONFIG_KEY) or "null") or {}
-    if steps is not None:
-        train_args = proto_utils.json_to_proto(props[specs.TRAIN_ARGS_KEY],
-                                               trainer_pb2.TrainArgs())
-        train_args.num_steps = steps
-        props[specs.TRAIN_ARGS_KEY] = proto_utils.proto_to_json(train_args)
-        custom_config[TRAIN_STEPS_KEY] = steps
-    if learning_rate is not None:
-        custom_config[LEARNING_RATE_KEY] = learning_rate
+    custom_config["learning_rate"] = learning_rate
     props[specs.CUSTOM_CONFIG_KEY] = json_utils.dumps(custom_config)
-    return props
 
 
-class Executor(tfx_executor.GenericExecutor):
-    def Do(self, input_dict, output_dict, exec_properties):
-        return super().Do(input_dict, output_dict, apply_knobs(exec_properties))
+KNOBS = (Knob("train_steps", int, _fold_train_steps),
+         Knob("learning_rate", float, _fold_learning_rate),
+         CODE_VERSION)
+# Settings that reach the run_fn through a knob, never through custom_config.
+KNOB_SETTINGS = ("train_steps", "learning_rate")
 
 
-class Trainer(tfx.components.Trainer):
-    """tfx.components.Trainer plus the `train_steps` and `learning_rate` knobs."""
+class Executor(FoldKnobs, tfx_executor.GenericExecutor):
+    KNOBS = KNOBS
 
+
+class Trainer(WithKnobs, tfx.components.Trainer):
+    """tfx.components.Trainer plus the `train_steps`, `learning_rate` and
+    `code_version` knobs."""
+
+    KNOBS = KNOBS
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
-
-    def __init__(self, *, train_steps=None, learning_rate=None, **kwargs):
-        super().__init__(**kwargs)
-        add_knob(self, TRAIN_STEPS_KEY, train_steps, int)
-        add_knob(self, LEARNING_RATE_KEY, learning_rate, float)

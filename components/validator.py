@@ -11,6 +11,8 @@ from tfx.components.example_validator import labels
 from tfx.dsl.components.base import executor_spec
 from tfx import v1 as tfx
 
+from components.knobs import CODE_VERSION, FoldKnobs, WithKnobs
+
 
 class DataAnomaliesError(RuntimeError):
     pass
@@ -26,7 +28,9 @@ def describe(split: str, anomalies) -> list[str]:
     return lines
 
 
-class Executor(tfx_executor.Executor):
+class Executor(FoldKnobs, tfx_executor.Executor):
+    KNOBS = (CODE_VERSION,)
+
     def Do(self, input_dict, output_dict, exec_properties):
         self._found = []
         result = super().Do(input_dict, output_dict, exec_properties)
@@ -41,5 +45,6 @@ class Executor(tfx_executor.Executor):
         return anomalies
 
 
-class ExampleValidator(tfx.components.ExampleValidator):
+class ExampleValidator(WithKnobs, tfx.components.ExampleValidator):
+    KNOBS = (CODE_VERSION,)
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)

@@ -9,6 +9,8 @@ import argparse
 import os
 import sys
 
+from pipeline.config import DEFAULT_OUTPUT_DIR, ORCHESTRATORS
+
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_BLESSED = 0, 1, 2, 3
 
 
@@ -20,7 +22,7 @@ def _quiet_logs() -> None:
 
 
 def _user_errors():
-    from components.image_data import DataError
+    from ingestion.errors import DataError
     from pipeline.config import ConfigError
 
     errors = (DataError, ConfigError)
@@ -45,7 +47,7 @@ def _find_user_error(err: BaseException):
 
 
 def cmd_run(args) -> int:
-    from components.image_data import check_source
+    from ingestion.sources import check_source
     from pipeline.config import PipelineConfig
 
     # Bad settings and data paths are reported before TFX and TensorFlow load.
@@ -101,7 +103,7 @@ def cmd_compile(args) -> int:
     from pipeline import kubeflow_runner
 
     config = PipelineConfig().with_overrides(args.set)
-    image = args.image or kubeflow_runner.DEFAULT_IMAGE
+    image = args.image or kubeflow_runner.default_image()
     path = kubeflow_runner.compile_pipeline(args.output, image=image, config=config)
     print(f"wrote {path} (image {image}; run parameters: "
           f"{', '.join(kubeflow_runner.RUNTIME_PARAMETERS)})")
@@ -126,7 +128,7 @@ def cmd_submit(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from trainer import predict
+    from serving import predict
 
     return predict.run(args.images, output_dir=args.output_dir, model=args.model,
                        abstain_below=args.abstain_below, as_json=args.json)
@@ -140,14 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data", default="digits",
                      help="'digits' (embedded), an image folder DIR/<label>/*.png, "
                           "or TFRecord file(s)/glob")
-    run.add_argument("--output-dir", default="tiedflow_output")
-    run.add_argument("--orchestrator", choices=("local", "beam"), default="local")
+    run.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
+    run.add_argument("--orchestrator", choices=ORCHESTRATORS, default="local")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override one config knob (repeatable)")
     run.set_defaults(func=cmd_run)
 
     rep = sub.add_parser("report", help="render the evaluation report (HTML) again")
-    rep.add_argument("--output-dir", default="tiedflow_output",
+    rep.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR,
                      help="render the latest run recorded here")
     rep.add_argument("--out", default=None, metavar="FILE.html",
                      help="where to write (default <output-dir>/reports/evaluation-<run>.html)")
@@ -182,13 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     prd = sub.add_parser("predict", help="label image files with the latest pushed model")
     where = prd.add_mutually_exclusive_group()
-    where.add_argument("--output-dir", default="tiedflow_output",
+    where.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR,
                        help="use the newest model pushed under <output-dir>/serving")
     where.add_argument("--model", default=None, metavar="DIR",
                        help="a SavedModel dir (or a serving dir of version folders)")
     prd.add_argument("--abstain-below", type=float, default=None, metavar="P",
                      help="abstain when the top probability is below P "
-                          "(default: the abstain_below setting, 0.5)")
+                          "(default: the abstain_below the model was pushed with)")
     prd.add_argument("--json", action="store_true",
                      help="one JSON object per image: file, label, probability, abstained, error")
     prd.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files, any size")

@@ -9,16 +9,13 @@ import dataclasses
 import os
 from typing import Any, Iterable
 
-from trainer.hparams import HParams
+from names import SLICEABLE_FEATURES
+from trainer.hparams import OPTIMIZERS, TIE_MODES, HParams
 
 _HP = HParams()  # the training defaults live with the trainer
 
-TIE_MODES = ("depth", "channel", "none")
-OPTIMIZERS = ("adam", "sgd", "minibatch-sgd")
 ORCHESTRATORS = ("local", "beam")
-# Raw example features one can slice the evaluation by (what ImageExampleGen
-# writes besides the pixels; see components.image_data.to_example).
-SLICEABLE_FEATURES = ("label", "ink_density")
+DEFAULT_OUTPUT_DIR = "tiedflow_output"
 
 
 class ConfigError(ValueError):
@@ -32,7 +29,7 @@ class PipelineConfig:
     pipeline_name: str = "tiedflow"
     # Data: 'digits' (embedded), an image folder (DIR/<label>/*.png) or TFRecords.
     data: str = "digits"
-    output_dir: str = "tiedflow_output"
+    output_dir: str = DEFAULT_OUTPUT_DIR
     image_size: int = _HP.image_size
     eval_percent: int = 20
     seed: int = _HP.seed
@@ -62,11 +59,8 @@ class PipelineConfig:
     max_calibration_error: float = 1.0
     # Extra evaluation slices: "feature" or a cross "feature*feature".
     slice_features: tuple = ()
-    # Prediction.
-    abstain_below: float = 0.5
-    # Set by the runner from the installed sources so that a code change
-    # invalidates the Trainer/Transform cache (TFX keys on the module path only).
-    code_version: str = ""
+    # Exported with the model: `tiedflow predict` abstains below it.
+    abstain_below: float = _HP.abstain_below
 
     def __post_init__(self):
         _check(self)
@@ -105,7 +99,7 @@ class PipelineConfig:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(PipelineConfig)}
 # Knobs set through their own CLI flags or by the runner, not through --set.
-_NOT_SETTABLE = {"output_dir", "code_version"}
+_NOT_SETTABLE = {"output_dir"}
 
 
 def settable_keys() -> list[str]:

@@ -29,7 +29,7 @@ TFX_ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_execut
 INVOCATION_FLAG = "--json_serialized_invocation_args"
 INPUTS_SPEC_FLAG = "--json_serialized_inputs_spec_args"
 EXECUTOR_FLAG = "--executor_class_path"
-PROJECT_PACKAGES = ("components", "pipeline", "trainer")
+PROJECT_PACKAGES = ("components", "pipeline", "trainer")  # where artifact classes live
 
 
 def complete_executor_input(executor_input: str, inputs_spec: str) -> str:

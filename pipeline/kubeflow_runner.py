@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from importlib import metadata
 
 import yaml
 from google.protobuf import json_format, struct_pb2
@@ -23,11 +22,17 @@ from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from components.baseline import LatestPushedModel
 from pipeline.config import PipelineConfig
-from pipeline.pipeline import create_pipeline
+from pipeline.dag import create_pipeline
+from pipeline.fingerprints import code_versions
 
-# A versioned tag, not `latest`: Kubernetes always pulls `latest`, so an image
-# loaded into the nodes (`kind load docker-image`) would not be used.
-DEFAULT_IMAGE = f"tiedflow:{metadata.version('tiedflow')}"
+
+def default_image() -> str:
+    """`tiedflow:<project version>`. A versioned tag, not `latest`: Kubernetes
+    always pulls `latest`, so an image loaded into the nodes (`kind load
+    docker-image`) would not be used."""
+    from importlib import metadata
+
+    return f"tiedflow:{metadata.version('tiedflow')}"
 
 # The knobs a run can change: KFP type and what the KFP UI shows.
 RUNTIME_PARAMETERS = {
@@ -54,13 +59,14 @@ def build(config: PipelineConfig) -> tfx.dsl.Pipeline:
     runtime = {name: tfx.dsl.experimental.RuntimeParameter(name=name, ptype=ptype)
                for name, (ptype, _) in RUNTIME_PARAMETERS.items()}
     runtime["pipeline_root"] = COMPILE_ROOT
-    return create_pipeline(config, runtime=runtime)
+    return create_pipeline(config, code_versions=code_versions(), runtime=runtime)
 
 
 def compile_spec(config: PipelineConfig | None = None,
-                 image: str = DEFAULT_IMAGE) -> pipeline_spec_pb2.PipelineSpec:
+                 image: str | None = None) -> pipeline_spec_pb2.PipelineSpec:
     """Compiles to the PipelineSpec proto (nothing is written)."""
     config = config or PipelineConfig()
+    image = image or default_image()
     pipeline = build(config)
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
         config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
@@ -114,7 +120,7 @@ def to_yaml(spec: pipeline_spec_pb2.PipelineSpec) -> str:
     return "\n".join(header) + "\n" + body
 
 
-def compile_pipeline(output: str = "pipeline.yaml", image: str = DEFAULT_IMAGE,
+def compile_pipeline(output: str = "pipeline.yaml", image: str | None = None,
                      config: PipelineConfig | None = None) -> str:
     """Writes the compiled spec to `output`; returns its path."""
     text = to_yaml(compile_spec(config, image))

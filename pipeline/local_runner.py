@@ -9,31 +9,23 @@ the output dir and data (defaults: ./tiedflow_output and the embedded digits).
 from __future__ import annotations
 
 import os
-import sys
-
-if __name__ == "__main__":
-    # Run as a file (by the tfx CLI or `python pipeline/local_runner.py`), Python
-    # puts this folder first on sys.path, where pipeline/pipeline.py would shadow
-    # the `pipeline` package; the folder above it must come first.
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tfx import v1 as tfx
 
-from pipeline.code_version import code_version
-from pipeline.config import PipelineConfig
-from pipeline.pipeline import create_pipeline
+from pipeline.config import DEFAULT_OUTPUT_DIR, PipelineConfig
+from pipeline.dag import create_pipeline
+from pipeline.fingerprints import code_versions
 
 
 def prepare(config: PipelineConfig) -> PipelineConfig:
-    """Absolute paths and the code fingerprint: what a local run needs fixed."""
+    """Absolute paths: what a local run needs fixed."""
     data = config.data if config.data == "digits" else os.path.abspath(config.data)
-    return config.replace(output_dir=os.path.abspath(config.output_dir), data=data,
-                          code_version=code_version())
+    return config.replace(output_dir=os.path.abspath(config.output_dir), data=data)
 
 
 def build(config: PipelineConfig) -> tfx.dsl.Pipeline:
     return create_pipeline(
-        config,
+        config, code_versions=code_versions(),
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             config.metadata_path))
 
@@ -53,7 +45,7 @@ def run(config: PipelineConfig, orchestrator: str = "local") -> PipelineConfig:
 
 
 def config_from_env() -> PipelineConfig:
-    return PipelineConfig(output_dir=os.environ.get("TIEDFLOW_OUTPUT_DIR", "tiedflow_output"),
+    return PipelineConfig(output_dir=os.environ.get("TIEDFLOW_OUTPUT_DIR", DEFAULT_OUTPUT_DIR),
                           data=os.environ.get("TIEDFLOW_DATA", "digits"))
 
 

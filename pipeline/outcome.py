@@ -8,6 +8,8 @@ from typing import Optional
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from names import HAS_MODEL_PROPERTY, HTML_REPORT_TYPE, PUSHED_VERSION_PROPERTY
+
 
 @dataclasses.dataclass
 class RunOutcome:
@@ -66,17 +68,17 @@ def _prop(artifact, name):
 
 def describe_failures(evaluation_uri: str) -> list[str]:
     """Every failed threshold with its slice, value and bound (as the report words it)."""
-    from components import report_data
+    from reporting import evaluation_data
 
-    return report_data.describe_failures(report_data.load_evaluation(evaluation_uri))
+    return evaluation_data.describe_failures(evaluation_data.load_evaluation(evaluation_uri))
 
 
 def overall_accuracy(evaluation_uri: str) -> Optional[float]:
     """The candidate's overall eval accuracy (also when a baseline was evaluated)."""
-    from components import report_data
-    from pipeline.eval_config import ACCURACY
+    from evaluation.eval_config import ACCURACY
+    from reporting import evaluation_data
 
-    return report_data.load_evaluation(evaluation_uri).value(report_data.OVERALL, ACCURACY)
+    return evaluation_data.load_evaluation(evaluation_uri).value(evaluation_data.OVERALL, ACCURACY)
 
 
 def _output_of(store, execution_id: Optional[int]):
@@ -96,7 +98,7 @@ def read_outcome(metadata_path: str, pipeline_name: str, *,
     blessing = max(arts.get("ModelBlessing", []), key=lambda a: a.id, default=None)
     evaluation = max(arts.get("ModelEvaluation", []), key=lambda a: a.id, default=None)
     pushed = max(arts.get("PushedModel", []), key=lambda a: a.id, default=None)
-    models = [m for m in arts.get("Model", []) if _prop(m, "has_model") is None]
+    models = [m for m in arts.get("Model", []) if _prop(m, HAS_MODEL_PROPERTY) is None]
     model = max(models, key=lambda a: a.id, default=None)
     blessed = bool(blessing is not None and _prop(blessing, "blessed"))
     pushed_dir = None
@@ -118,13 +120,13 @@ def read_outcome(metadata_path: str, pipeline_name: str, *,
 
     # StatisticsGen's, not Transform's pre/post-transform statistics (same type).
     statistics = _output_of(store, executions.get("StatisticsGen"))
-    report = max(arts.get("tiedflow.HtmlReport", []), key=lambda a: a.id, default=None)
-    baseline = max((m for m in arts.get("Model", []) if _prop(m, "has_model")),
+    report = max(arts.get(HTML_REPORT_TYPE, []), key=lambda a: a.id, default=None)
+    baseline = max((m for m in arts.get("Model", []) if _prop(m, HAS_MODEL_PROPERTY)),
                    key=lambda a: a.id, default=None)
     return RunOutcome(
         statistics_uri=statistics.uri if statistics is not None else None,
         report_uri=report.uri if report is not None else None,
-        baseline_version=_prop(baseline, "pushed_version") if baseline is not None else None,
+        baseline_version=_prop(baseline, PUSHED_VERSION_PROPERTY) if baseline is not None else None,
         run_id=run_ctx.name, blessed=blessed, pushed_dir=pushed_dir,
         model_uri=model.uri if model is not None else None,
         evaluation_uri=evaluation_uri,

@@ -15,6 +15,7 @@ from typing import Optional
 import tensorflow as tf
 
 from components.report import report_path
+from pipeline.config import PipelineConfig
 
 
 def report_name(run_id: str) -> str:
@@ -38,12 +39,12 @@ def render_latest(output_dir: str, pipeline_name: str = "tiedflow") -> tuple[str
 
     Runs that stopped before the Evaluator (bad data, say) are skipped: the
     report is of the newest evaluation there is."""
-    from components import report_html
     from pipeline import outcome as outcome_lib
+    from reporting import page as report_page
 
-    result = outcome_lib.read_outcome(os.path.join(output_dir, "metadata.sqlite"),
+    result = outcome_lib.read_outcome(PipelineConfig(output_dir=output_dir).metadata_path,
                                       pipeline_name, evaluated=True)
-    page = report_html.render(report_html.ReportInputs(
+    page = report_page.render(report_page.ReportInputs(
         evaluation_uri=result.evaluation_uri, blessed=result.blessed,
         statistics_uri=result.statistics_uri, model_uri=result.model_uri,
         baseline_version=result.baseline_version,
@@ -53,7 +54,7 @@ def render_latest(output_dir: str, pipeline_name: str = "tiedflow") -> tuple[str
 
 def render_evaluation(evaluation_uri: str, statistics_uri: Optional[str] = None) -> str:
     """The report of one evaluation artifact; the verdict is TFMA's validation."""
-    from components import report_html
+    from reporting import page as report_page
 
-    return report_html.render(report_html.ReportInputs(
+    return report_page.render(report_page.ReportInputs(
         evaluation_uri=evaluation_uri, statistics_uri=statistics_uri))

@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any test module loads TensorFlow
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIEDFLOW = os.path.join(os.path.dirname(sys.executable), "tiedflow")
 
@@ -105,3 +107,31 @@ def regressed_run(pipeline_run, tmp_path_factory) -> CliRun:
     shutil.copytree(os.path.join(pipeline_run.output_dir, "serving"), out / "serving")
     return run_tiedflow("run", "--set", WEAK_STEPS, "--set", "accuracy_threshold=0.3",
                         output_dir=str(out))
+
+
+@pytest.fixture(scope="session")
+def transform_dir(tmp_path_factory) -> str:
+    """What the Transform component outputs for 8x8 images (transform graph plus
+    raw and transformed metadata), made with TFT on Beam outside TFX, so export
+    and prediction can be exercised without running the pipeline."""
+    import tempfile
+
+    import tensorflow as tf
+    import tensorflow_transform as tft
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+
+    from names import LABEL_KEY, RAW_IMAGE_KEY
+    from trainer.preprocessing import preprocessing_fn
+
+    out_dir = str(tmp_path_factory.mktemp("transform") / "graph")
+    spec = {RAW_IMAGE_KEY: tf.io.FixedLenFeature([64], tf.int64),
+            LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
+    rows = [{RAW_IMAGE_KEY: [0] * 64, LABEL_KEY: 0}]
+    with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
+        transform_fn = (rows, metadata) | tft_beam.AnalyzeDataset(preprocessing_fn)
+        _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
+    metadata_io.write_metadata(
+        metadata, os.path.join(out_dir, tft.TFTransformOutput.RAW_METADATA_DIR))
+    return out_dir

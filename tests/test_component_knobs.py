@@ -1,4 +1,5 @@
-"""Per-run knobs: top-level properties that executors fold back where TFX reads them."""
+"""Per-run knobs: typed properties in each component's spec, folded by its executor
+into the one place TFX's executor reads them."""
 from __future__ import annotations
 
 import json
@@ -9,33 +10,48 @@ from tfx import v1 as tfx
 from tfx.utils import proto_utils
 
 from components import evaluator, knobs, pusher, trainer
+from components.knobs import fold_knobs
 from pipeline.config import PipelineConfig
-from pipeline.pipeline import create_pipeline
+from pipeline.dag import create_pipeline
 
 
 @pytest.fixture(scope="module")
 def components():
     config = PipelineConfig(train_steps=37, learning_rate=0.25, accuracy_threshold=0.42,
                             output_dir="/data/out")
-    return {c.id: c for c in create_pipeline(config).components}
+    versions = {"Trainer": "t-code", "Evaluator": "e-code", "Pusher": "p-code"}
+    return {c.id: c for c in create_pipeline(config, code_versions=versions).components}
 
 
-def test_local_pipeline_carries_the_config_values_as_knobs(components):
-    assert components["Trainer"].exec_properties["train_steps"] == 37
-    assert components["Trainer"].exec_properties["learning_rate"] == 0.25
-    assert components["Evaluator"].exec_properties["accuracy_threshold"] == 0.42
-    assert components["Pusher"].exec_properties["serving_dir"] == "/data/out/serving"
+def test_local_pipeline_carries_the_config_values_as_declared_knobs(components):
+    for component_id, values in {
+            "Trainer": {"train_steps": 37, "learning_rate": 0.25, "code_version": "t-code"},
+            "Evaluator": {"accuracy_threshold": 0.42, "code_version": "e-code"},
+            "Pusher": {"serving_dir": "/data/out/serving", "code_version": "p-code"}}.items():
+        component = components[component_id]
+        for name, value in values.items():
+            assert component.exec_properties[name] == value, (component_id, name)
+            assert name in component.spec.PARAMETERS, (component_id, name)  # declared, typed
+
+
+def test_train_steps_and_learning_rate_travel_one_way(components):
+    """Neither is in the custom_config the pipeline writes: only the knobs carry them."""
+    props = components["Trainer"].exec_properties
+    custom = json.loads(props["custom_config"])
+    assert "train_steps" not in custom and "learning_rate" not in custom
+    assert "code_version" not in custom
+    assert proto_utils.json_to_proto(props["train_args"], tfx.proto.TrainArgs()).num_steps == 0
 
 
 def test_trainer_knobs_reach_train_args_and_custom_config(components):
     props = dict(components["Trainer"].exec_properties)
     props.update(train_steps=5, learning_rate=0.5)  # as a runtime parameter would
-    done = trainer.apply_knobs(props)
-    assert "train_steps" not in done and "learning_rate" not in done
+    done = fold_knobs(trainer.KNOBS, props)
+    assert not {"train_steps", "learning_rate", "code_version"} & done.keys()
     args = proto_utils.json_to_proto(done["train_args"], tfx.proto.TrainArgs())
     assert args.num_steps == 5
     custom = json.loads(done["custom_config"])
-    assert custom["train_steps"] == 5 and custom["learning_rate"] == 0.5
+    assert custom["learning_rate"] == 0.5 and "train_steps" not in custom
     assert props["train_steps"] == 5  # the caller's dict is left alone
 
 
@@ -50,19 +66,15 @@ def _leaves(value, path=()):
         yield path, value
 
 
-def test_evaluator_knob_moves_only_the_accuracy_lower_bound(components):
-    """Wherever the EvalConfig keeps it, only the configured bound (0.42) changes."""
+def test_evaluator_knob_sets_only_the_overall_accuracy_lower_bound(components):
     props = dict(components["Evaluator"].exec_properties, accuracy_threshold=0.77)
-    done = evaluator.apply_knobs(props)
+    done = fold_knobs(evaluator.KNOBS, props)
     before = dict(_leaves(json.loads(props["eval_config"])))
     after = dict(_leaves(json.loads(done["eval_config"])))
-    assert before.keys() == after.keys()
-    changed = {path: (before[path], after[path]) for path in before
-               if before[path] != after[path]}
-    assert changed, "the accuracy threshold was not set"
-    for path, (old, new) in changed.items():
-        assert "lower_bound" in path and old == pytest.approx(0.42), path
-        assert new == pytest.approx(0.77), path
+    changed = {path: after[path] for path in after if before.get(path) != after[path]}
+    assert len(changed) == 1, changed
+    ((path, value),) = changed.items()
+    assert "lower_bound" in path and value == pytest.approx(0.77)
     assert "accuracy_threshold" not in done
 
 
@@ -70,27 +82,30 @@ def test_evaluator_knob_without_a_threshold_to_set_is_an_error():
     config = tfma.EvalConfig(metrics_specs=[tfma.MetricsSpec(
         metrics=[tfma.MetricConfig(class_name="ExampleCount")])])
     with pytest.raises(ValueError, match="accuracy_threshold"):
-        evaluator.apply_knobs({"eval_config": proto_utils.proto_to_json(config),
-                               "accuracy_threshold": 0.5})
+        fold_knobs(evaluator.KNOBS, {"eval_config": proto_utils.proto_to_json(config),
+                                     "accuracy_threshold": 0.5})
 
 
 def test_pusher_knob_sets_the_push_folder(components):
     props = dict(components["Pusher"].exec_properties, serving_dir="gs://models/digits")
-    done = pusher.apply_knobs(props)
+    done = fold_knobs(pusher.KNOBS, props)
     destination = proto_utils.json_to_proto(done["push_destination"],
                                             tfx.proto.PushDestination())
     assert destination.filesystem.base_directory == "gs://models/digits"
     assert "serving_dir" not in done
 
 
-def test_knob_types_are_checked():
-    component = tfx.components.StatisticsGen(examples=tfx.dsl.Channel(
-        type=tfx.types.standard_artifacts.Examples))
-    knobs.add_knob(component, "steps", 3, int)
-    knobs.add_knob(component, "rate", 1, float)
-    assert component.exec_properties["rate"] == 1.0
-    with pytest.raises(TypeError, match="steps"):
-        knobs.add_knob(component, "steps", "3", int)
-    with pytest.raises(TypeError, match="runtime parameter 'lr' has type str"):
-        knobs.add_knob(component, "rate",
-                       tfx.dsl.experimental.RuntimeParameter(name="lr", ptype=str), float)
+def test_knob_types_are_checked_when_the_pipeline_is_built():
+    examples = tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples)
+    model = tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model)
+    made = trainer.Trainer(run_fn="m.f", examples=examples, train_steps=3, learning_rate=1)
+    assert made.exec_properties["learning_rate"] == 1.0  # an int for a float knob
+    with pytest.raises(TypeError, match="train_steps"):
+        trainer.Trainer(run_fn="m.f", examples=examples, train_steps="3")
+    with pytest.raises(TypeError, match="learning_rate"):
+        trainer.Trainer(run_fn="m.f", examples=examples,
+                        learning_rate=tfx.dsl.experimental.RuntimeParameter(name="lr", ptype=str))
+    ok = pusher.Pusher(model=model, serving_dir=tfx.dsl.experimental.RuntimeParameter(
+        name="serving_dir", ptype=str))
+    assert isinstance(ok.spec, type(ok).SPEC_CLASS)  # still the stock spec's kind
+    assert knobs.CODE_VERSION.name in ok.spec.PARAMETERS

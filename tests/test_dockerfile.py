@@ -5,7 +5,6 @@ the Dockerfile in step with pyproject.toml, the lock and the compiled spec.
 """
 from __future__ import annotations
 
-import ast
 import fnmatch
 import os
 import re
@@ -21,8 +20,10 @@ def _read(name):
 
 
 def _packages():
-    match = re.search(r"^packages\s*=\s*(\[.*?\])", _read("pyproject.toml"), re.M)
-    return ast.literal_eval(match.group(1))
+    import tomli
+
+    with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
+        return tomli.load(f)["tool"]["setuptools"]["packages"]
 
 
 def _instructions():
@@ -68,8 +69,8 @@ def test_dockerignore_admits_what_the_dockerfile_copies():
 
 def test_default_image_tag_is_the_project_version_the_dockerfile_builds():
     version = re.search(r'^version = "(.+)"', _read("pyproject.toml"), re.M).group(1)
-    assert kubeflow_runner.DEFAULT_IMAGE == f"tiedflow:{version}"
-    assert f"docker build -t {kubeflow_runner.DEFAULT_IMAGE} ." in _read("Dockerfile")
+    assert kubeflow_runner.default_image() == f"tiedflow:{version}"
+    assert f"docker build -t {kubeflow_runner.default_image()} ." in _read("Dockerfile")
 
 
 def test_environment_tasks_need_is_set_in_the_image():

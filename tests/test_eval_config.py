@@ -7,7 +7,7 @@ import pytest
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.metrics import metric_specs
 
-from pipeline import eval_config as ec
+from evaluation import eval_config as ec
 from pipeline.config import ConfigError, PipelineConfig
 
 
@@ -48,11 +48,12 @@ def test_bad_evaluation_knob_is_rejected_by_name(knob, value):
 
 
 def test_accuracy_bound_is_on_overall_slice_only_and_changes_on_every_slice():
-    config = PipelineConfig(accuracy_threshold=0.93, regression_tolerance=0.02,
+    config = PipelineConfig(regression_tolerance=0.02,
                             slice_regression_tolerance=0.07, slice_features=("label*ink_density",))
     thresholds = _thresholds(config)
     value = [(s, t) for s, t in thresholds[(ec.ACCURACY, None, False)]]
-    assert [(s, t.lower_bound.value) for s, t in value] == [(tfma.SlicingSpec(), 0.93)]
+    # The bound's value is the Evaluator's accuracy_threshold knob (set when it runs).
+    assert [(s, t.lower_bound.value) for s, t in value] == [(tfma.SlicingSpec(), 0.0)]
     change = {tuple(s.feature_keys): t.absolute.value
               for s, t in thresholds[(ec.ACCURACY, None, True)]}
     assert change == pytest.approx({(): -0.02, ("label",): -0.07, ("ink_density",): -0.07,
@@ -97,7 +98,7 @@ def test_metrics_cover_the_issue_list():
 
 def test_set_accuracy_threshold_moves_only_the_overall_bound():
     eval_config = ec.build_eval_config(PipelineConfig(min_slice_accuracy=0.6))
-    assert ec.set_accuracy_threshold(eval_config, 0.42) == 1
+    ec.set_accuracy_threshold(eval_config, 0.42)
     bounds = {}
     for spec in eval_config.metrics_specs:
         for metric in spec.metrics:
@@ -106,3 +107,10 @@ def test_set_accuracy_threshold_moves_only_the_overall_bound():
                     key = tuple(tuple(s.feature_keys) for s in per_slice.slicing_specs)
                     bounds[key] = per_slice.threshold.value_threshold.lower_bound.value
     assert bounds == {((),): 0.42, (("label",), ("ink_density",)): 0.6}
+
+
+def test_the_accuracy_bound_is_left_to_the_evaluator_knob():
+    """Two configs that differ only in accuracy_threshold build the same EvalConfig:
+    the setting reaches the bound through the Evaluator's knob alone."""
+    assert ec.build_eval_config(PipelineConfig(accuracy_threshold=0.5)) == \
+        ec.build_eval_config(PipelineConfig(accuracy_threshold=0.99))

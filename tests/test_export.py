@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from components import image_data  # noqa: E402
-from trainer import export, model as model_lib, warm_start  # noqa: E402
-from trainer.preprocessing import write_transform_graph  # noqa: E402
+from ingestion import examples, sources
+from trainer.hparams import HParams
+from trainer import export, model as model_lib, warm_start
 
 SIZE = 8
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(tmp_path_factory, transform_dir):
     import tensorflow_transform as tft
 
     root = tmp_path_factory.mktemp("export")
-    write_transform_graph(str(root / "transform"), SIZE)
     keras.utils.set_random_seed(4)
     model = model_lib.build_model(SIZE, 8, 3, "depth", 1e-4)
     model.compile(optimizer="adam",
@@ -31,13 +28,14 @@ def exported(tmp_path_factory):
     x = np.random.default_rng(0).random((64, SIZE * SIZE), dtype=np.float32)
     model.fit(x, np.arange(64) % 10, epochs=2, verbose=0)  # non-initial BN statistics
     out = str(root / "serving")
-    export.export_serving_model(model, tft.TFTransformOutput(str(root / "transform")), SIZE, out)
+    export.export_serving_model(model, tft.TFTransformOutput(transform_dir),
+                                HParams(image_size=SIZE), out)
     return model, out
 
 
 @pytest.fixture(scope="module")
 def images():
-    records = list(image_data.digits_records(SIZE))[:12]
+    records = list(sources.digits_records(SIZE))[:12]
     return np.stack([r.pixels for r in records]), records
 
 
@@ -49,7 +47,7 @@ def test_both_signatures_apply_the_transform_and_agree(exported, images):
 
     expected = model.predict(pixels.reshape(len(pixels), -1).astype(np.float32) / 255.0,
                              verbose=0)  # Transform scales 0-255 to [0, 1]
-    serialized = tf.constant([image_data.to_example(r).SerializeToString() for r in records])
+    serialized = tf.constant([examples.to_example(r).SerializeToString() for r in records])
     by_example = loaded.signatures["serving_default"](examples=serialized)
     by_image = loaded.signatures["serving_images"](images=tf.constant(pixels))
     for out_ in (by_example, by_image):

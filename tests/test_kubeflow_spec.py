@@ -18,7 +18,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipeline import kubeflow_runner
 from pipeline.config import PipelineConfig
-from pipeline.pipeline import create_pipeline
+from pipeline.dag import create_pipeline
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMITTED = os.path.join(REPO, "pipeline.yaml")

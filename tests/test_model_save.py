@@ -1,16 +1,13 @@
 """Save and load keep the sharing (still one variable) and the predictions."""
 from __future__ import annotations
 
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from trainer import model as model_lib  # noqa: E402
+from trainer import model as model_lib
 
 
 def trained(tie_mode):

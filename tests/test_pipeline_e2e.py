@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import image_data
+from ingestion.split import digits_splits
 from pipeline.outcome import read_outcome
 from conftest import run_tiedflow
 
@@ -45,7 +45,7 @@ def test_pushed_model_classifies_raw_examples_with_plain_tf(pipeline_run):
     version = pushed_versions(pipeline_run.output_dir)[0]
     model = tf.saved_model.load(os.path.join(pipeline_run.output_dir, "serving", version))
     raw, labels = held_out_examples(pipeline_run.output_dir)
-    expected = image_data.split_records(list(image_data.digits_records(8)), 20, seed=42)["eval"]
+    expected = digits_splits(8, 20, seed=42)["eval"]
     assert len(raw) == len(expected)
     out = model.signatures["serving_default"](examples=tf.constant(raw))
     predicted = out["class_ids"].numpy()

@@ -7,30 +7,30 @@ import os
 import subprocess
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
+import pytest
+from PIL import Image
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from components import image_data  # noqa: E402
-from trainer import export, model as model_lib, predict  # noqa: E402
-from trainer.preprocessing import write_transform_graph  # noqa: E402
+from ingestion import sources
+from ingestion.errors import DataError
+from ingestion.split import split_records
+from serving import predict
+from trainer import export, model as model_lib
+from trainer.hparams import HParams
 
 TIEDFLOW = os.path.join(os.path.dirname(sys.executable), "tiedflow")
 
 
 @pytest.fixture(scope="module")
-def serving_dir(tmp_path_factory):
+def serving_dir(tmp_path_factory, transform_dir):
     """A serving dir with one exported (untrained) model version, as Pusher leaves it."""
     import tensorflow_transform as tft
 
     root = tmp_path_factory.mktemp("predict")
-    transform = write_transform_graph(str(root / "transform"), 8)
     keras.utils.set_random_seed(0)
     model = model_lib.build_model(8, 8, 3, "depth")
-    export.export_serving_model(model, tft.TFTransformOutput(transform), 8,
+    export.export_serving_model(model, tft.TFTransformOutput(transform_dir), HParams(),
                                 str(root / "out" / "serving" / "1700000000"))
     return str(root / "out" / "serving")
 
@@ -39,7 +39,7 @@ def serving_dir(tmp_path_factory):
 def image_files(tmp_path_factory):
     """Digits saved as a large RGB PNG, a small JPEG; and three bad files."""
     root = tmp_path_factory.mktemp("images")
-    records = list(image_data.digits_records(8))
+    records = list(sources.digits_records(8))
     paths = {}
     big = Image.fromarray(records[0].pixels).resize((40, 40)).convert("RGB")
     paths["png"] = str(root / f"digit_{records[0].label}.png")
@@ -100,9 +100,30 @@ def test_abstains_below_the_threshold(serving_dir, image_files):
 def test_any_size_and_mode_gives_the_model_input(serving_dir, image_files):
     predictor = predict.Predictor(predict.resolve_model_dir(model=serving_dir))
     assert predictor.image_size == 8
-    direct = predictor.probabilities(np.stack([list(image_data.digits_records(8))[1].pixels]))
+    direct = predictor.probabilities(np.stack([list(sources.digits_records(8))[1].pixels]))
     (row,) = predict.predict_files(predictor, [image_files["jpg"]], 0.0)
     assert row.top_label == int(np.argmax(direct[0]))
+
+
+def test_the_threshold_the_model_was_pushed_with_is_the_default(transform_dir, image_files,
+                                                                 tmp_path):
+    """`--set abstain_below=P` travels with the exported model; --abstain-below overrides it."""
+    import tensorflow_transform as tft
+
+    keras.utils.set_random_seed(0)
+    model = model_lib.build_model(8, 8, 3, "depth")  # untrained: top probability well below 0.99
+    for threshold in (0.0, 0.99):
+        export.export_serving_model(model, tft.TFTransformOutput(transform_dir),
+                                    HParams(abstain_below=threshold),
+                                    str(tmp_path / str(threshold) / "1700000000"))
+    lenient, strict = (str(tmp_path / name) for name in ("0.0", "0.99"))
+    assert predict.Predictor(predict.resolve_model_dir(model=strict)).abstain_below == 0.99
+    (_, (row,)) = run([image_files["png"]], model=strict, as_json=True)
+    assert json.loads(row)["abstained"] is True
+    (_, (row,)) = run([image_files["png"]], model=lenient, as_json=True)
+    assert json.loads(row)["abstained"] is False
+    (_, (row,)) = run([image_files["png"]], model=strict, abstain_below=0.0, as_json=True)
+    assert json.loads(row)["abstained"] is False
 
 
 def test_model_resolution(serving_dir, tmp_path):
@@ -110,9 +131,9 @@ def test_model_resolution(serving_dir, tmp_path):
     assert predict.resolve_model_dir(model=newest) == newest
     assert predict.resolve_model_dir(model=serving_dir) == newest
     assert predict.resolve_model_dir(output_dir=os.path.dirname(serving_dir)) == newest
-    with pytest.raises(image_data.DataError, match="no pushed model"):
+    with pytest.raises(DataError, match="no pushed model"):
         predict.resolve_model_dir(output_dir=str(tmp_path))
-    with pytest.raises(image_data.DataError, match="abstain"):
+    with pytest.raises(DataError, match="abstain"):
         predict.run(["x.png"], model=serving_dir, abstain_below=1.5)
 
 
@@ -130,8 +151,8 @@ def test_cli_reports_bad_file_and_goes_on(serving_dir, image_files):
 def test_predict_with_the_pipeline_pushed_model(pipeline_run, tmp_path):
     """The pushed model labels the eval split's digits, read back from PNG files."""
     assert pipeline_run.returncode == 0, pipeline_run.stderr[-3000:]
-    records = list(image_data.digits_records(8))
-    splits = image_data.split_records(records, 20, 42)
+    records = list(sources.digits_records(8))
+    splits = split_records(records, 20, 42)
     files, labels = [], []
     for i, rec in enumerate(splits["eval"]):
         path = str(tmp_path / f"{i}.png")

@@ -2,30 +2,22 @@
 from __future__ import annotations
 
 import glob
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from components import image_data  # noqa: E402
-from trainer import data, model as model_lib, training  # noqa: E402
-from trainer.hparams import HParams  # noqa: E402
+from ingestion.examples import to_arrays
+from ingestion.split import digits_splits
+from trainer import data, model as model_lib, training
+from trainer.hparams import HParams
 
 
 @pytest.fixture(scope="module")
 def digits():
-    records = list(image_data.digits_records(8))
-    splits = image_data.split_records(records, 20, 42)
-
-    def arrays(part):
-        return (np.stack([r.pixels.reshape(-1) for r in part]).astype(np.float32) / 255.0,
-                np.array([r.label for r in part], dtype=np.int64))
-
-    return arrays(splits["train"]), arrays(splits["eval"])
+    splits = digits_splits()
+    return to_arrays(splits["train"]), to_arrays(splits["eval"])
 
 
 def fit(hp, digits, log_dir=None):

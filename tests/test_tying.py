@@ -1,16 +1,13 @@
 """Weight sharing is real: one variable, one update, summed gradients, L2 once."""
 from __future__ import annotations
 
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from trainer import model as model_lib  # noqa: E402
+from trainer import model as model_lib
 
 WIDTH, LAYERS, CLASSES = 8, 3, 10
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

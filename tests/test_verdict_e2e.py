@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from components import report_data
+from reporting import evaluation_data as report_data
 from pipeline import outcome as outcome_lib
 
 pytestmark = pytest.mark.e2e

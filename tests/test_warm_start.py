@@ -1,19 +1,17 @@
 """Warm start starts from the base model's weights; frozen filters stay put."""
 from __future__ import annotations
 
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
+import pytest
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from components import image_data  # noqa: E402
-from pipeline.config import ConfigError, PipelineConfig  # noqa: E402
-from trainer import data, model as model_lib, training, warm_start  # noqa: E402
-from trainer.hparams import HParams  # noqa: E402
-from trainer.task import prepare_model  # noqa: E402
+from ingestion.examples import to_arrays
+from ingestion.split import digits_splits
+from pipeline.config import ConfigError, PipelineConfig
+from trainer import data, model as model_lib, training, warm_start
+from trainer.hparams import HParams
+from trainer.task import prepare_model
 
 WIDTH = 8
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -21,14 +19,8 @@ LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 @pytest.fixture(scope="module")
 def digits():
-    records = list(image_data.digits_records(8))
-    splits = image_data.split_records(records, 20, 42)
-
-    def arrays(part):
-        return (np.stack([r.pixels.reshape(-1) for r in part]).astype(np.float32) / 255.0,
-                np.array([r.label for r in part], dtype=np.int64))
-
-    return arrays(splits["train"]), arrays(splits["eval"])
+    splits = digits_splits()
+    return to_arrays(splits["train"]), to_arrays(splits["eval"])
 
 
 def train(model, hp, digits, steps):

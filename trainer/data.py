@@ -5,7 +5,7 @@ from typing import Iterable
 
 import tensorflow as tf
 
-from trainer.preprocessing import IMAGE_KEY, LABEL_KEY
+from names import IMAGE_KEY, LABEL_KEY
 
 
 def expand(patterns: Iterable[str] | str) -> list[str]:

@@ -2,20 +2,27 @@
 
 - `serving_default`: serialized raw tf.Examples -> class_ids, probabilities, logits.
 - `serving_images`: a batch of raw 8-bit images (N, H, W) -> the same outputs.
-Beside it, `assets.extra/model.keras` keeps the Keras model for warm starts
-(the SavedModel loader ignores that folder).
+Beside it, in `assets.extra/` (a folder the SavedModel loader and TF Serving
+ignore): `model.keras`, the Keras model for warm starts, and
+`prediction.json`, the settings that travel with the model (its default
+abstention threshold).
 TFMA evaluates the model through `serving_default`, so evaluation and serving
 share one input path.
 """
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 
 import keras
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer.preprocessing import LABEL_KEY, RAW_IMAGE_KEY
+from names import (ABSTAIN_BELOW_KEY, CLASS_IDS_KEY, EXAMPLES_SIGNATURE, IMAGES_SIGNATURE,
+                   LABEL_KEY, LOGITS_KEY, PREDICTION_SETTINGS_FILE, PROBABILITIES_KEY,
+                   RAW_IMAGE_KEY)
+from trainer.hparams import HParams
 from trainer.warm_start import save_keras_copy
 
 
@@ -76,19 +83,28 @@ class ServingModule(tf.Module):
         logits = self.model(transformed, training=False)
         probabilities = tf.nn.softmax(logits)
         return {
-            "class_ids": tf.argmax(probabilities, axis=-1),
-            "probabilities": probabilities,
-            "logits": logits,
+            CLASS_IDS_KEY: tf.argmax(probabilities, axis=-1),
+            PROBABILITIES_KEY: probabilities,
+            LOGITS_KEY: logits,
         }
 
 
 def export_serving_model(model: keras.Model, tf_transform_output: tft.TFTransformOutput,
-                         image_size: int, export_dir: str) -> None:
-    """Saves the SavedModel with both signatures, plus the Keras copy."""
-    module = ServingModule(model, tf_transform_output, image_size)
+                         hp: HParams, export_dir: str) -> None:
+    """Saves the SavedModel with both signatures, the Keras copy and the settings."""
+    module = ServingModule(model, tf_transform_output, hp.image_size)
     with _without_tf_keras_traces():
         tf.saved_model.save(module, export_dir, signatures={
-            "serving_default": module.serve_examples,
-            "serving_images": module.serve_images,
+            EXAMPLES_SIGNATURE: module.serve_examples,
+            IMAGES_SIGNATURE: module.serve_images,
         })
     save_keras_copy(model, export_dir)
+    write_prediction_settings(export_dir, {ABSTAIN_BELOW_KEY: hp.abstain_below})
+
+
+def write_prediction_settings(export_dir: str, settings: dict) -> str:
+    path = os.path.join(export_dir, PREDICTION_SETTINGS_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump(settings, f, sort_keys=True)
+    return path

@@ -24,9 +24,10 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-NUM_CLASSES = 10
+from names import IMAGE_KEY, NUM_CLASSES
+from trainer.hparams import TIE_MODES
+
 KERNEL_SIZE = 3
-TIE_MODES = ("depth", "channel", "none")
 HEAD_LAYER = "logits"
 # L2 with Adam keeps shrinking the kernels in front of batch norm, so the
 # activations' scale drifts during training; Keras' default momentum (0.99)
@@ -120,8 +121,6 @@ class TiedCNN(keras.Model):
 
 
 def _graph(image_size, width, tied_layers, tie_mode, l2, num_classes):
-    from trainer.preprocessing import IMAGE_KEY
-
     inputs = keras.Input(shape=(image_size * image_size,), name=IMAGE_KEY)
     x = layers.Reshape((image_size, image_size, 1))(inputs)
     x = layers.Conv2D(width, KERNEL_SIZE, padding="same", use_bias=False,

@@ -37,7 +37,10 @@ def prepare_model(hp: HParams, base_model_dir: str | None = None) -> keras.Model
 
 def run_fn(fn_args) -> None:
     """TFX Trainer entry point (`trainer.task.run_fn`)."""
-    hp = HParams.from_custom_config(fn_args.custom_config or {})
+    if not fn_args.train_steps:
+        raise ValueError("the Trainer needs train_args.num_steps (its train_steps knob)")
+    hp = HParams.from_custom_config(fn_args.custom_config or {},
+                                    train_steps=int(fn_args.train_steps))
     training.set_seeds(hp.seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     feature_spec = tf_transform_output.transformed_feature_spec()
@@ -47,12 +50,10 @@ def run_fn(fn_args) -> None:
                                  shuffle=True, seed=hp.seed, repeat=True)
     eval_ds = data.make_dataset(fn_args.eval_files, feature_spec, EVAL_BATCH_SIZE)
     n_train = data.count_examples(fn_args.train_files)
-    train_steps = int(fn_args.train_steps or hp.train_steps)
 
     model = prepare_model(hp, getattr(fn_args, "base_model", None))
     logging.info("tiedflow: %s, %d params (%d conv), %d steps", model.name,
-                 model.count_params(), model_lib.conv_parameter_count(model), train_steps)
-    training.fit(model, train_ds, eval_ds, hp, train_steps, math.ceil(n_train / batch_size),
+                 model.count_params(), model_lib.conv_parameter_count(model), hp.train_steps)
+    training.fit(model, train_ds, eval_ds, hp, hp.train_steps, math.ceil(n_train / batch_size),
                  log_dir=os.path.join(fn_args.model_run_dir, "logs"))
-    export.export_serving_model(model, tf_transform_output, hp.image_size,
-                                fn_args.serving_model_dir)
+    export.export_serving_model(model, tf_transform_output, hp, fn_args.serving_model_dir)

@@ -1,4 +1,7 @@
-"""The TFMA EvalConfig, built from the project config.
+"""The TFMA EvalConfig, built from the pipeline's settings.
+
+`build_eval_config(settings)` reads the evaluation knobs by name from any
+object that has them (the pipeline's PipelineConfig).
 
 The model is evaluated as a generic TF model through its `serving_default`
 signature (raw tf.Examples in, `probabilities` out); the label comes from the
@@ -16,7 +19,10 @@ expected calibration error, `k=1`).
 Thresholds (a TFMA threshold without slices applies to *every* slice, so each
 one here names the slices it is meant for):
 - absolute, overall slice: accuracy >= accuracy_threshold; ECE <=
-  max_calibration_error (when < 1);
+  max_calibration_error (when < 1). The accuracy bound is the Evaluator's
+  per-run knob (components.evaluator): it is not read here but written into
+  the EvalConfig by `set_accuracy_threshold` when the Evaluator runs, so a
+  Kubeflow run parameter and a local setting take the same path;
 - per slice: each class's recall >= min_class_recall, accuracy on every named
   slice >= min_slice_accuracy (each when > 0);
 - change against the baseline: overall accuracy may drop at most
@@ -30,14 +36,14 @@ import json
 
 import tensorflow_model_analysis as tfma
 
-from trainer.model import NUM_CLASSES
-from trainer.preprocessing import LABEL_KEY
+from names import (EXAMPLES_SIGNATURE, INK_DENSITY_KEY, LABEL_KEY, NUM_CLASSES,
+                   PROBABILITIES_KEY)
 
-PREDICTION_KEY = "probabilities"
-TFMA_METRICS_MODULE = "pipeline.tfma_metrics"
+TFMA_METRICS_MODULE = "evaluation.metrics"
 # Slices every evaluation has besides overall: by label and by the slice
 # feature ImageExampleGen adds.
-BUILTIN_SLICES = ((LABEL_KEY,), ("ink_density",))
+BUILTIN_SLICES = ((LABEL_KEY,), (INK_DENSITY_KEY,))
+ACCURACY_CLASS = "SparseCategoricalAccuracy"
 
 # Metric names as TFMA stores them (the report and the verdict read these).
 EXAMPLE_COUNT = "example_count"
@@ -49,9 +55,10 @@ RECALL = "recall"
 F1 = "f1_score"
 AUC = "auc"
 ECE = "expected_calibration_error"
-CONFUSION_MATRIX = "multi_class_confusion_matrix_plot"
-ROC = "confusion_matrix_plot"
-CALIBRATION_PLOT = "calibration_plot"
+# Plots as TFMA stores them: the PlotData field each one fills.
+CONFUSION_MATRIX_PLOT = "multi_class_confusion_matrix_at_thresholds"
+ROC_PLOT = "confusion_matrix_at_thresholds"
+CALIBRATION_PLOT = "calibration_histogram_buckets"
 # One-vs-rest counts of the arg-max prediction: TFMA sets the non-top scores
 # to -inf. With its default threshold for top_k (-inf) TFMA 0.47 miscounts a
 # class that is never (or always) the top prediction in a slice; an explicit
@@ -103,8 +110,10 @@ def _metric(class_name: str, module: str = "", per_slice=(), **config) -> tfma.M
 def accuracy_thresholds(config) -> list:
     overall = [tfma.SlicingSpec()]
     named = slicing_specs(config)[1:]
+    # The lower bound is a placeholder: set_accuracy_threshold writes the
+    # Evaluator's accuracy_threshold knob into it when the Evaluator runs.
     thresholds = [_on(overall, tfma.MetricThreshold(
-        value_threshold=_bound(lower=config.accuracy_threshold),
+        value_threshold=_bound(lower=0.0),
         change_threshold=_no_drop_beyond(config.regression_tolerance)))]
     named_threshold = tfma.MetricThreshold(
         change_threshold=_no_drop_beyond(config.slice_regression_tolerance))
@@ -128,7 +137,7 @@ def build_eval_config(config) -> tfma.EvalConfig:
 
     whole = tfma.MetricsSpec(metrics=[
         _metric("ExampleCount"),
-        _metric("SparseCategoricalAccuracy", per_slice=accuracy_thresholds(config)),
+        _metric(ACCURACY_CLASS, per_slice=accuracy_thresholds(config)),
         _metric("SparseCategoricalCrossentropy"),
         _metric("MacroF1", TFMA_METRICS_MODULE, num_classes=NUM_CLASSES),
         _metric("MultiClassConfusionMatrixPlot"),
@@ -150,24 +159,27 @@ def build_eval_config(config) -> tfma.EvalConfig:
                     num_bins=CALIBRATION_BINS),
         ])
     return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=LABEL_KEY,
-                                    prediction_key=PREDICTION_KEY)],
+        model_specs=[tfma.ModelSpec(signature_name=EXAMPLES_SIGNATURE, label_key=LABEL_KEY,
+                                    prediction_key=PROBABILITIES_KEY)],
         slicing_specs=slicing_specs(config),
         metrics_specs=[whole, per_class, top_label],
     )
 
 
-def set_accuracy_threshold(eval_config: tfma.EvalConfig, value: float) -> int:
-    """Sets the overall accuracy lower bound in place (a run-time knob on
-    Kubeflow); returns how many bounds it set (1 for a config built here)."""
+def set_accuracy_threshold(eval_config: tfma.EvalConfig, value: float) -> None:
+    """Sets the overall accuracy lower bound in place (the Evaluator's knob).
+
+    Raises ValueError if the EvalConfig has no such bound to set."""
     count = 0
     for spec in eval_config.metrics_specs:
         for metric in spec.metrics:
-            if metric.class_name != "SparseCategoricalAccuracy":
+            if metric.class_name != ACCURACY_CLASS:
                 continue
             for per_slice in metric.per_slice_thresholds:
                 overall = [s for s in per_slice.slicing_specs if s == tfma.SlicingSpec()]
                 if overall and per_slice.threshold.HasField("value_threshold"):
                     per_slice.threshold.value_threshold.lower_bound.value = value
                     count += 1
-    return count
+    if count != 1:
+        raise ValueError(f"accuracy_threshold: the EvalConfig has {count} overall "
+                         f"{ACCURACY_CLASS} value thresholds, expected exactly one to set")

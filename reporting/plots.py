@@ -2,7 +2,7 @@
 
 Uses matplotlib's object API (`Figure`, no pyplot): no global state, no
 display, the same in a Kubeflow container as on a laptop. Every function takes
-plain numbers (see components.report_data) and returns PNG bytes.
+plain numbers (see reporting.evaluation_data) and returns PNG bytes.
 """
 from __future__ import annotations
 

@@ -14,10 +14,10 @@ import datetime
 import html
 from typing import Optional
 
-from components import report_data as rd
-from components import report_plots
-from pipeline import eval_config as ec
-from trainer.preprocessing import LABEL_KEY
+from evaluation import eval_config as ec
+from names import LABEL_KEY
+from reporting import evaluation_data as rd
+from reporting import plots as report_plots
 
 STYLE = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;
@@ -249,7 +249,7 @@ def _figures(ev: rd.Evaluation, counts, statistics) -> str:
             "the bin; ticks: their mean top probability. ECE: the example-weighted mean gap."))
     if statistics:
         panels = []
-        for feature in ("label", "ink_density"):
+        for feature in (key for (key,) in ec.BUILTIN_SLICES):
             dist = rd.value_distribution(statistics, feature)
             if dist:
                 panels.append((feature, dist.counts, dist.exact))

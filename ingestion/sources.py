@@ -1,65 +1,19 @@
-"""Reading images into tf.Examples: the embedded digits, image folders, TFRecords.
+"""The sources `--data` names: the embedded digits, an image folder, TFRecord files.
 
-Every source ends up in one schema, the way image files hold pixels:
-`pixels` (int64, H*W values 0-255, row-major grayscale), `label` (int64),
-and slice features computed from the pixels (`ink_density`).
+Each yields `Record`s of 8-bit grayscale pixels at the configured size.
 """
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
-from typing import Iterator, NamedTuple
+from typing import Iterator
 
 import numpy as np
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-INK_BUCKETS = ("light", "medium", "heavy")
-# Mean ink (0-1) separating the buckets; chosen on the digits so that each
-# bucket holds roughly a third of the examples.
-INK_EDGES = (0.27, 0.33)
-
-
-class DataError(ValueError):
-    """Input data that cannot be used; the message names the file or setting."""
-
-
-class Record(NamedTuple):
-    pixels: np.ndarray  # uint8, shape (size, size)
-    label: int
-    key: str  # stable identifier, used for the deterministic split
-
-
-def ink_density(pixels: np.ndarray) -> str:
-    """Buckets an image by its mean ink: a slice feature for the evaluation."""
-    mean = float(np.asarray(pixels, dtype=np.float64).mean()) / 255.0
-    if mean < INK_EDGES[0]:
-        return INK_BUCKETS[0]
-    if mean < INK_EDGES[1]:
-        return INK_BUCKETS[1]
-    return INK_BUCKETS[2]
-
-
-def to_uint8_image(image, size: int) -> np.ndarray:
-    """Converts a PIL image of any size and mode to a (size, size) uint8 array."""
-    from PIL import Image
-
-    gray = image.convert("L")
-    if gray.size != (size, size):
-        gray = gray.resize((size, size), Image.BILINEAR)
-    return np.asarray(gray, dtype=np.uint8)
-
-
-def load_image_file(path: str, size: int) -> np.ndarray:
-    """Reads one image file; raises DataError naming the file if it is unusable."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return to_uint8_image(image, size)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise DataError(f"{path}: not a readable image ({err})") from None
+from ingestion.errors import DataError
+from ingestion.examples import Record
+from ingestion.images import IMAGE_SUFFIXES, load_image_file, to_uint8_image
+from names import LABEL_KEY, RAW_IMAGE_KEY
 
 
 def digits_records(size: int = 8) -> Iterator[Record]:
@@ -111,15 +65,15 @@ def tfrecord_records(pattern: str, size: int) -> Iterator[Record]:
             for i, raw in enumerate(tf.data.TFRecordDataset(path, compression_type=compression)):
                 example = tf.train.Example.FromString(raw.numpy())
                 feats = example.features.feature
-                if "pixels" not in feats or "label" not in feats:
+                if RAW_IMAGE_KEY not in feats or LABEL_KEY not in feats:
                     raise DataError(f"{path}: record {i} lacks feature 'pixels' or 'label'")
-                pixels = np.asarray(feats["pixels"].int64_list.value, dtype=np.int64)
+                pixels = np.asarray(feats[RAW_IMAGE_KEY].int64_list.value, dtype=np.int64)
                 if pixels.size != size * size:
                     raise DataError(f"{path}: record {i}: feature 'pixels' has {pixels.size} "
                                     f"values, expected {size * size} (image_size={size})")
                 if pixels.min() < 0 or pixels.max() > 255:
                     raise DataError(f"{path}: record {i}: feature 'pixels' outside 0-255")
-                label = feats["label"].int64_list.value
+                label = feats[LABEL_KEY].int64_list.value
                 if len(label) != 1:
                     raise DataError(f"{path}: record {i}: feature 'label' must hold one int64")
                 yield Record(pixels.reshape(size, size).astype(np.uint8), int(label[0]),
@@ -149,36 +103,3 @@ def read_records(data: str, size: int) -> Iterator[Record]:
     if kind == "folder":
         return folder_records(data, size)
     return tfrecord_records(data, size)
-
-
-def split_records(records: list[Record], eval_percent: int, seed: int) -> dict[str, list[Record]]:
-    """Deterministic split, stratified by label: same data and seed, same split."""
-    by_label: dict[int, list[Record]] = {}
-    for rec in records:
-        by_label.setdefault(rec.label, []).append(rec)
-    splits: dict[str, list[Record]] = {"train": [], "eval": []}
-    for label in sorted(by_label):
-        group = sorted(by_label[label],
-                       key=lambda r: hashlib.sha256(f"{seed}:{r.key}".encode()).hexdigest())
-        n_eval = int(round(len(group) * eval_percent / 100.0))
-        splits["eval"].extend(group[:n_eval])
-        splits["train"].extend(group[n_eval:])
-    for name, part in splits.items():
-        if not part:
-            raise DataError(f"the {name} split is empty: {len(records)} examples are too few "
-                            f"for eval_percent={eval_percent}")
-    return splits
-
-
-def to_example(rec: Record):
-    """Serializes one record in the pipeline's raw schema."""
-    import tensorflow as tf
-
-    flat = rec.pixels.reshape(-1).astype(np.int64)
-    feature = {
-        "pixels": tf.train.Feature(int64_list=tf.train.Int64List(value=flat)),
-        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[rec.label])),
-        "ink_density": tf.train.Feature(
-            bytes_list=tf.train.BytesList(value=[ink_density(rec.pixels).encode()])),
-    }
-    return tf.train.Example(features=tf.train.Features(feature=feature))

@@ -14,10 +14,15 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from components.baseline import pushed_versions
-from components.image_data import DataError, load_image_file
+from ingestion.errors import DataError
+from ingestion.images import load_image_file
+from names import (ABSTAIN_BELOW_KEY, IMAGES_SIGNATURE, PREDICTION_SETTINGS_FILE,
+                   PROBABILITIES_KEY)
+from serving.versions import pushed_versions
 
-SIGNATURE = "serving_images"
+SIGNATURE = IMAGES_SIGNATURE
+# For models exported before the threshold travelled with them.
+DEFAULT_ABSTAIN_BELOW = 0.5
 
 
 @dataclasses.dataclass
@@ -52,7 +57,7 @@ def resolve_model_dir(output_dir: Optional[str] = None, model: Optional[str] = N
         if not versions:
             raise DataError(f"--model {model}: no SavedModel there (nor version folders)")
         return os.path.join(model, versions[0])
-    serving = os.path.join(output_dir or "tiedflow_output", "serving")
+    serving = os.path.join(output_dir, "serving")
     versions = pushed_versions(serving)
     if not versions:
         raise DataError(f"no pushed model under {serving}: run `tiedflow run` first "
@@ -74,12 +79,18 @@ class Predictor:
         spec = self._fn.structured_input_signature[1]["images"]
         self.image_size = int(spec.shape[1])
         self.model_dir = model_dir
+        self.settings = read_prediction_settings(model_dir)
+
+    @property
+    def abstain_below(self) -> float:
+        """The threshold the model was pushed with (`--set abstain_below=P`)."""
+        return float(self.settings.get(ABSTAIN_BELOW_KEY, DEFAULT_ABSTAIN_BELOW))
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         import tensorflow as tf
 
         out = self._fn(images=tf.constant(images, dtype=tf.uint8))
-        return out["probabilities"].numpy()
+        return out[PROBABILITIES_KEY].numpy()
 
 
 def predict_files(predictor: Predictor, paths: Sequence[str],
@@ -114,13 +125,11 @@ def run(paths: Sequence[str], output_dir: Optional[str] = None, model: Optional[
     """Prints one line per image; returns 0, or 2 if any file failed."""
     import sys
 
-    from pipeline.config import PipelineConfig
-
     out = out or sys.stdout
-    threshold = PipelineConfig().abstain_below if abstain_below is None else abstain_below
-    if not 0 <= threshold <= 1:
-        raise DataError(f"--abstain-below {threshold}: must be in [0, 1]")
+    if abstain_below is not None and not 0 <= abstain_below <= 1:
+        raise DataError(f"--abstain-below {abstain_below}: must be in [0, 1]")
     predictor = Predictor(resolve_model_dir(output_dir, model))
+    threshold = predictor.abstain_below if abstain_below is None else abstain_below
     results = predict_files(predictor, paths, threshold)
     for result in results:
         print(result.to_json() if as_json else result.to_text(threshold), file=out)
@@ -130,3 +139,17 @@ def run(paths: Sequence[str], output_dir: Optional[str] = None, model: Optional[
               file=sys.stderr)
         return 2
     return 0
+
+
+def read_prediction_settings(model_dir: str) -> dict:
+    """The settings exported with the model ({} for a model without them)."""
+    import tensorflow as tf
+
+    path = os.path.join(model_dir, PREDICTION_SETTINGS_FILE)
+    if not tf.io.gfile.exists(path):
+        return {}
+    with tf.io.gfile.GFile(path) as f:
+        try:
+            return json.load(f)
+        except ValueError as err:
+            raise DataError(f"{path}: not valid JSON ({err}); re-export the model") from None

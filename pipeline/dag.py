@@ -4,6 +4,10 @@ ImageExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator (anomalies sto
 the run) -> Transform -> Trainer; LatestPushedModel (baseline) -> Evaluator ->
 Pusher (blessed only); EvaluationReport renders evaluation, blessing and
 statistics into one HTML file.
+
+(Not `pipeline/pipeline.py`: the tfx CLI runs `pipeline/local_runner.py` as a
+script, with this folder first on sys.path, where such a file would shadow
+the `pipeline` package.)
 """
 from __future__ import annotations
 
@@ -16,9 +20,9 @@ from components.evaluator import Evaluator
 from components.example_gen import ImageExampleGen
 from components.pusher import Pusher
 from components.report import EvaluationReport
-from components.trainer import Trainer
+from components.trainer import KNOB_SETTINGS, Trainer
 from components.validator import ExampleValidator
-from pipeline.eval_config import build_eval_config
+from evaluation.eval_config import build_eval_config
 from trainer.hparams import HParams
 
 TRANSFORM_FN = "trainer.preprocessing.preprocessing_fn"
@@ -26,71 +30,81 @@ RUN_FN = "trainer.task.run_fn"
 DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
 
 
-def create_pipeline(config, *, metadata_connection_config=None,
+def create_pipeline(config, *, code_versions: Mapping[str, str] = {},
+                    metadata_connection_config=None,
                     beam_pipeline_args=DEFAULT_BEAM_ARGS,
                     runtime: Optional[Mapping[str, Any]] = None) -> tfx.dsl.Pipeline:
-    """Wires the components. `runtime` maps knob names to placeholders (e.g.
-    Kubeflow RuntimeParameters) that replace the config's values."""
+    """Wires the components.
+
+    `code_versions` maps a component id to the fingerprint of its code
+    (pipeline.fingerprints), part of TFX's cache key; `runtime` maps knob
+    names to placeholders (Kubeflow RuntimeParameters) that replace the
+    config's values."""
     runtime = dict(runtime or {})
 
     def value(name: str):
         return runtime.get(name, getattr(config, name))
 
+    def code(component_id: str) -> str:
+        return code_versions.get(component_id, "")
+
     example_gen = ImageExampleGen(
         data=value("data"), image_size=config.image_size,
-        eval_percent=config.eval_percent, seed=config.seed)
+        eval_percent=config.eval_percent, seed=config.seed,
+        code_version=code("ImageExampleGen"))
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     example_validator = ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
+        code_version=code("ExampleValidator"))
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
         preprocessing_fn=TRANSFORM_FN,
-        custom_config={"code_version": config.code_version})
+        custom_config={"code_version": code("Transform")})
     transform.add_upstream_node(example_validator)
 
-    # Warm start continues from the newest pushed model (issue 3); the
-    # evaluation baseline is looked up after training, see below.
-    warm_start = (LatestPushedModel(serving_dir=value("serving_dir")).with_id("WarmStartModel")
-                  if config.warm_start else None)
+    # Warm start continues from the newest pushed model; the evaluation
+    # baseline is looked up after training, see below.
+    warm_start = (LatestPushedModel(serving_dir=value("serving_dir"),
+                                    code_version=code("LatestPushedModel"))
+                  .with_id("WarmStartModel") if config.warm_start else None)
 
-    custom_config = HParams.from_config(config).to_custom_config()
-    custom_config["code_version"] = config.code_version
-    # train_steps, learning_rate, accuracy_threshold and serving_dir are knobs
-    # (components.knobs): top-level properties a runtime parameter can replace.
     trainer = Trainer(
-        train_steps=value("train_steps"), learning_rate=value("learning_rate"),
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         base_model=warm_start.outputs["model"] if warm_start else None,
-        train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
-        custom_config=custom_config)
+        custom_config=HParams.from_config(config).to_custom_config(without=KNOB_SETTINGS),
+        train_steps=value("train_steps"), learning_rate=value("learning_rate"),
+        code_version=code("Trainer"))
 
     # The last pushed model other than the candidate itself (no Resolver node:
     # Kubeflow's open-source backend cannot run one).
     baseline = LatestPushedModel(serving_dir=value("serving_dir"),
-                                 candidate=trainer.outputs["model"]).with_id("LatestPushedModel")
+                                 candidate=trainer.outputs["model"],
+                                 code_version=code("LatestPushedModel")).with_id("LatestPushedModel")
 
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         eval_config=build_eval_config(config),
-        accuracy_threshold=value("accuracy_threshold"))
+        accuracy_threshold=value("accuracy_threshold"),
+        code_version=code("Evaluator"))
 
     pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        serving_dir=value("serving_dir"))
+        serving_dir=value("serving_dir"),
+        code_version=code("Pusher"))
 
     report = EvaluationReport(
         evaluation=evaluator.outputs["evaluation"], blessing=evaluator.outputs["blessing"],
         statistics=statistics_gen.outputs["statistics"], baseline=baseline.outputs["model"],
         title=f"{config.pipeline_name} evaluation report",
-        code_version=config.code_version).with_id("EvaluationReport")
+        code_version=code("EvaluationReport")).with_id("EvaluationReport")
 
     components = [example_gen, statistics_gen, schema_gen, example_validator, transform,
                   *([warm_start] if warm_start else []), trainer, baseline, evaluator, pusher,

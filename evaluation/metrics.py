@@ -106,7 +106,7 @@ def _macro_f1_computations(
     computations, class_keys = [], []
     for class_id in range(num_classes):
         # A private name (leading underscore): TFMA computes it but does not store it.
-        # thresholds=[0.0]: see ARGMAX in pipeline.eval_config.
+        # thresholds=[0.0]: see ARGMAX in evaluation.eval_config.
         per_class = confusion_matrix_metrics.F1Score(
             name=f"_{name}_f1", top_k=1, class_id=class_id, thresholds=[0.0]).computations(
                 eval_config=eval_config, model_names=[model_name], output_names=[output_name],

@@ -21,7 +21,7 @@ from tensorflow_model_analysis.metrics import metric_specs, metric_types
 from tensorflow_model_analysis.slicer import slicer_lib as slicer
 from tensorflow_model_analysis.writers import eval_config_writer
 
-from pipeline import eval_config as ec
+from evaluation import eval_config as ec
 
 OVERALL = ()
 
@@ -249,7 +249,7 @@ def class_ids(ev: Evaluation) -> list[int]:
 
 def confusion_matrix(ev: Evaluation, slice_key=OVERALL, *, baseline=False):
     """counts[actual, predicted] of the arg-max prediction, or None."""
-    data = ev.plot(slice_key, "multi_class_confusion_matrix_at_thresholds", baseline=baseline)
+    data = ev.plot(slice_key, ec.CONFUSION_MATRIX_PLOT, baseline=baseline)
     if data is None or not data.matrices:
         return None
     entries = data.matrices[0].entries
@@ -264,7 +264,7 @@ def confusion_matrix(ev: Evaluation, slice_key=OVERALL, *, baseline=False):
 
 def roc_points(ev: Evaluation, class_id: int, slice_key=OVERALL, *, baseline=False):
     """(false positive rates, true positive rates) of class `class_id` vs the rest."""
-    data = ev.plot(slice_key, "confusion_matrix_at_thresholds", baseline=baseline,
+    data = ev.plot(slice_key, ec.ROC_PLOT, baseline=baseline,
                    class_id=class_id)
     if data is None:
         return None
@@ -290,7 +290,7 @@ class CalibrationBin:
 
 def calibration_bins(ev: Evaluation, slice_key=OVERALL, *, baseline=False) -> list:
     """Non-empty bins of the top-label calibration plot."""
-    data = ev.plot(slice_key, "calibration_histogram_buckets", baseline=baseline, k=1)
+    data = ev.plot(slice_key, ec.CALIBRATION_PLOT, baseline=baseline, k=1)
     if data is None:
         return []
     bins = []

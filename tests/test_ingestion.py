@@ -6,13 +6,13 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from components import image_data
-from components.image_data import DataError
+from ingestion import examples, sources, split
+from ingestion.errors import DataError
 
 
 @pytest.fixture(scope="module")
 def digits():
-    return list(image_data.digits_records(8))
+    return list(sources.digits_records(8))
 
 
 def test_digits_are_8bit_images_with_labels(digits):
@@ -27,8 +27,8 @@ def test_digits_are_8bit_images_with_labels(digits):
 
 
 def test_split_is_deterministic_stratified_and_disjoint(digits):
-    a = image_data.split_records(digits, 20, seed=42)
-    b = image_data.split_records(list(reversed(digits)), 20, seed=42)
+    a = split.split_records(digits, 20, seed=42)
+    b = split.split_records(list(reversed(digits)), 20, seed=42)
     assert [r.key for r in a["eval"]] == [r.key for r in b["eval"]]
     assert len(a["eval"]) + len(a["train"]) == len(digits)
     assert not {r.key for r in a["eval"]} & {r.key for r in a["train"]}
@@ -36,25 +36,25 @@ def test_split_is_deterministic_stratified_and_disjoint(digits):
         n_all = sum(r.label == label for r in digits)
         n_eval = sum(r.label == label for r in a["eval"])
         assert abs(n_eval - 0.2 * n_all) <= 1
-    other = image_data.split_records(digits, 20, seed=7)
+    other = split.split_records(digits, 20, seed=7)
     assert {r.key for r in other["eval"]} != {r.key for r in a["eval"]}
 
 
 def test_ink_density_buckets_cover_the_data(digits):
-    assert image_data.ink_density(np.zeros((8, 8))) == "light"
-    assert image_data.ink_density(np.full((8, 8), 255)) == "heavy"
-    counts = {b: 0 for b in image_data.INK_BUCKETS}
+    assert examples.ink_density(np.zeros((8, 8))) == "light"
+    assert examples.ink_density(np.full((8, 8), 255)) == "heavy"
+    counts = {b: 0 for b in examples.INK_BUCKETS}
     for r in digits:
-        counts[image_data.ink_density(r.pixels)] += 1
+        counts[examples.ink_density(r.pixels)] += 1
     assert all(c > 200 for c in counts.values()), counts
 
 
 def test_example_carries_image_label_and_slice_feature(digits):
-    ex = image_data.to_example(digits[0])
+    ex = examples.to_example(digits[0])
     feats = ex.features.feature
     assert list(feats["pixels"].int64_list.value) == digits[0].pixels.reshape(-1).tolist()
     assert feats["label"].int64_list.value == [digits[0].label]
-    assert feats["ink_density"].bytes_list.value[0].decode() in image_data.INK_BUCKETS
+    assert feats["ink_density"].bytes_list.value[0].decode() in examples.INK_BUCKETS
 
 
 def test_image_folder_any_size_and_mode(tmp_path):
@@ -63,7 +63,7 @@ def test_image_folder_any_size_and_mode(tmp_path):
         for i in range(3):
             img = Image.new("RGB", (32, 20), (255, 255, 255) if label == "1" else (0, 0, 0))
             img.save(tmp_path / label / f"{i}.png")
-    records = list(image_data.folder_records(str(tmp_path), 8))
+    records = list(sources.folder_records(str(tmp_path), 8))
     assert len(records) == 6
     assert {r.label for r in records} == {0, 1}
     assert all(r.pixels.shape == (8, 8) for r in records)
@@ -72,39 +72,39 @@ def test_image_folder_any_size_and_mode(tmp_path):
 
 def test_image_folder_errors_name_the_file(tmp_path):
     with pytest.raises(DataError, match="no class folders"):
-        list(image_data.folder_records(str(tmp_path), 8))
+        list(sources.folder_records(str(tmp_path), 8))
     (tmp_path / "cats").mkdir()
     with pytest.raises(DataError, match="cats"):
-        list(image_data.folder_records(str(tmp_path), 8))
+        list(sources.folder_records(str(tmp_path), 8))
     (tmp_path / "cats").rmdir()
     (tmp_path / "3").mkdir()
     (tmp_path / "3" / "broken.png").write_bytes(b"not an image")
     with pytest.raises(DataError, match="broken.png"):
-        list(image_data.folder_records(str(tmp_path), 8))
+        list(sources.folder_records(str(tmp_path), 8))
 
 
 def test_tfrecords_round_trip_and_bad_records(tmp_path, digits):
     path = str(tmp_path / "d.tfrecord")
     with tf.io.TFRecordWriter(path) as w:
         for r in digits[:5]:
-            w.write(image_data.to_example(r).SerializeToString())
-    back = list(image_data.tfrecord_records(str(tmp_path / "*.tfrecord"), 8))
+            w.write(examples.to_example(r).SerializeToString())
+    back = list(sources.tfrecord_records(str(tmp_path / "*.tfrecord"), 8))
     assert [r.label for r in back] == [r.label for r in digits[:5]]
     assert np.array_equal(back[0].pixels, digits[0].pixels)
     with pytest.raises(DataError, match="image_size=16"):
-        list(image_data.tfrecord_records(path, 16))
+        list(sources.tfrecord_records(path, 16))
     bad = str(tmp_path / "bad.tfrecord")
     with open(bad, "wb") as f:
         f.write(b"garbage" * 10)
     with pytest.raises(DataError, match="bad.tfrecord"):
-        list(image_data.tfrecord_records(bad, 8))
+        list(sources.tfrecord_records(bad, 8))
 
 
 def test_check_source_names_missing_path(tmp_path):
-    assert image_data.check_source("digits") == "digits"
-    assert image_data.check_source(str(tmp_path)) == "folder"
+    assert sources.check_source("digits") == "digits"
+    assert sources.check_source(str(tmp_path)) == "folder"
     missing = os.path.join(str(tmp_path), "nope")
     with pytest.raises(DataError, match="nope"):
-        image_data.check_source(missing)
+        sources.check_source(missing)
     with pytest.raises(DataError, match="no files match"):
-        image_data.check_source(os.path.join(str(tmp_path), "*.tfrecord"))
+        sources.check_source(os.path.join(str(tmp_path), "*.tfrecord"))

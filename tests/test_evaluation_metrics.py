@@ -16,7 +16,8 @@ import pytest
 import tensorflow_model_analysis as tfma
 from sklearn import metrics as skm
 
-from pipeline import eval_config as ec
+from evaluation import eval_config as ec
+from names import PROBABILITIES_KEY
 from pipeline.config import PipelineConfig
 
 N, CLASSES = 400, 10
@@ -34,7 +35,7 @@ def data():
     logits[light, 7] = 9.0  # always the top class on the light slice
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     return pd.DataFrame({"label": labels, "ink_density": ink,
-                         ec.PREDICTION_KEY: list(probs.astype(np.float32))})
+                         PROBABILITIES_KEY: list(probs.astype(np.float32))})
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def result(data, tmp_path_factory):
 
 def _arrays(data, mask=None):
     frame = data if mask is None else data[mask]
-    probs = np.stack(frame[ec.PREDICTION_KEY].to_numpy())
+    probs = np.stack(frame[PROBABILITIES_KEY].to_numpy())
     return frame["label"].to_numpy(), probs
 
 

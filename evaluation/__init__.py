@@ -1,0 +1,1 @@
+"""The TFMA evaluation: the EvalConfig built from the settings and the project's own metrics."""

@@ -1,0 +1,1 @@
+"""Reading images into the pipeline's raw tf.Example schema (what ImageExampleGen runs)."""

@@ -1,0 +1,36 @@
+"""Names every layer shares, and nothing else: it imports nothing (the bottom layer).
+
+Feature keys of the raw and transformed examples, the model's outputs and
+signatures, files inside artifacts, and the custom properties one component
+writes for another to read.
+"""
+
+# Raw examples, as ImageExampleGen writes them.
+RAW_IMAGE_KEY = "pixels"  # int64, H*W values 0-255, row-major grayscale
+LABEL_KEY = "label"  # int64 class id
+INK_DENSITY_KEY = "ink_density"  # bytes: a slice feature computed from the pixels
+# Raw features an evaluation can be sliced by (the `slice_features` setting).
+SLICEABLE_FEATURES = (LABEL_KEY, INK_DENSITY_KEY)
+# What the model reads after Transform.
+IMAGE_KEY = "image_xf"  # float32, H*W values in [0, 1]
+
+NUM_CLASSES = 10
+
+# The exported SavedModel.
+EXAMPLES_SIGNATURE = "serving_default"  # serialized tf.Examples in (TFMA uses it)
+IMAGES_SIGNATURE = "serving_images"  # uint8 images (N, H, W) in
+PROBABILITIES_KEY = "probabilities"
+CLASS_IDS_KEY = "class_ids"
+LOGITS_KEY = "logits"
+# Settings that travel with a pushed model (JSON beside the SavedModel, in the
+# folder TF Serving and the SavedModel loader leave alone).
+PREDICTION_SETTINGS_FILE = "assets.extra/prediction.json"
+ABSTAIN_BELOW_KEY = "abstain_below"
+
+# LatestPushedModel's output Model: whether it holds a model, and which version.
+HAS_MODEL_PROPERTY = "has_model"
+PUSHED_VERSION_PROPERTY = "pushed_version"
+
+# The EvaluationReport's artifact.
+HTML_REPORT_TYPE = "tiedflow.HtmlReport"  # KFP schema titles need "<namespace>.<Name>"
+REPORT_FILE = "report.html"
