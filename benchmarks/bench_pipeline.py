@@ -14,10 +14,7 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-
-from pipeline.outcome import read_outcome  # noqa: E402
+from pipeline.outcome import read_outcome
 
 
 def timed_run(output_dir: str, extra: list[str]) -> dict:

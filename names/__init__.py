@@ -27,6 +27,9 @@ LOGITS_KEY = "logits"
 PREDICTION_SETTINGS_FILE = "assets.extra/prediction.json"
 ABSTAIN_BELOW_KEY = "abstain_below"
 
+# How the Trainer logs an epoch; `tiedflow run` shows those lines as progress.
+EPOCH_LOG_PREFIX = "tiedflow: epoch "
+
 # LatestPushedModel's output Model: whether it holds a model, and which version.
 HAS_MODEL_PROPERTY = "has_model"
 PUSHED_VERSION_PROPERTY = "pushed_version"

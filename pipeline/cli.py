@@ -14,8 +14,14 @@ from pipeline.config import DEFAULT_OUTPUT_DIR, ORCHESTRATORS
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_BLESSED = 0, 1, 2, 3
 
 
-def _quiet_logs() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # CUDA-stub noise on CPU machines
+def _quiet_logs(command: str) -> None:
+    """`run` keeps library warnings and TensorFlow's own logs, for its log file
+    (pipeline.progress); the other commands drop them (CUDA-stub noise on CPU
+    machines, deprecations of the stack)."""
+    if command == "run":
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import warnings
 
     warnings.filterwarnings("ignore")
@@ -53,16 +59,21 @@ def cmd_run(args) -> int:
     # Bad settings and data paths are reported before TFX and TensorFlow load.
     config = PipelineConfig(output_dir=args.output_dir, data=args.data).with_overrides(args.set)
     check_source(config.data)
-    from pipeline import local_runner, outcome as outcome_lib
+    from pipeline import progress
 
-    ran = local_runner.run(config, orchestrator=args.orchestrator)
-    result = outcome_lib.read_outcome(ran.metadata_path, ran.pipeline_name)
+    log_path = progress.log_path_for(config.logs_dir)
+    print(f"log: {log_path}" + ("" if args.verbose else " (--verbose shows it live)"),
+          flush=True)
+    with progress.watched_run(log_path, verbose=args.verbose) as watch:
+        # TensorFlow and TFX load in here: their import-time warnings go to the log too.
+        from pipeline import local_runner, outcome as outcome_lib, reports
+
+        ran = local_runner.run(config, orchestrator=args.orchestrator, on_built=watch.expect)
+        result = outcome_lib.read_outcome(ran.metadata_path, ran.pipeline_name)
+        report = reports.copy_run_report(result, ran.reports_dir)
     accuracy = f"{result.accuracy:.4f}" if result.accuracy is not None else "n/a"
     print(f"run {result.run_id}: overall eval accuracy {accuracy}")
     print(f"evaluation: {result.evaluation_uri}")
-    from pipeline import reports
-
-    report = reports.copy_run_report(result, ran.reports_dir)
     print(f"report: {report or '(none: the run stopped before the report)'}")
     if result.blessed and result.pushed_dir:
         print(f"BLESSED and pushed to {result.pushed_dir}")
@@ -146,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--orchestrator", choices=ORCHESTRATORS, default="local")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override one config knob (repeatable)")
+    run.add_argument("--verbose", action="store_true",
+                     help="show library warnings and TensorFlow/TFX logs live "
+                          "(they always go to <output-dir>/logs/run-*.log)")
     run.set_defaults(func=cmd_run)
 
     rep = sub.add_parser("report", help="render the evaluation report (HTML) again")
@@ -199,9 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    _quiet_logs()
     parser = build_parser()
     args = parser.parse_args(argv)
+    _quiet_logs(args.command)
     try:
         return args.func(args)
     except KeyboardInterrupt:

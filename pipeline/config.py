@@ -79,6 +79,10 @@ class PipelineConfig:
         return os.path.join(self.output_dir, "serving")
 
     @property
+    def logs_dir(self) -> str:
+        return os.path.join(self.output_dir, "logs")
+
+    @property
     def reports_dir(self) -> str:
         return os.path.join(self.output_dir, "reports")
 

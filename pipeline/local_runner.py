@@ -30,11 +30,16 @@ def build(config: PipelineConfig) -> tfx.dsl.Pipeline:
             config.metadata_path))
 
 
-def run(config: PipelineConfig, orchestrator: str = "local") -> PipelineConfig:
-    """Runs the whole pipeline; returns the prepared config it ran with."""
+def run(config: PipelineConfig, orchestrator: str = "local",
+        on_built=None) -> PipelineConfig:
+    """Runs the whole pipeline; returns the prepared config it ran with.
+
+    `on_built(component ids)` is called once the pipeline is built."""
     config = prepare(config)
     os.makedirs(config.output_dir, exist_ok=True)
     pipeline = build(config)
+    if on_built is not None:
+        on_built([component.id for component in pipeline.components])
     if orchestrator == "beam":
         from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 

@@ -2,8 +2,10 @@
 edited module and what consumes their output, and reuses every other one.
 
 The pipeline runs from a copy of the project's sources (PYTHONPATH puts it
-before the installed project), in a copy of the shared run's output dir, so
-the first run here is fully cached and each edit shows what it re-runs.
+before the installed project), in a copy of the shared run's output dir. The
+first run there reuses everything up to the Trainer; the components keyed on
+the push destination's path (baseline lookup, Evaluator, Pusher, report) run
+again, since that path is new. From then on each edit shows what it re-runs.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pipeline import fingerprints
 from pipeline.outcome import read_outcome
 
 UPSTREAM = {"ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform"}
+SERVING_KEYED = {"LatestPushedModel", "Evaluator", "Pusher", "EvaluationReport"}
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +47,10 @@ def run_after_edit(sandbox, module_path=None) -> dict:
 
 @pytest.mark.e2e
 def test_edits_rerun_exactly_the_components_that_load_the_code(sandbox):
-    unchanged = run_after_edit(sandbox)
-    assert not any(unchanged.values()), unchanged  # the copy keys the cache like the original
+    moved = run_after_edit(sandbox)
+    # The copied code keys the cache like the original: only what depends on
+    # the new push destination's path runs again.
+    assert {n for n, ran in moved.items() if ran} == SERVING_KEYED, moved
 
     report = run_after_edit(sandbox, "reporting/plots.py")
     assert {n for n, ran in report.items() if ran} == {"EvaluationReport"}, report

@@ -28,7 +28,7 @@ def test_data_anomalies_raised_inside_a_run_exit_2_naming_them(tmp_path, capsys,
     from components.validator import DataAnomaliesError
     from pipeline import local_runner
 
-    def run_with_anomalies(config, orchestrator):
+    def run_with_anomalies(config, orchestrator, **kwargs):
         try:
             raise DataAnomaliesError("data anomalies found:\n  split 'eval', feature 'pixels'")
         except DataAnomaliesError as err:

@@ -194,3 +194,22 @@ def test_compile_writes_no_local_paths(compiled):
     text = json_format.MessageToJson(compiled)
     assert REPO not in text and "tiedflow_output" not in text
     assert kubeflow_runner.COMPILE_ROOT not in text
+
+
+def test_each_task_running_project_code_carries_its_code_fingerprint(committed):
+    """Kubeflow's cache keys on a task's inputs: the fingerprint of the code it
+    runs must be one, or a code change under the same image tag is served stale."""
+    from pipeline.fingerprints import code_versions
+
+    expected = code_versions()
+    found = {}
+    for name, task in committed.root.dag.tasks.items():
+        params = task.inputs.parameters
+        if "code_version" in params:
+            found[name] = params["code_version"].runtime_value.constant.string_value
+        elif "custom_config" in params and name == "Transform":
+            import json
+
+            custom = json.loads(params["custom_config"].runtime_value.constant.string_value)
+            found[name] = custom["code_version"]
+    assert found == expected

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import glob
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-TIEDFLOW = os.path.join(os.path.dirname(sys.executable), "tiedflow")
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import run_tiedflow
 
 
 def tiedflow_run(output_dir, *sets):
-    args = [TIEDFLOW, "run", "--output-dir", output_dir]
-    for item in sets:
-        args += ["--set", item]
-    return subprocess.run(args, capture_output=True, text=True, timeout=900, cwd=REPO)
+    return run_tiedflow("run", *(a for item in sets for a in ("--set", item)),
+                        output_dir=output_dir)
 
 
 def bank(model_dir):

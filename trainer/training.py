@@ -13,7 +13,27 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from names import EPOCH_LOG_PREFIX
 from trainer.hparams import HParams
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Logs one line per epoch (absl INFO): the run's progress display reads them."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        from absl import logging
+
+        logs = logs or {}
+        parts = [f"{EPOCH_LOG_PREFIX}{epoch + 1}/{self.epochs}:"]
+        for key, label in (("loss", "loss"), ("accuracy", "accuracy"),
+                           ("val_accuracy", "eval accuracy")):
+            if key in logs:
+                parts.append(f"{label} {float(logs[key]):.4f}")
+        logging.info(" ".join(parts))
 
 
 def set_seeds(seed: int) -> None:
@@ -47,7 +67,7 @@ def compile_model(model: keras.Model, hp: HParams, train_steps: int) -> None:
 
 def fit(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset | None,
         hp: HParams, train_steps: int, steps_per_epoch: int,
-        log_dir: str | None = None, verbose: int = 2):
+        log_dir: str | None = None, verbose: int = 0):
     """Compiles and fits for about `train_steps` updates; returns the Keras History.
 
     `train_ds` must repeat. The eval split is scored after every epoch (the
@@ -58,7 +78,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset 
     compile_model(model, hp, train_steps)
     steps_per_epoch = max(1, min(train_steps, steps_per_epoch))
     epochs = max(1, math.ceil(train_steps / steps_per_epoch))
-    callbacks = []
+    callbacks = [EpochLog(epochs)]
     if log_dir:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch",
                                                      write_graph=False))
