@@ -45,17 +45,22 @@ def run_contexts(store, pipeline_name: str) -> list:
     return sorted(runs, key=lambda c: (c.create_time_since_epoch, c.id), reverse=True)
 
 
-def latest_run(store, pipeline_name: str, *, evaluated: bool = False):
+def latest_run(store, pipeline_name: str, *, evaluated: bool = False,
+               run_id: Optional[str] = None):
     """(run context, its artifacts by type name) of the newest run; with
     `evaluated`, of the newest run that got as far as an evaluation (a later
-    run may have failed earlier, on bad data say)."""
+    run may have failed earlier, on bad data say); with `run_id`, of that run."""
     types = {t.id: t.name for t in store.get_artifact_types()}
     for run_ctx in run_contexts(store, pipeline_name):
+        if run_id is not None and run_ctx.name != run_id:
+            continue
         arts: dict = {}
         for artifact in store.get_artifacts_by_context(run_ctx.id):
             arts.setdefault(types.get(artifact.type_id), []).append(artifact)
         if not evaluated or arts.get("ModelEvaluation"):
             return run_ctx, arts
+    if run_id is not None:
+        raise LookupError(f"no run {run_id!r} of pipeline {pipeline_name!r} in ML Metadata")
     raise LookupError(f"no run of pipeline {pipeline_name!r} got as far as an evaluation")
 
 
@@ -91,10 +96,11 @@ def _output_of(store, execution_id: Optional[int]):
 
 
 def read_outcome(metadata_path: str, pipeline_name: str, *,
-                 evaluated: bool = False) -> RunOutcome:
-    """The newest run's outcome; with `evaluated`, the newest evaluated run's."""
+                 evaluated: bool = False, run_id: Optional[str] = None) -> RunOutcome:
+    """The newest run's outcome; with `evaluated`, the newest evaluated run's;
+    with `run_id`, that run's."""
     store = open_store(metadata_path)
-    run_ctx, arts = latest_run(store, pipeline_name, evaluated=evaluated)
+    run_ctx, arts = latest_run(store, pipeline_name, evaluated=evaluated, run_id=run_id)
     blessing = max(arts.get("ModelBlessing", []), key=lambda a: a.id, default=None)
     evaluation = max(arts.get("ModelEvaluation", []), key=lambda a: a.id, default=None)
     pushed = max(arts.get("PushedModel", []), key=lambda a: a.id, default=None)

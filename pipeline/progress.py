@@ -50,12 +50,15 @@ class ProgressHandler(logging.Handler):
         self._bar = False  # an epoch line waiting to be overwritten (terminal only)
 
     def expect(self, components: Sequence[str]) -> None:
-        """The pipeline's component ids in order, for the `[i/N]` counter."""
-        self.order = {name: i for i, name in enumerate(components, 1)}
+        """The pipeline's component ids, for the `[i/N]` counter (i: the order
+        in which they start, which the runner picks among independent ones)."""
+        self.total = len(components)
+        self.order: dict[str, int] = {}
 
     def _label(self, node: str) -> str:
-        index = self.order.get(node)
-        return f"[{index:>2}/{len(self.order)}] {node}" if index else node
+        if node not in self.order:
+            self.order[node] = len(self.order) + 1
+        return f"[{self.order[node]:>2}/{self.total}] {node}" if self.total else node
 
     def _write(self, text: str, transient: bool = False) -> None:
         if self.tty and self._bar:
@@ -107,7 +110,9 @@ def watched_run(log_path: str, verbose: bool = False):
     sys.stderr.flush()
     if verbose:
         terminal = sys.stdout
-        handlers.append(logging.StreamHandler(sys.stderr))
+        live = logging.StreamHandler(sys.stderr)
+        live.setFormatter(logging.Formatter(logging.BASIC_FORMAT))  # WARNING:absl:...
+        handlers.append(live)
     else:
         saved_fds = (os.dup(1), os.dup(2))
         terminal = os.fdopen(os.dup(saved_fds[0]), "w", buffering=1)

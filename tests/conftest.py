@@ -59,12 +59,13 @@ def pipeline_run(tmp_path_factory) -> CliRun:
 
 @pytest.fixture(scope="session")
 def pipeline_rerun(pipeline_run) -> CliRun:
-    """A second run into the same output dir, orchestrated by BeamDagRunner.
+    """A second run into the same output dir, orchestrated by BeamDagRunner, --verbose.
 
     Same ML Metadata store, so it reuses what the LocalDagRunner run cached.
     """
     assert pipeline_run.returncode == 0, pipeline_run.stderr[-3000:]
-    return run_tiedflow("run", "--orchestrator", "beam", output_dir=pipeline_run.output_dir)
+    return run_tiedflow("run", "--orchestrator", "beam", "--verbose",
+                        output_dir=pipeline_run.output_dir)
 
 
 @pytest.fixture(scope="session")
