@@ -11,7 +11,7 @@ knob); `code_version` keys TFX's cache on the project's TFMA metrics, which
 TFMA loads by module name inside the Evaluator.
 """
 import tensorflow_model_analysis as tfma
-from tfx import v1 as tfx
+from tfx.components.evaluator import component as tfx_component
 from tfx.components.evaluator import executor as tfx_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_component_specs as specs
@@ -44,6 +44,6 @@ class Executor(FoldKnobs, tfx_executor.Executor):
         return super().Do(input_dict, output_dict, exec_properties)
 
 
-class Evaluator(WithKnobs, tfx.components.Evaluator):
+class Evaluator(WithKnobs, tfx_component.Evaluator):
     KNOBS = KNOBS
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)

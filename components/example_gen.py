@@ -8,8 +8,11 @@ images are written faster in-process than a Beam pipeline starts.
 import os
 
 import tensorflow as tf
-from tfx import v1 as tfx
-from tfx.types import artifact_utils
+from tfx.components.util import examples_utils
+from tfx.dsl.component.experimental.annotations import OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_artifacts
 
 from ingestion.examples import to_example
 from ingestion.sources import read_records
@@ -18,14 +21,14 @@ from ingestion.split import split_records
 SPLITS = ("train", "eval")
 
 
-@tfx.dsl.components.component
+@component
 def ImageExampleGen(
-    examples: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.Examples],
-    data: tfx.dsl.components.Parameter[str],
-    image_size: tfx.dsl.components.Parameter[int],
-    eval_percent: tfx.dsl.components.Parameter[int],
-    seed: tfx.dsl.components.Parameter[int],
-    code_version: tfx.dsl.components.Parameter[str] = "",
+    examples: OutputArtifact[standard_artifacts.Examples],
+    data: Parameter[str],
+    image_size: Parameter[int],
+    eval_percent: Parameter[int],
+    seed: Parameter[int],
+    code_version: Parameter[str] = "",
 ) -> None:
     """Reads `data`, splits it deterministically by label and writes tf.Examples.
 
@@ -40,5 +43,6 @@ def ImageExampleGen(
             for rec in splits[name]:
                 writer.write(to_example(rec).SerializeToString())
     examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
+    examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
     examples.set_int_custom_property("train_examples", len(splits["train"]))
     examples.set_int_custom_property("eval_examples", len(splits["eval"]))

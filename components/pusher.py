@@ -7,7 +7,7 @@ into the PushDestination's filesystem base directory.
 """
 from __future__ import annotations
 
-from tfx import v1 as tfx
+from tfx.components.pusher import component as tfx_component
 from tfx.components.pusher import executor as tfx_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import pusher_pb2
@@ -32,7 +32,7 @@ class Executor(FoldKnobs, tfx_executor.Executor):
     KNOBS = KNOBS
 
 
-class Pusher(WithKnobs, tfx.components.Pusher):
+class Pusher(WithKnobs, tfx_component.Pusher):
     """tfx.components.Pusher pushing to the folder the `serving_dir` knob names.
 
     The stock spec requires a push destination; it is left empty here and
@@ -42,4 +42,4 @@ class Pusher(WithKnobs, tfx.components.Pusher):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
     def __init__(self, **kwargs):
-        super().__init__(push_destination=tfx.proto.PushDestination(), **kwargs)
+        super().__init__(push_destination=pusher_pb2.PushDestination(), **kwargs)

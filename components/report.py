@@ -9,8 +9,9 @@ is `reporting`'s; copying it next to a local run's outputs is the CLI's job.
 import os
 
 import tensorflow as tf
-from tfx import v1 as tfx
-from tfx.types import artifact
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import artifact, standard_artifacts
 
 from names import HAS_MODEL_PROPERTY, HTML_REPORT_TYPE, PUSHED_VERSION_PROPERTY, REPORT_FILE
 
@@ -24,16 +25,15 @@ def report_path(report_uri: str) -> str:
     return os.path.join(report_uri, REPORT_FILE)
 
 
-@tfx.dsl.components.component
+@component
 def EvaluationReport(
-    evaluation: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ModelEvaluation],
-    blessing: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ModelBlessing],
-    statistics: tfx.dsl.components.InputArtifact[
-        tfx.types.standard_artifacts.ExampleStatistics],
-    baseline: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Model],
-    report: tfx.dsl.components.OutputArtifact[HtmlReport],
-    title: tfx.dsl.components.Parameter[str] = "tiedflow evaluation report",
-    code_version: tfx.dsl.components.Parameter[str] = "",
+    evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
+    blessing: InputArtifact[standard_artifacts.ModelBlessing],
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
+    baseline: InputArtifact[standard_artifacts.Model],
+    report: OutputArtifact[HtmlReport],
+    title: Parameter[str] = "tiedflow evaluation report",
+    code_version: Parameter[str] = "",
 ) -> None:
     """Renders the evaluation into `report.html` (see reporting.page).
 

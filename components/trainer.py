@@ -8,7 +8,7 @@ GenericExecutor runs `trainer.task.run_fn`.
 """
 from __future__ import annotations
 
-from tfx import v1 as tfx
+from tfx.components.trainer import component as tfx_component
 from tfx.components.trainer import executor as tfx_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import trainer_pb2
@@ -43,7 +43,7 @@ class Executor(FoldKnobs, tfx_executor.GenericExecutor):
     KNOBS = KNOBS
 
 
-class Trainer(WithKnobs, tfx.components.Trainer):
+class Trainer(WithKnobs, tfx_component.Trainer):
     """tfx.components.Trainer plus the `train_steps`, `learning_rate` and
     `code_version` knobs."""
 

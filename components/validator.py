@@ -6,10 +6,10 @@ feature and the problem, so bad data never reaches training.
 """
 import os
 
+from tfx.components.example_validator import component as tfx_component
 from tfx.components.example_validator import executor as tfx_executor
 from tfx.components.example_validator import labels
 from tfx.dsl.components.base import executor_spec
-from tfx import v1 as tfx
 
 from components.knobs import CODE_VERSION, FoldKnobs, WithKnobs
 
@@ -45,6 +45,6 @@ class Executor(FoldKnobs, tfx_executor.Executor):
         return anomalies
 
 
-class ExampleValidator(WithKnobs, tfx.components.ExampleValidator):
+class ExampleValidator(WithKnobs, tfx_component.ExampleValidator):
     KNOBS = (CODE_VERSION,)
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)

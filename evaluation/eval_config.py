@@ -137,8 +137,8 @@ def build_eval_config(config) -> tfma.EvalConfig:
 
     whole = tfma.MetricsSpec(metrics=[
         _metric("ExampleCount"),
-        _metric(ACCURACY_CLASS, per_slice=accuracy_thresholds(config)),
-        _metric("SparseCategoricalCrossentropy"),
+        _metric(ACCURACY_CLASS, TFMA_METRICS_MODULE, per_slice=accuracy_thresholds(config)),
+        _metric("SparseCategoricalCrossentropy", TFMA_METRICS_MODULE),
         _metric("MacroF1", TFMA_METRICS_MODULE, num_classes=NUM_CLASSES),
         _metric("MultiClassConfusionMatrixPlot"),
     ])
@@ -148,7 +148,7 @@ def build_eval_config(config) -> tfma.EvalConfig:
             _metric("Precision", **ARGMAX),
             _metric("Recall", per_slice=recall_bound, **ARGMAX),
             _metric("F1Score", **ARGMAX),
-            _metric("AUC"),
+            _metric("ExactAUC", TFMA_METRICS_MODULE),  # stored as "auc"
             _metric("ConfusionMatrixPlot", num_thresholds=ROC_THRESHOLDS),
         ])
     top_label = tfma.MetricsSpec(

@@ -213,6 +213,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """The console script. Run as a program (`argv` None), it ends the process
+    without the interpreter's teardown of TensorFlow and Beam (about 1.5 s),
+    once its output is flushed; called with arguments (tests) it returns."""
+    code = _main(argv)
+    if argv is None:
+        import logging
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
+    return code
+
+
+def _main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _quiet_logs(args.command)

@@ -17,7 +17,8 @@ import tempfile
 import yaml
 from google.protobuf import json_format, struct_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
-from tfx import v1 as tfx
+from tfx.orchestration import data_types
+from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from components.baseline import LatestPushedModel
@@ -54,9 +55,9 @@ UNCACHED = (LatestPushedModel,)
 ENTRYPOINT = ("python", "-m", "pipeline.kfp_entrypoint")
 
 
-def build(config: PipelineConfig) -> tfx.dsl.Pipeline:
+def build(config: PipelineConfig) -> tfx_pipeline.Pipeline:
     """The pipeline with RuntimeParameters in place of the per-run knobs."""
-    runtime = {name: tfx.dsl.experimental.RuntimeParameter(name=name, ptype=ptype)
+    runtime = {name: data_types.RuntimeParameter(name=name, ptype=ptype)
                for name, (ptype, _) in RUNTIME_PARAMETERS.items()}
     runtime["pipeline_root"] = COMPILE_ROOT
     return create_pipeline(config, code_versions=code_versions(), runtime=runtime)
@@ -95,7 +96,7 @@ def _struct_value(value) -> struct_pb2.Value:
     return struct_pb2.Value(number_value=value)
 
 
-def _disable_cache(spec: pipeline_spec_pb2.PipelineSpec, pipeline: tfx.dsl.Pipeline) -> None:
+def _disable_cache(spec: pipeline_spec_pb2.PipelineSpec, pipeline: tfx_pipeline.Pipeline) -> None:
     for component in pipeline.components:
         if isinstance(component, UNCACHED):
             spec.root.dag.tasks[component.id].caching_options.enable_cache = False

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 
-from tfx import v1 as tfx
+from tfx.orchestration import metadata
+from tfx.orchestration import pipeline as tfx_pipeline
 
 from pipeline.config import DEFAULT_OUTPUT_DIR, PipelineConfig
 from pipeline.dag import create_pipeline
@@ -23,10 +24,10 @@ def prepare(config: PipelineConfig) -> PipelineConfig:
     return config.replace(output_dir=os.path.abspath(config.output_dir), data=data)
 
 
-def build(config: PipelineConfig) -> tfx.dsl.Pipeline:
+def build(config: PipelineConfig) -> tfx_pipeline.Pipeline:
     return create_pipeline(
         config, code_versions=code_versions(),
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(
             config.metadata_path))
 
 
@@ -45,7 +46,9 @@ def run(config: PipelineConfig, orchestrator: str = "local",
 
         BeamDagRunner().run(pipeline)
     else:
-        tfx.orchestration.LocalDagRunner().run(pipeline)
+        from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+
+        LocalDagRunner().run(pipeline)
     return config
 
 

@@ -110,9 +110,21 @@ def test_loss_auc_and_calibration_error(data, result):
     # Keras' sparse categorical cross-entropy clips probabilities at 1e-7.
     p_true = np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1 - 1e-7)
     assert got[(ec.LOSS, None, None)] == pytest.approx(-np.log(p_true).mean(), rel=1e-4)
-    for c in (0, 5):
-        # TFMA's AUC uses 10,000 thresholds: close to, not equal to, the exact AUC.
+    for c in range(10):
+        # evaluation.metrics.ExactAUC: the exact area, as scikit-learn computes it
+        # (TFMA's own AUC, on 10,000 buckets, was off by up to 0.03 on class 0 here).
         assert got[(ec.AUC, c, None)] == pytest.approx(
-            skm.roc_auc_score(labels == c, probs[:, c]), abs=2e-3)
+            skm.roc_auc_score(labels == c, probs[:, c]), abs=1e-9)
     assert got[(ec.ECE, None, 1)] == pytest.approx(_ece(labels, probs), abs=1e-6)
     assert got[(ec.ECE, None, 1)] > 0.05  # the synthetic model is miscalibrated
+
+
+def test_exact_auc_counts_ties_as_half_and_weights_examples():
+    from evaluation.metrics import exact_auc
+
+    scores, labels = [0.1, 0.4, 0.4, 0.8, 0.8, 0.9], [0, 0, 1, 0, 1, 1]
+    assert exact_auc(scores, labels, [1] * 6) == pytest.approx(skm.roc_auc_score(labels, scores))
+    weights = [1, 2, 1, 1, 3, 1]
+    assert exact_auc(scores, labels, weights) == pytest.approx(
+        skm.roc_auc_score(labels, scores, sample_weight=weights))
+    assert math.isnan(exact_auc([0.2, 0.3], [1, 1], [1, 1]))  # no negatives

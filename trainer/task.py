@@ -43,12 +43,12 @@ def run_fn(fn_args) -> None:
                                     train_steps=int(fn_args.train_steps))
     training.set_seeds(hp.seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    feature_spec = tf_transform_output.transformed_feature_spec()
+    raw_spec = tf_transform_output.raw_feature_spec()
 
     batch_size = training.batch_size_for(hp)
-    train_ds = data.make_dataset(fn_args.train_files, feature_spec, batch_size,
+    train_ds = data.make_dataset(fn_args.train_files, raw_spec, batch_size,
                                  shuffle=True, seed=hp.seed, repeat=True)
-    eval_ds = data.make_dataset(fn_args.eval_files, feature_spec, EVAL_BATCH_SIZE)
+    eval_ds = data.make_dataset(fn_args.eval_files, raw_spec, EVAL_BATCH_SIZE)
     n_train = data.count_examples(fn_args.train_files)
 
     model = prepare_model(hp, getattr(fn_args, "base_model", None))
