@@ -5,6 +5,7 @@ in the standard `Split-train` / `Split-eval` layout, so every downstream TFX
 component reads it like any ExampleGen output. No Beam: a few thousand small
 images are written faster in-process than a Beam pipeline starts.
 """
+import json
 import os
 
 import tensorflow as tf
@@ -17,6 +18,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from ingestion.examples import to_example
 from ingestion.sources import read_records
 from ingestion.split import split_records
+from names import CLASS_NAMES_PROPERTY, IMAGE_SHAPE_PROPERTY
 
 SPLITS = ("train", "eval")
 
@@ -33,6 +35,7 @@ def ImageExampleGen(
     """Reads `data`, splits it deterministically by label and writes tf.Examples.
 
     `code_version` is not read: it keys TFX's cache on the ingestion code."""
+    image_size = image_size or 8  # interim: the data's own size comes with the Beam reader
     records = list(read_records(data, image_size))
     splits = split_records(records, eval_percent, seed)
     for name in SPLITS:
@@ -46,3 +49,7 @@ def ImageExampleGen(
     examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
     examples.set_int_custom_property("train_examples", len(splits["train"]))
     examples.set_int_custom_property("eval_examples", len(splits["eval"]))
+    labels = sorted({r.label for r in records})
+    examples.set_string_custom_property(CLASS_NAMES_PROPERTY,
+                                        json.dumps([str(i) for i in range(labels[-1] + 1)]))
+    examples.set_string_custom_property(IMAGE_SHAPE_PROPERTY, f"{image_size},{image_size},1")

@@ -14,7 +14,14 @@ SLICEABLE_FEATURES = (LABEL_KEY, INK_DENSITY_KEY)
 # What the model reads after Transform.
 IMAGE_KEY = "image_xf"  # float32, H*W values in [0, 1]
 
-NUM_CLASSES = 10
+NUM_CLASSES = 10  # the embedded digits' (other data sets: CLASS_NAMES_PROPERTY)
+
+# What ImageExampleGen learns from the data, written on its Examples artifact
+# and read at run time by the executors downstream (Trainer, Evaluator, report),
+# so that one compiled pipeline serves any data set.
+CLASS_NAMES_PROPERTY = "class_names"  # JSON list of names; a class id is its index
+IMAGE_SHAPE_PROPERTY = "image_shape"  # "H,W,C" of the raw `pixels` (row-major, 0-255)
+SKIPPED_FILES_PROPERTY = "skipped_files"  # hidden and non-image files left out
 
 # The exported SavedModel.
 EXAMPLES_SIGNATURE = "serving_default"  # serialized tf.Examples in (TFMA uses it)
@@ -22,10 +29,12 @@ IMAGES_SIGNATURE = "serving_images"  # uint8 images (N, H, W) in
 PROBABILITIES_KEY = "probabilities"
 CLASS_IDS_KEY = "class_ids"
 LOGITS_KEY = "logits"
+CLASSES_KEY = "classes"  # the predicted class's name (string)
 # Settings that travel with a pushed model (JSON beside the SavedModel, in the
 # folder TF Serving and the SavedModel loader leave alone).
 PREDICTION_SETTINGS_FILE = "assets.extra/prediction.json"
 ABSTAIN_BELOW_KEY = "abstain_below"
+CLASS_NAMES_KEY = "class_names"  # in the same file: the names, index = class id
 
 # How the Trainer logs an epoch; `tiedflow run` shows those lines as progress.
 EPOCH_LOG_PREFIX = "tiedflow: epoch "

@@ -9,12 +9,13 @@ import dataclasses
 import os
 from typing import Any, Iterable
 
-from names import SLICEABLE_FEATURES
+from names import LABEL_KEY, RAW_IMAGE_KEY, SLICEABLE_FEATURES
 from trainer.hparams import OPTIMIZERS, TIE_MODES, HParams
 
 _HP = HParams()  # the training defaults live with the trainer
 
 ORCHESTRATORS = ("local", "beam")
+PIXEL_ENCODINGS = ("int", "float", "bytes", "encoded")
 DEFAULT_OUTPUT_DIR = "tiedflow_output"
 
 
@@ -27,10 +28,23 @@ class PipelineConfig:
     """Every knob with its default. Paths are derived from `output_dir`."""
 
     pipeline_name: str = "tiedflow"
-    # Data: 'digits' (embedded), an image folder (DIR/<label>/*.png) or TFRecords.
+    # Data: 'digits' (embedded), an image folder (DIR/<class>/*.png) or TFRecords.
     data: str = "digits"
     output_dir: str = DEFAULT_OUTPUT_DIR
-    image_size: int = _HP.image_size
+    # 0: the data's own (8 for the digits, the most common size in a folder,
+    # `image_shape` for TFRecords); else every image is resized to it.
+    image_size: int = 0
+    # 0: the data's own (3 when most images are colour, else 1); or 1 or 3.
+    channels: int = 0
+    # The classes in order (ids or names); empty: taken from the data.
+    classes: tuple = ()
+    # TFRecords of tf.Examples written elsewhere: which features hold the
+    # image and the label, and how the pixels are stored.
+    image_feature: str = RAW_IMAGE_KEY
+    label_feature: str = LABEL_KEY
+    pixel_encoding: str = "int"  # int | float | bytes (raw uint8) | encoded (PNG/JPEG)
+    pixel_range: str = ""  # "lo,hi" of numeric pixels; empty: 0,255 (int) or 0,1 (float)
+    image_shape: str = ""  # "H,W" or "H,W,C" of flat pixels; empty: square, one channel
     eval_percent: int = 20
     seed: int = _HP.seed
     # Model (training defaults come from trainer.hparams.HParams).
@@ -156,7 +170,18 @@ def _check(cfg: PipelineConfig) -> None:
          "pipeline_name", "letters, digits and dashes only")
     need(bool(cfg.data), "data", "must not be empty")
     need(bool(cfg.output_dir), "output_dir", "must not be empty")
-    need(4 <= cfg.image_size <= 64, "image_size", "must be between 4 and 64")
+    need(cfg.image_size == 0 or 4 <= cfg.image_size <= 256, "image_size",
+         "must be 0 (the data's own) or between 4 and 256")
+    need(cfg.channels in (0, 1, 3), "channels", "must be 0 (the data's own), 1 or 3")
+    need(bool(cfg.image_feature), "image_feature", "must not be empty")
+    need(bool(cfg.label_feature), "label_feature", "must not be empty")
+    need(cfg.pixel_encoding in PIXEL_ENCODINGS, "pixel_encoding",
+         f"must be one of {', '.join(PIXEL_ENCODINGS)}")
+    need(_pair_ok(cfg.pixel_range, 2, float), "pixel_range",
+         "must be empty or 'lo,hi' with lo < hi, e.g. 0,1 or -0.5,0.5")
+    need(_pair_ok(cfg.image_shape, (2, 3), int), "image_shape",
+         "must be empty or 'H,W' or 'H,W,C' with positive sizes and C 1 or 3")
+    need(len(set(cfg.classes)) == len(cfg.classes), "classes", "must not repeat a class")
     need(1 <= cfg.eval_percent <= 90, "eval_percent", "must be between 1 and 90")
     need(cfg.tie_mode in TIE_MODES, "tie_mode", f"must be one of {', '.join(TIE_MODES)}")
     need(1 <= cfg.width <= 512, "width", "must be between 1 and 512")
@@ -186,3 +211,20 @@ def _check(cfg: PipelineConfig) -> None:
              "slice_features", f"{item!r}: each entry is a feature or a cross 'a*b' of "
              f"distinct features among {', '.join(SLICEABLE_FEATURES)}")
     need(0 <= cfg.abstain_below <= 1, "abstain_below", "must be in [0, 1]")
+
+
+def _pair_ok(text: str, lengths, kind) -> bool:
+    """'' or a comma list of `lengths` numbers of `kind` (a range must rise,
+    sizes be positive, a channel count 1 or 3)."""
+    if not text:
+        return True
+    try:
+        values = [kind(part) for part in text.split(",")]
+    except ValueError:
+        return False
+    lengths = (lengths,) if isinstance(lengths, int) else lengths
+    if len(values) not in lengths:
+        return False
+    if kind is float:
+        return values[0] < values[1]
+    return all(v > 0 for v in values) and (len(values) == 2 or values[2] in (1, 3))
