@@ -84,7 +84,9 @@ def create_pipeline(config, *, code_versions: Mapping[str, str] = {},
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         base_model=warm_start.outputs["model"] if warm_start else None,
-        custom_config=HParams.from_config(config).to_custom_config(without=KNOB_SETTINGS),
+        # interim: the Trainer's executor takes the image size from the Examples next
+        custom_config=HParams.from_config(config).replace(image_size=config.image_size or 8)
+        .to_custom_config(without=KNOB_SETTINGS),
         train_steps=value("train_steps"), learning_rate=value("learning_rate"),
         code_version=code("Trainer"))
 
