@@ -14,6 +14,7 @@ from trainer.hparams import HParams
 from trainer import export, model as model_lib, warm_start
 
 SIZE = 8
+DIGITS = tuple(str(i) for i in range(10))  # the embedded digits' class names
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +23,15 @@ def exported(tmp_path_factory, transform_dir):
 
     root = tmp_path_factory.mktemp("export")
     keras.utils.set_random_seed(4)
-    model = model_lib.build_model(SIZE, 8, 3, "depth", 1e-4)
+    model = model_lib.build_model(SIZE, 8, 3, "depth", 1e-4, num_classes=10)
     model.compile(optimizer="adam",
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = np.random.default_rng(0).random((64, SIZE * SIZE), dtype=np.float32)
     model.fit(x, np.arange(64) % 10, epochs=2, verbose=0)  # non-initial BN statistics
     out = str(root / "serving")
     export.export_serving_model(model, tft.TFTransformOutput(transform_dir),
-                                HParams(image_size=SIZE), out)
+                                HParams(image_height=SIZE, image_width=SIZE, class_names=DIGITS),
+                                out)
     return model, out
 
 
@@ -51,7 +53,9 @@ def test_both_signatures_apply_the_transform_and_agree(exported, images):
     by_example = loaded.signatures["serving_default"](examples=serialized)
     by_image = loaded.signatures["serving_images"](images=tf.constant(pixels))
     for out_ in (by_example, by_image):
-        assert set(out_) == {"class_ids", "probabilities", "logits"}
+        assert set(out_) == {"class_ids", "classes", "probabilities", "logits"}
+        np.testing.assert_array_equal(
+            out_["classes"].numpy(), [DIGITS[i].encode() for i in expected.argmax(axis=1)])
         np.testing.assert_allclose(out_["logits"].numpy(), expected, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(out_["probabilities"].numpy().sum(axis=1), 1.0, rtol=1e-5)
         np.testing.assert_array_equal(out_["class_ids"].numpy(), expected.argmax(axis=1))

@@ -20,6 +20,7 @@ from trainer import export, model as model_lib
 from trainer.hparams import HParams
 
 TIEDFLOW = os.path.join(os.path.dirname(sys.executable), "tiedflow")
+DIGITS_HP = HParams(class_names=tuple(str(i) for i in range(10)))
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +30,8 @@ def serving_dir(tmp_path_factory, transform_dir):
 
     root = tmp_path_factory.mktemp("predict")
     keras.utils.set_random_seed(0)
-    model = model_lib.build_model(8, 8, 3, "depth")
-    export.export_serving_model(model, tft.TFTransformOutput(transform_dir), HParams(),
+    model = model_lib.build_model(8, 8, 3, "depth", num_classes=10)
+    export.export_serving_model(model, tft.TFTransformOutput(transform_dir), DIGITS_HP,
                                 str(root / "out" / "serving" / "1700000000"))
     return str(root / "out" / "serving")
 
@@ -99,10 +100,10 @@ def test_abstains_below_the_threshold(serving_dir, image_files):
 
 def test_any_size_and_mode_gives_the_model_input(serving_dir, image_files):
     predictor = predict.Predictor(predict.resolve_model_dir(model=serving_dir))
-    assert predictor.image_size == 8
-    direct = predictor.probabilities(np.stack([list(sources.digits_records(8))[1].pixels]))
+    assert predictor.image_shape == (8, 8, 1)
+    direct = predictor.probabilities(np.stack([list(sources.digits_records(8))[1].pixels[..., None]]))
     (row,) = predict.predict_files(predictor, [image_files["jpg"]], 0.0)
-    assert row.top_label == int(np.argmax(direct[0]))
+    assert row.top_label == str(int(np.argmax(direct[0])))
 
 
 def test_the_threshold_the_model_was_pushed_with_is_the_default(transform_dir, image_files,
@@ -111,10 +112,10 @@ def test_the_threshold_the_model_was_pushed_with_is_the_default(transform_dir, i
     import tensorflow_transform as tft
 
     keras.utils.set_random_seed(0)
-    model = model_lib.build_model(8, 8, 3, "depth")  # untrained: top probability well below 0.99
+    model = model_lib.build_model(8, 8, 3, "depth", num_classes=10)  # untrained: top probability well below 0.99
     for threshold in (0.0, 0.99):
         export.export_serving_model(model, tft.TFTransformOutput(transform_dir),
-                                    HParams(abstain_below=threshold),
+                                    DIGITS_HP.replace(abstain_below=threshold),
                                     str(tmp_path / str(threshold) / "1700000000"))
     lenient, strict = (str(tmp_path / name) for name in ("0.0", "0.99"))
     assert predict.Predictor(predict.resolve_model_dir(model=strict)).abstain_below == 0.99

@@ -14,6 +14,7 @@ from trainer.hparams import HParams
 from trainer.task import prepare_model
 
 WIDTH = 8
+DIGITS = tuple(str(i) for i in range(10))
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
@@ -32,9 +33,9 @@ def train(model, hp, digits, steps):
 @pytest.fixture(scope="module")
 def base_dir(digits, tmp_path_factory):
     """A trained model saved the way the exporter saves it beside a SavedModel."""
-    hp = HParams(width=WIDTH, train_steps=150)
+    hp = HParams(class_names=DIGITS, width=WIDTH, train_steps=150)
     training.set_seeds(0)
-    model = model_lib.build_model(8, WIDTH, 3, "depth", hp.l2)
+    model = model_lib.build_model(8, WIDTH, 3, "depth", hp.l2, num_classes=10)
     train(model, hp, digits, hp.train_steps)
     out = str(tmp_path_factory.mktemp("pushed") / "1700000000")
     warm_start.save_keras_copy(model, out)
@@ -48,9 +49,9 @@ def first_batch_loss(model, digits):
 
 def test_warm_start_begins_where_the_base_model_ended(base_dir, digits):
     training.set_seeds(5)
-    warm = prepare_model(HParams(width=WIDTH, warm_start=True), base_dir)
+    warm = prepare_model(HParams(class_names=DIGITS, width=WIDTH, warm_start=True), base_dir)
     training.set_seeds(5)
-    cold = prepare_model(HParams(width=WIDTH, warm_start=False), base_dir)
+    cold = prepare_model(HParams(class_names=DIGITS, width=WIDTH, warm_start=False), base_dir)
     warm_loss, cold_loss = first_batch_loss(warm, digits), first_batch_loss(cold, digits)
     assert warm_loss < 0.3 * cold_loss, (warm_loss, cold_loss)
     base = keras.saving.load_model(warm_start.keras_model_path(base_dir))
@@ -59,7 +60,7 @@ def test_warm_start_begins_where_the_base_model_ended(base_dir, digits):
 
 
 def test_frozen_filters_do_not_change_while_the_head_trains(base_dir, digits):
-    hp = HParams(width=WIDTH, warm_start=True, freeze_filters=True, train_steps=30)
+    hp = HParams(class_names=DIGITS, width=WIDTH, warm_start=True, freeze_filters=True, train_steps=30)
     model = prepare_model(hp, base_dir)
     frozen = {l.name: [w.copy() for w in l.get_weights()] for l in model_lib.feature_layers(model)}
     bank_before = model_lib.shared_variables(model)[0].numpy().copy()
@@ -77,18 +78,18 @@ def test_frozen_filters_do_not_change_while_the_head_trains(base_dir, digits):
 
 
 def test_first_run_without_base_model_trains_from_scratch(tmp_path):
-    hp = HParams(width=WIDTH, warm_start=True, freeze_filters=True)
+    hp = HParams(class_names=DIGITS, width=WIDTH, warm_start=True, freeze_filters=True)
     model = prepare_model(hp, str(tmp_path / "Format-Serving"))  # what a first run passes
     assert len(model.trainable_variables) == len(
-        model_lib.build_model(8, WIDTH, 3, "depth").trainable_variables)
+        model_lib.build_model(8, WIDTH, 3, "depth", num_classes=10).trainable_variables)
 
 
 def test_base_model_of_another_shape_is_an_error_naming_the_knobs(base_dir):
     with pytest.raises(ValueError, match="width"):
-        prepare_model(HParams(width=WIDTH * 2, warm_start=True), base_dir)
+        prepare_model(HParams(class_names=DIGITS, width=WIDTH * 2, warm_start=True), base_dir)
 
 
 def test_freeze_filters_needs_warm_start():
     with pytest.raises(ConfigError, match="freeze_filters"):
         PipelineConfig(freeze_filters=True)
-    assert PipelineConfig(warm_start=True, freeze_filters=True).freeze_filters
+    assert PipelineConfig(warm_start="true", freeze_filters=True).freeze_filters
