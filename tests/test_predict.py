@@ -74,12 +74,14 @@ def test_json_lines_with_bad_files_reported_and_others_labelled(serving_dir, ima
     rows = [json.loads(line) for line in lines]
     assert [r["file"] for r in rows] == [image_files[k] for k in order]
     for row in rows:
-        assert set(row) == {"file", "label", "probability", "abstained", "error"}
+        assert set(row) == {"file", "label", "class_id", "probability", "abstained", "error"}
     for good in (rows[0], rows[2]):
         assert good["error"] is None and good["abstained"] is False
-        assert good["label"] in range(10) and 0 < good["probability"] <= 1
+        assert good["class_id"] in range(10) and good["label"] == str(good["class_id"])
+        assert 0 < good["probability"] <= 1
     for bad in (rows[1], rows[3], rows[4]):
         assert bad["error"] and bad["label"] is None and bad["probability"] is None
+        assert bad["class_id"] is None
     assert "truncated" in rows[4]["error"]
 
 
@@ -167,5 +169,5 @@ def test_predict_with_the_pipeline_pushed_model(pipeline_run, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(rows) == len(files)
-    accuracy = np.mean([r["label"] == y for r, y in zip(rows, labels)])
+    accuracy = np.mean([r["class_id"] == y and r["label"] == str(y) for r, y in zip(rows, labels)])
     assert accuracy >= 0.97, accuracy
