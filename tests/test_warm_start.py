@@ -93,3 +93,72 @@ def test_freeze_filters_needs_warm_start():
     with pytest.raises(ConfigError, match="freeze_filters"):
         PipelineConfig(freeze_filters=True)
     assert PipelineConfig(warm_start="true", freeze_filters=True).freeze_filters
+
+
+def _exported_with_names(base_dir, tmp_path, names):
+    """A copy of the base model's dir with prediction.json naming its classes."""
+    import shutil
+
+    from trainer.export import write_prediction_settings
+
+    out = str(tmp_path / "base")
+    shutil.copytree(base_dir, out)
+    write_prediction_settings(out, {"class_names": list(names)})
+    return out
+
+
+def test_transfer_to_other_classes_and_size_keeps_the_filters_and_builds_a_new_head(
+        base_dir, caplog):
+    import logging
+
+    hp = HParams(image_height=28, image_width=28, class_names=("cat", "dog", "fox"),
+                 width=WIDTH, warm_start=True)
+    with caplog.at_level(logging.INFO):
+        model = prepare_model(hp, base_dir)
+    base = warm_start.load_keras_model(warm_start.keras_model_path(base_dir))
+    np.testing.assert_array_equal(model_lib.shared_variables(model)[0].numpy(),
+                                  model_lib.shared_variables(base)[0].numpy())
+    np.testing.assert_array_equal(model.get_layer("stem_conv").get_weights()[0],
+                                  base.get_layer("stem_conv").get_weights()[0])
+    assert model.get_layer(model_lib.HEAD_LAYER).get_weights()[0].shape == (WIDTH, 3)
+    assert any("tiedflow: warm start from" in r.getMessage() and "head: other classes"
+               in r.getMessage() for r in caplog.records)
+
+
+def test_transfer_to_colour_keeps_the_shared_bank_not_the_stem(base_dir):
+    base = warm_start.load_keras_model(warm_start.keras_model_path(base_dir))
+    model = model_lib.build_model((8, 8, 3), WIDTH, 3, "depth", num_classes=10)
+    transfer = warm_start.transfer_weights(model, base)
+    assert "tied_conv_0" in transfer.kept and "logits" in transfer.kept
+    assert {"stem_conv", "stem_bn"} <= set(transfer.new)
+    assert "stem: other input channels" in transfer.describe()
+
+
+def test_same_count_other_names_gets_a_new_head(base_dir, tmp_path):
+    named = _exported_with_names(base_dir, tmp_path, [str(i) for i in range(10)])
+    letters = tuple("abcdefghij")
+    same = prepare_model(HParams(class_names=DIGITS, width=WIDTH, warm_start=True), named)
+    other = prepare_model(HParams(class_names=letters, width=WIDTH, warm_start=True), named)
+    base = warm_start.load_keras_model(warm_start.keras_model_path(named))
+    head = base.get_layer(model_lib.HEAD_LAYER).get_weights()[0]
+    np.testing.assert_array_equal(same.get_layer(model_lib.HEAD_LAYER).get_weights()[0], head)
+    assert not np.array_equal(other.get_layer(model_lib.HEAD_LAYER).get_weights()[0], head)
+
+
+def test_frozen_transfer_trains_only_the_new_head(base_dir):
+    hp = HParams(image_height=16, image_width=16, image_channels=3, class_names=("a", "b"),
+                 width=WIDTH, warm_start=True, freeze_filters=True)
+    model = prepare_model(hp, base_dir)
+    assert [v.path for v in model.trainable_variables] == ["logits/kernel", "logits/bias"]
+
+
+def test_only_the_projects_own_model_class_is_loaded(tmp_path):
+    """A .keras file naming another class is refused before Keras reads it
+    (Keras would import whatever module its config names)."""
+    path = str(tmp_path / "other.keras")
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save(path)
+    with pytest.raises(ValueError, match="only tiedflow's own"):
+        warm_start.load_keras_model(path)
+    (tmp_path / "junk.keras").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a Keras model file"):
+        warm_start.load_keras_model(str(tmp_path / "junk.keras"))

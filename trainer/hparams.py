@@ -52,7 +52,7 @@ class HParams:
     beta_2: float = 0.999
     momentum: float = 0.0
     lr_decay: bool = True
-    l2: float = 1e-4
+    l2: float = 5e-4
     augment: bool = True  # random shift/rotation/zoom and resampling blur, training only
     early_stopping_patience: int = 0
     warm_start: bool = False

@@ -48,6 +48,7 @@ def set_seeds(seed: int) -> None:
 AUTO_EPOCHS = (8, 80)
 AUTO_REFERENCE_EXAMPLES = 1500  # a split this size at 8x8 trains AUTO_EPOCHS[0] epochs
 AUTO_MAX_STEPS = 20000
+AUTO_SIZE_POWER = 1.6  # fitted to the two measurements in auto_epochs' docstring
 
 
 def auto_epochs(n_train: int, image_shape) -> int:
@@ -59,7 +60,7 @@ def auto_epochs(n_train: int, image_shape) -> int:
     handwritten digits need about 60-80 with augmentation."""
     side = (int(image_shape[0]) * int(image_shape[1])) ** 0.5
     few = (AUTO_REFERENCE_EXAMPLES / max(1, n_train)) ** 0.5
-    epochs = AUTO_EPOCHS[0] * few * (side / 8.0) ** 1.0
+    epochs = AUTO_EPOCHS[0] * few * (side / 8.0) ** AUTO_SIZE_POWER
     return int(min(AUTO_EPOCHS[1], max(AUTO_EPOCHS[0], round(epochs))))
 
 
