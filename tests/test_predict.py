@@ -171,3 +171,24 @@ def test_predict_with_the_pipeline_pushed_model(pipeline_run, tmp_path):
     assert len(rows) == len(files)
     accuracy = np.mean([r["class_id"] == y and r["label"] == str(y) for r, y in zip(rows, labels)])
     assert accuracy >= 0.97, accuracy
+
+
+def test_colour_model_with_named_classes_prints_names(transform_dir_rgb, tmp_path):
+    """A 12x10 RGB model: any image is converted to its shape; text and JSON name the class."""
+    import tensorflow_transform as tft
+
+    names = ("cat", "dog", "fox")
+    hp = HParams(image_height=12, image_width=10, image_channels=3, class_names=names)
+    keras.utils.set_random_seed(0)
+    export.export_serving_model(model_lib.from_hparams(hp), tft.TFTransformOutput(transform_dir_rgb),
+                                hp, str(tmp_path / "serving" / "1700000000"))
+    path = str(tmp_path / "grey.png")
+    Image.fromarray(np.full((30, 40), 128, np.uint8)).save(path)
+    predictor = predict.Predictor(predict.resolve_model_dir(model=str(tmp_path / "serving")))
+    assert predictor.image_shape == (12, 10, 3) and predictor.class_names == list(names)
+    assert predict.load_image(path, predictor.image_shape).shape == (12, 10, 3)
+    _, (line,) = run([path], model=str(tmp_path / "serving"), abstain_below=0.0)
+    _, (row,) = run([path], model=str(tmp_path / "serving"), abstain_below=0.0, as_json=True)
+    row = json.loads(row)
+    assert row["label"] == names[row["class_id"]]
+    assert line.startswith(f"{path}: {row['label']} (")
