@@ -61,6 +61,7 @@ class PipelineConfig:
     momentum: float = _HP.momentum  # sgd and minibatch-sgd only
     lr_decay: bool = _HP.lr_decay
     l2: float = _HP.l2
+    augment: bool = _HP.augment  # shifts, rotations, zoom, resampling blur (training only)
     early_stopping_patience: int = _HP.early_stopping_patience
     # "" or "false": off; "true": the newest model pushed in this output dir;
     # else a path: a SavedModel dir or a serving dir of version folders.

@@ -10,9 +10,15 @@ Tie modes:
   conv layers, each with its own bias and batch norm;
 - channel: per layer, one (k, k) filter applied to every input channel (a
   depthwise conv whose per-channel filters are all the same variable), then a
-  1x1 conv that mixes the channels;
+  1x1 conv that mixes the channels; on colour input the stem ties across
+  channels too (`ChannelTiedConv2D`: each stem filter is one (k, k) kernel
+  applied to every input channel), as the tied-weights literature describes;
 - none: the same architecture as depth with an ordinary, separate kernel per
   layer (the untied twin used for comparison).
+
+The input is the flat image (H*W*C, from the data) and the head has one logit
+per class; pooling follows the image size (`pool_plan`), and `augment` adds
+training-only augmentation (trainer.augmentation) in front of the stem.
 
 `TiedCNN` is a functional model that rebuilds itself from its hyperparameters:
 a tied layer's config cannot point at another layer's variable, so saving the
