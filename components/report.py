@@ -28,6 +28,16 @@ def report_path(report_uri: str) -> str:
     return os.path.join(report_uri, REPORT_FILE)
 
 
+def _class_names_or_none(examples):
+    """The data's class names; None (classes shown by id) if they were not recorded."""
+    from components.data_properties import class_names
+
+    try:
+        return class_names(examples)
+    except ValueError:
+        return None
+
+
 @component
 def EvaluationReport(
     evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
@@ -44,7 +54,6 @@ def EvaluationReport(
     `code_version` is not read: it keys TFX's cache on the report code, so a
     change to it renders the report anew on the next run.
     """
-    from components.data_properties import class_names
     from reporting import page
 
     version = None
@@ -57,7 +66,7 @@ def EvaluationReport(
     html = page.render(page.ReportInputs(
         evaluation_uri=evaluation.uri, blessed=blessed, statistics_uri=statistics.uri,
         model_uri=model_uri, baseline_version=version, title=title,
-        class_names=class_names(examples),
+        class_names=_class_names_or_none(examples),
         baseline_skipped=(baseline.get_string_custom_property(BASELINE_SKIPPED_PROPERTY)
                           if baseline.has_custom_property(BASELINE_SKIPPED_PROPERTY) else None)))
     tf.io.gfile.makedirs(report.uri)
