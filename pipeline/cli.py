@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from pipeline.config import DEFAULT_OUTPUT_DIR, ORCHESTRATORS
@@ -145,6 +146,23 @@ def cmd_predict(args) -> int:
                        abstain_below=args.abstain_below, as_json=args.json)
 
 
+def cmd_generate(args) -> int:
+    import time
+
+    from ingestion import synthetic
+
+    if args.n < 1:
+        print("tiedflow: error: --n must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    start = time.time()
+    synthetic.generate(args.out, args.n, args.format, image_size=args.image_size,
+                       colour=args.colour, names=args.class_names, seed=args.seed)
+    print(f"wrote {args.n} examples to {args.out} ({args.format}, {args.image_size}x"
+          f"{args.image_size}{', colour' if args.colour else ''}"
+          f"{', named classes' if args.class_names else ''}; {time.time() - start:.1f} s)")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tiedflow", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -196,6 +214,20 @@ def build_parser() -> argparse.ArgumentParser:
     sbm.add_argument("--no-cache", action="store_true", help="disable KFP caching for this run")
     sbm.set_defaults(func=cmd_submit)
 
+    gen = sub.add_parser("generate", help="write a deterministic data set made from the "
+                                          "embedded digits (shifted, rotated, noisy)")
+    gen.add_argument("--n", type=int, required=True, help="number of examples")
+    gen.add_argument("--format", choices=("folder", "tfrecord"), required=True,
+                     help="folder: OUT/<class>/<i>.png; tfrecord: gzipped tf.Examples "
+                          "(pixels, label)")
+    gen.add_argument("--image-size", type=int, choices=(8, 28), default=8)
+    gen.add_argument("--out", required=True, metavar="DIR")
+    gen.add_argument("--colour", action="store_true", help="RGB images with a random tint")
+    gen.add_argument("--class-names", action="store_true",
+                     help="classes named zero..nine (folders, or bytes labels) instead of ids")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.set_defaults(func=cmd_generate)
+
     prd = sub.add_parser("predict", help="label image files with the latest pushed model")
     where = prd.add_mutually_exclusive_group()
     where.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR,
@@ -240,7 +272,9 @@ def _main(argv=None) -> int:
             raise
         user_error = _find_user_error(err)
         if user_error is not None:
-            print(f"tiedflow: error: {user_error}", file=sys.stderr)
+            # Beam re-raises an error from a worker with the step appended.
+            message = re.sub(r"\s*\[while running '[^']*'\]", "", str(user_error))
+            print(f"tiedflow: error: {message}", file=sys.stderr)
             return EXIT_USAGE
         print(f"tiedflow: failed: {type(err).__name__}: {err}", file=sys.stderr)
         return EXIT_FAILURE

@@ -18,6 +18,7 @@ from tfx.orchestration import pipeline as tfx_pipeline
 
 from components.baseline import LatestPushedModel
 from components.evaluator import Evaluator
+from components.example_gen import SETTINGS as EXAMPLE_GEN_SETTINGS
 from components.example_gen import ImageExampleGen
 from components.pusher import Pusher
 from components.report import EvaluationReport
@@ -53,10 +54,10 @@ def create_pipeline(config, *, code_versions: Mapping[str, str] = {},
     def code(component_id: str) -> str:
         return code_versions.get(component_id, "")
 
-    example_gen = ImageExampleGen(
-        data=value("data"), image_size=config.image_size,
-        eval_percent=config.eval_percent, seed=config.seed,
-        code_version=code("ImageExampleGen"))
+    ingestion = {name: value(name) for name in EXAMPLE_GEN_SETTINGS}
+    if not isinstance(ingestion["classes"], str) and not hasattr(ingestion["classes"], "ptype"):
+        ingestion["classes"] = ",".join(str(c) for c in ingestion["classes"])
+    example_gen = ImageExampleGen(**ingestion, code_version=code("ImageExampleGen"))
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
