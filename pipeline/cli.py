@@ -58,8 +58,13 @@ def cmd_run(args) -> int:
     from pipeline.config import PipelineConfig
 
     # Bad settings and data paths are reported before TFX and TensorFlow load.
-    config = PipelineConfig(output_dir=args.output_dir, data=args.data).with_overrides(args.set)
+    config = PipelineConfig(output_dir=args.output_dir, data=args.data,
+                            beam_args=tuple(args.beam_arg)).with_overrides(args.set)
     check_source(config.data)
+    if config.beam_args:
+        from pipeline.beam_args import check_beam_args
+
+        check_beam_args(config.beam_args)
     from pipeline import progress
 
     log_path = progress.log_path_for(config.logs_dir)
@@ -114,7 +119,10 @@ def cmd_compile(args) -> int:
     from pipeline.config import PipelineConfig
     from pipeline import kubeflow_runner
 
-    config = PipelineConfig().with_overrides(args.set)
+    from pipeline.beam_args import check_beam_args
+
+    config = PipelineConfig(beam_args=tuple(check_beam_args(args.beam_arg))
+                            ).with_overrides(args.set)
     image = args.image or kubeflow_runner.default_image()
     path = kubeflow_runner.compile_pipeline(args.output, image=image, config=config)
     print(f"wrote {path} (image {image}; run parameters: "
@@ -175,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--orchestrator", choices=ORCHESTRATORS, default="local")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override one config knob (repeatable)")
+    run.add_argument("--beam-arg", action="append", default=[], metavar="FLAG",
+                     help="one flag for the Beam-powered components' beam_pipeline_args, "
+                          "e.g. --beam-arg=--direct_running_mode=multi_processing (repeatable)")
     run.add_argument("--verbose", action="store_true",
                      help="show library warnings and TensorFlow/TFX logs live "
                           "(they always go to <output-dir>/logs/run-*.log)")
@@ -197,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--output", default="pipeline.yaml")
     comp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="fix one config knob in the compiled spec (repeatable)")
+    comp.add_argument("--beam-arg", action="append", default=[], metavar="FLAG",
+                      help="one Beam flag compiled into every Beam-powered task (repeatable)")
     comp.set_defaults(func=cmd_compile)
 
     sbm = sub.add_parser("submit", help="start a run of pipeline.yaml on a Kubeflow cluster")

@@ -38,7 +38,6 @@ DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1"
 
 def create_pipeline(config, *, code_versions: Mapping[str, str] = {},
                     metadata_connection_config=None,
-                    beam_pipeline_args=DEFAULT_BEAM_ARGS,
                     runtime: Optional[Mapping[str, Any]] = None) -> tfx_pipeline.Pipeline:
     """Wires the components.
 
@@ -126,5 +125,5 @@ def create_pipeline(config, *, code_versions: Mapping[str, str] = {},
         components=components,
         enable_cache=True,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=list(beam_pipeline_args),
+        beam_pipeline_args=[*DEFAULT_BEAM_ARGS, *config.beam_args],
     )

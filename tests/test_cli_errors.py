@@ -38,3 +38,24 @@ def test_data_anomalies_raised_inside_a_run_exit_2_naming_them(tmp_path, capsys,
     code = main(["run", "--output-dir", str(tmp_path / "out")])
     assert code == 2
     assert "feature 'pixels'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, named", [
+    ("--direct_num_worker=2", "--direct_num_worker=2"),  # misspelt: Beam would only warn
+    ("--direct_running_mode=fast", "invalid choice: 'fast'"),
+    ("runner=DirectRunner", "starts with '--'"),
+])
+def test_bad_beam_flag_exits_2_naming_it(tmp_path, capsys, flag, named):
+    code = main(["run", "--output-dir", str(tmp_path / "out"), f"--beam-arg={flag}"])
+    assert code == 2
+    assert named in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before anything ran
+
+
+def test_good_beam_flags_reach_beam_pipeline_args():
+    from pipeline.config import PipelineConfig
+    from pipeline.dag import DEFAULT_BEAM_ARGS, create_pipeline
+
+    flags = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
+    pipeline = create_pipeline(PipelineConfig(beam_args=flags))
+    assert pipeline.beam_pipeline_args == [*DEFAULT_BEAM_ARGS, *flags]
