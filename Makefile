@@ -9,7 +9,7 @@ OUTPUT_DIR ?= tiedflow_output
 BENCH_OUT ?= bench_out/pipeline.json
 PIPELINE_YAML ?= pipeline.yaml
 
-.PHONY: setup browser run run-portable lint test test-unit bench bench-trainer compile clean
+.PHONY: setup browser run run-portable lint test test-unit bench bench-trainer bench-scale compile clean
 # Empty: the compiled spec names tiedflow:<project version>, as the committed pipeline.yaml does.
 IMAGE ?=
 
@@ -47,6 +47,10 @@ test-unit: setup lint
 
 bench: setup
 	$(BIN)/python benchmarks/bench_pipeline.py --out $(BENCH_OUT)
+
+# The pipeline at N = 1.8k, 18k, 180k per DirectRunner mode: table, JSON and a log-log plot.
+bench-scale: setup
+	$(BIN)/python benchmarks/bench_scale.py --out bench_out/scale.json
 
 bench-trainer: setup
 	BENCH_OUT=$${BENCH_OUT:-bench_out/trainer.json} $(BIN)/python benchmarks/bench_trainer.py
