@@ -114,12 +114,12 @@ def main() -> int:
             print(json.dumps(row), flush=True)
     shutil.rmtree(work, ignore_errors=True)
 
-    header = f"{'N':>8} {'mode':<20}{'wall s':>8}" + "".join(f"{c[:12]:>14}" for c in SHOWN)
+    print("seconds per component (examples per second)")
+    header = f"{'N':>8} {'mode':<20}{'wall s':>8}" + "".join(f"{c[:15]:>18}" for c in SHOWN)
     print(header + f"{'RSS MB':>9}")
     for r in rows:
         comps = r.get("components_s", {})
-        cells = "".join(f"{comps.get(c, float('nan')):>8.1f}"
-                        f"{(r['n'] / comps[c] / 1000 if comps.get(c) else 0):>5.0f}k"
+        cells = "".join(f"{comps.get(c, float('nan')):>9.1f} ({r['n'] / comps[c] if comps.get(c) else 0:>6.0f})"
                         for c in SHOWN)
         print(f"{r['n']:>8} {r['mode']:<20}{r['wall_s']:>8.1f}{cells}{r['peak_rss_mb']:>9.0f}")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
