@@ -67,6 +67,7 @@ def cmd_run(args) -> int:
         check_beam_args(config.beam_args)
     from pipeline import progress
 
+    _lock_output_dir(config.output_dir)
     log_path = progress.log_path_for(config.logs_dir)
     print(f"log: {log_path}" + ("" if args.verbose else " (--verbose shows it live)"),
           flush=True)
@@ -88,6 +89,38 @@ def cmd_run(args) -> int:
     for line in result.failures or ["(no threshold details found)"]:
         print(f"  - {line}")
     return EXIT_NOT_BLESSED
+
+
+_LOCKS = []  # open lock files, held until the process ends
+
+
+def _lock_output_dir(output_dir: str) -> None:
+    """One run at a time per output dir: ML Metadata, the push destination and
+    the run's printed outcome all assume it. A second run fails at once."""
+    import fcntl
+
+    from pipeline.config import ConfigError
+
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise ConfigError(f"--output-dir {output_dir}: is a file, not a folder")
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        lock = open(os.path.join(output_dir, ".run.lock"), "a+")
+    except OSError as err:
+        raise ConfigError(f"--output-dir {output_dir}: cannot be written ({err.strerror})"
+                          ) from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        raise ConfigError(f"--output-dir {output_dir}: another run is using it ({holder}); "
+                          "wait for it to end, or use another --output-dir") from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"pid {os.getpid()}\n")
+    lock.flush()
+    _LOCKS.append(lock)
 
 
 def cmd_report(args) -> int:
