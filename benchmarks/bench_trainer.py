@@ -30,10 +30,21 @@ from trainer.hparams import HParams  # noqa: E402
 VARIANTS = {"tied-depth": "depth", "tied-channel": "channel", "untied": "none"}
 
 
+DIGITS_SIZE = 8
+DIGITS_CLASSES = tuple(str(i) for i in range(10))
+
+
 def digits_arrays(config: PipelineConfig):
     """(train_x, train_y, eval_x, eval_y): flat images scaled to [0, 1], as Transform does."""
-    splits = digits_splits(config.image_size, config.eval_percent, config.seed)
+    splits = digits_splits(config.image_size or DIGITS_SIZE, config.eval_percent, config.seed)
     return (*to_arrays(splits["train"]), *to_arrays(splits["eval"]))
+
+
+def with_data(hp: HParams, config: PipelineConfig) -> HParams:
+    """The settings the Trainer's executor adds from the data (here: the digits)."""
+    size = config.image_size or DIGITS_SIZE
+    return hp.replace(image_height=size, image_width=size, image_channels=1,
+                      class_names=DIGITS_CLASSES)
 
 
 def bench_variant(variant: str, hp: HParams, arrays) -> dict:
@@ -44,12 +55,13 @@ def bench_variant(variant: str, hp: HParams, arrays) -> dict:
     batch = training.batch_size_for(hp)
     train_ds = data.from_arrays(train_x, train_y, batch, shuffle=True, seed=hp.seed, repeat=True)
     eval_ds = data.from_arrays(eval_x, eval_y, 256)
-    model = model_lib.build_model(hp.image_size, hp.width, hp.tied_layers, hp.tie_mode, hp.l2)
+    model = model_lib.from_hparams(hp)
+    train_steps = hp.train_steps or training.auto_steps(len(train_y), hp.input_shape, batch)
     fit_start = time.time()
-    history = training.fit(model, train_ds, eval_ds, hp, hp.train_steps,
+    history = training.fit(model, train_ds, eval_ds, hp, train_steps,
                            int(np.ceil(len(train_y) / batch)), verbose=0)
     fit_s = time.time() - fit_start
-    steps = len(history.history["loss"]) * min(hp.train_steps, int(np.ceil(len(train_y) / batch)))
+    steps = len(history.history["loss"]) * min(train_steps, int(np.ceil(len(train_y) / batch)))
     predicted = np.argmax(model.predict(eval_x, batch_size=256, verbose=0), axis=-1)
     return {
         "variant": variant,
@@ -65,7 +77,7 @@ def warm_up(hp: HParams, arrays) -> None:
     """A few steps first, so the first variant does not pay TensorFlow's start-up."""
     tiny = HParams(**{**hp.to_custom_config(), "train_steps": 3})
     train_x, train_y = arrays[0][:64], arrays[1][:64]
-    model = model_lib.build_model(hp.image_size, hp.width, hp.tied_layers, "depth", hp.l2)
+    model = model_lib.from_hparams(hp)
     training.fit(model, data.from_arrays(train_x, train_y, 32, repeat=True), None, tiny, 3, 3,
                  verbose=0)
 
@@ -87,13 +99,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     tf.get_logger().setLevel("ERROR")
     config = PipelineConfig().with_overrides(args.set)
-    hp = HParams.from_config(config)
+    hp = with_data(HParams.from_config(config), config)
     arrays = digits_arrays(config)
     warm_up(hp, arrays)
     rows = [bench_variant(v, hp, arrays) for v in args.variants.split(",")]
     print(f"digits: {len(arrays[1])} train / {len(arrays[3])} eval examples; "
           f"width={hp.width} tied_layers={hp.tied_layers} optimizer={hp.optimizer} "
-          f"train_steps={hp.train_steps} batch_size={hp.batch_size} "
+          f"train_steps={hp.train_steps or 'auto'} batch_size={hp.batch_size} "
           f"learning_rate={hp.learning_rate} l2={hp.l2}")
     print(table(rows))
     by = {r["variant"]: r for r in rows}

@@ -10,6 +10,14 @@ pushed SavedModel into its Model artifact (`Format-Serving/`) and marks
 Given the `candidate` (the Trainer's model), it skips pushed models identical
 to it: comparing a model with itself says nothing, and it keeps a re-run of
 unchanged code and data fully cached instead of re-evaluating and re-pushing.
+It also skips pushed models that do not serve the same inputs and classes
+(the `serving_images` input shape and the class names in prediction.json,
+serving.versions.incompatibility): a model of other classes is no baseline,
+its accuracy is on another task. Each skip is recorded, with why, in the
+output's `baseline_skipped` property, which `tiedflow run` prints.
+
+Without a candidate (the warm start's lookup), `serving_dir` may also be a
+SavedModel dir itself, and the newest model is taken whatever it serves.
 
 Its other input is a directory outside ML Metadata, so TFX's cache would replay
 a stale answer; the driver adds the chosen model's digest to the execution
@@ -27,8 +35,8 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 from tfx.utils import io_utils, path_utils
 
-from names import HAS_MODEL_PROPERTY, PUSHED_VERSION_PROPERTY
-from serving.versions import newest_other_than
+from names import BASELINE_SKIPPED_PROPERTY, HAS_MODEL_PROPERTY, PUSHED_VERSION_PROPERTY
+from serving.versions import model_dirs, model_digest, newest_compatible
 
 SERVING_DIR_KEY = "serving_dir"
 STATE_KEY = "serving_state"
@@ -47,6 +55,20 @@ def _candidate_dir(input_dict) -> Optional[str]:
     return path_utils.serving_model_path(models[0].uri) if models else None
 
 
+def choose(serving_dir: str, candidate_dir: Optional[str]):
+    """(model dir, version, digest, skipped) of the model to output; dir None if none.
+
+    With a candidate: the newest compatible pushed model other than it.
+    Without: the newest model at `serving_dir` (a SavedModel dir or version folders)."""
+    if candidate_dir:
+        version, digest, skipped = newest_compatible(serving_dir, candidate_dir)
+        return (os.path.join(serving_dir, version) if version else None), version, digest, skipped
+    dirs = model_dirs(serving_dir)
+    if not dirs:
+        return None, None, None, []
+    return dirs[0], os.path.basename(dirs[0].rstrip("/")), model_digest(dirs[0]), []
+
+
 class LatestPushedModelSpec(ComponentSpec):
     PARAMETERS = {
         SERVING_DIR_KEY: ExecutionParameter(type=str),
@@ -63,12 +85,13 @@ class Executor(base_executor.BaseExecutor):
            exec_properties: Dict[str, Any]) -> None:
         serving_dir = exec_properties[SERVING_DIR_KEY]
         model = output_dict["model"][0]
-        version, _ = newest_other_than(serving_dir, _candidate_dir(input_dict))
-        if version is None:
+        source, version, _, skipped = choose(serving_dir, _candidate_dir(input_dict))
+        if skipped:
+            model.set_string_custom_property(BASELINE_SKIPPED_PROPERTY, "\n".join(skipped))
+        if source is None:
             model.set_int_custom_property(HAS_MODEL_PROPERTY, 0)
             return
-        io_utils.copy_dir(os.path.join(serving_dir, version),
-                          os.path.join(model.uri, "Format-Serving"))
+        io_utils.copy_dir(source, os.path.join(model.uri, "Format-Serving"))
         model.set_int_custom_property(HAS_MODEL_PROPERTY, 1)
         model.set_string_custom_property(PUSHED_VERSION_PROPERTY, version)
 
@@ -85,14 +108,18 @@ class Driver(base_driver.BaseDriver):
         for key, artifacts in execution_info.output_dict.items():
             for artifact in artifacts:
                 result.output_artifacts[key].artifacts.add().CopyFrom(artifact.mlmd_artifact)
-        _, digest = newest_other_than(execution_info.exec_properties[SERVING_DIR_KEY],
-                                    _candidate_dir(execution_info.input_dict))
-        result.exec_properties[STATE_KEY].string_value = digest or "none"
+        _, _, digest, skipped = choose(execution_info.exec_properties[SERVING_DIR_KEY],
+                                       _candidate_dir(execution_info.input_dict))
+        state = digest or "none"
+        if skipped:  # a newly pushed incompatible model changes what the run says
+            state += " skipped " + " ".join(line.split(":")[0] for line in skipped)
+        result.exec_properties[STATE_KEY].string_value = state
         return result
 
 
 class LatestPushedModel(base_component.BaseComponent):
-    """Outputs the newest pushed model other than `candidate` (empty if none)."""
+    """Outputs the newest pushed model other than `candidate` that serves the same
+    inputs and classes (empty if none)."""
 
     SPEC_CLASS = LatestPushedModelSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)

@@ -5,6 +5,11 @@ it is empty. TFX's Evaluator then has to run without a baseline, so that only
 the absolute thresholds decide; this executor drops such a baseline before
 handing over to TFX's own executor.
 
+The class count comes from the data: the executor reads the class names on
+its `examples` input (components.data_properties) and completes the
+EvalConfig's class list (per-class binarization, macro F1) at run time, so
+one compiled pipeline evaluates any data set.
+
 Knobs (components.knobs): `accuracy_threshold` becomes the lower bound of the
 overall accuracy in the EvalConfig (evaluation.eval_config leaves it to this
 knob); `code_version` keys TFX's cache on the project's TFMA metrics, which
@@ -18,8 +23,9 @@ from tfx.types import standard_component_specs as specs
 from tfx.utils import proto_utils
 
 from components.baseline import has_model
+from components.data_properties import class_names
 from components.knobs import CODE_VERSION, FoldKnobs, Knob, WithKnobs
-from evaluation.eval_config import set_accuracy_threshold
+from evaluation.eval_config import set_accuracy_threshold, set_classes
 
 
 def _fold_accuracy_threshold(props: dict, threshold: float) -> None:
@@ -29,6 +35,15 @@ def _fold_accuracy_threshold(props: dict, threshold: float) -> None:
 
 
 KNOBS = (Knob("accuracy_threshold", float, _fold_accuracy_threshold), CODE_VERSION)
+
+
+def with_classes(exec_properties: dict, examples) -> dict:
+    """A copy of `exec_properties` whose EvalConfig lists the data's classes."""
+    props = dict(exec_properties)
+    eval_config = proto_utils.json_to_proto(props[specs.EVAL_CONFIG_KEY], tfma.EvalConfig())
+    set_classes(eval_config, len(class_names(examples)))
+    props[specs.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(eval_config)
+    return props
 
 
 class Executor(FoldKnobs, tfx_executor.Executor):
@@ -41,6 +56,7 @@ class Executor(FoldKnobs, tfx_executor.Executor):
             input_dict[key] = [a for a in input_dict[key] if has_model(a)]
             if not input_dict[key]:
                 del input_dict[key]
+        exec_properties = with_classes(exec_properties, input_dict[specs.EXAMPLES_KEY][0])
         return super().Do(input_dict, output_dict, exec_properties)
 
 

@@ -1,7 +1,9 @@
 """EvaluationReport: the evaluation as one self-contained HTML file, an artifact.
 
-Takes the Evaluator's evaluation and blessing, the StatisticsGen statistics
-and the baseline (LatestPushedModel's output, to name its version) and writes
+Takes the Evaluator's evaluation and blessing, the StatisticsGen statistics,
+the Examples (whose class names the report shows: they are read at run time,
+like everything that comes from the data) and the baseline
+(LatestPushedModel's output, to name its version or why there is none) and writes
 `report.html` into an `HtmlReport` artifact with `tf.io.gfile`, so it works
 with a local pipeline root and with `gs://` on Kubeflow alike. The page itself
 is `reporting`'s; copying it next to a local run's outputs is the CLI's job.
@@ -13,7 +15,8 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact, standard_artifacts
 
-from names import HAS_MODEL_PROPERTY, HTML_REPORT_TYPE, PUSHED_VERSION_PROPERTY, REPORT_FILE
+from names import (BASELINE_SKIPPED_PROPERTY, HAS_MODEL_PROPERTY, HTML_REPORT_TYPE,
+                   PUSHED_VERSION_PROPERTY, REPORT_FILE)
 
 
 class HtmlReport(artifact.Artifact):
@@ -25,11 +28,22 @@ def report_path(report_uri: str) -> str:
     return os.path.join(report_uri, REPORT_FILE)
 
 
+def _class_names_or_none(examples):
+    """The data's class names; None (classes shown by id) if they were not recorded."""
+    from components.data_properties import class_names
+
+    try:
+        return class_names(examples)
+    except ValueError:
+        return None
+
+
 @component
 def EvaluationReport(
     evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
     blessing: InputArtifact[standard_artifacts.ModelBlessing],
     statistics: InputArtifact[standard_artifacts.ExampleStatistics],
+    examples: InputArtifact[standard_artifacts.Examples],
     baseline: InputArtifact[standard_artifacts.Model],
     report: OutputArtifact[HtmlReport],
     title: Parameter[str] = "tiedflow evaluation report",
@@ -51,7 +65,10 @@ def EvaluationReport(
                  if blessing.has_custom_property("current_model") else None)
     html = page.render(page.ReportInputs(
         evaluation_uri=evaluation.uri, blessed=blessed, statistics_uri=statistics.uri,
-        model_uri=model_uri, baseline_version=version, title=title))
+        model_uri=model_uri, baseline_version=version, title=title,
+        class_names=_class_names_or_none(examples),
+        baseline_skipped=(baseline.get_string_custom_property(BASELINE_SKIPPED_PROPERTY)
+                          if baseline.has_custom_property(BASELINE_SKIPPED_PROPERTY) else None)))
     tf.io.gfile.makedirs(report.uri)
     with tf.io.gfile.GFile(report_path(report.uri), "w") as f:
         f.write(html)

@@ -10,6 +10,11 @@ raw examples.
 Slices: overall, each label, each ink density, and the features or crosses
 named in `slice_features`.
 
+The class count is not known when the pipeline is built (on Kubeflow the data
+is a run parameter): the per-class metrics' class list and macro F1's class
+count are left empty here and completed by `set_classes` when the Evaluator
+runs, from the Examples artifact (components.evaluator).
+
 Metrics: example count, accuracy, loss and macro F1 (overall and per slice);
 per class one-vs-rest precision, recall and F1 of the arg-max prediction
 (`top_k=1`, so they agree with the confusion matrix) and AUC with the ROC
@@ -36,8 +41,7 @@ import json
 
 import tensorflow_model_analysis as tfma
 
-from names import (EXAMPLES_SIGNATURE, INK_DENSITY_KEY, LABEL_KEY, NUM_CLASSES,
-                   PROBABILITIES_KEY)
+from names import EXAMPLES_SIGNATURE, INK_DENSITY_KEY, LABEL_KEY, PROBABILITIES_KEY
 
 TFMA_METRICS_MODULE = "evaluation.metrics"
 # Slices every evaluation has besides overall: by label and by the slice
@@ -125,7 +129,6 @@ def accuracy_thresholds(config) -> list:
 
 def build_eval_config(config) -> tfma.EvalConfig:
     overall = [tfma.SlicingSpec()]
-    classes = list(range(NUM_CLASSES))
     recall_bound = []
     if config.min_class_recall > 0:
         recall_bound = [_on(overall, tfma.MetricThreshold(
@@ -139,11 +142,11 @@ def build_eval_config(config) -> tfma.EvalConfig:
         _metric("ExampleCount"),
         _metric(ACCURACY_CLASS, TFMA_METRICS_MODULE, per_slice=accuracy_thresholds(config)),
         _metric("SparseCategoricalCrossentropy", TFMA_METRICS_MODULE),
-        _metric("MacroF1", TFMA_METRICS_MODULE, num_classes=NUM_CLASSES),
+        _metric("MacroF1", TFMA_METRICS_MODULE, num_classes=0),  # set_classes
         _metric("MultiClassConfusionMatrixPlot"),
     ])
     per_class = tfma.MetricsSpec(
-        binarize=tfma.BinarizationOptions(class_ids={"values": classes}),
+        binarize=tfma.BinarizationOptions(class_ids={}),  # set_classes
         metrics=[
             _metric("Precision", **ARGMAX),
             _metric("Recall", per_slice=recall_bound, **ARGMAX),
@@ -183,3 +186,24 @@ def set_accuracy_threshold(eval_config: tfma.EvalConfig, value: float) -> None:
     if count != 1:
         raise ValueError(f"accuracy_threshold: the EvalConfig has {count} overall "
                          f"{ACCURACY_CLASS} value thresholds, expected exactly one to set")
+
+
+def set_classes(eval_config: tfma.EvalConfig, num_classes: int) -> None:
+    """Completes the class list in place: binarized class ids 0..num_classes-1
+    for the per-class metrics, and macro F1's class count.
+
+    Raises ValueError if the EvalConfig has no such places to set."""
+    binarized = macro_f1 = 0
+    for spec in eval_config.metrics_specs:
+        if spec.binarize.HasField("class_ids"):
+            spec.binarize.class_ids.values[:] = list(range(num_classes))
+            binarized += 1
+        for metric in spec.metrics:
+            if metric.class_name == "MacroF1":
+                config = json.loads(metric.config or "{}")
+                config["num_classes"] = num_classes
+                metric.config = json.dumps(config)
+                macro_f1 += 1
+    if binarized != 1 or macro_f1 != 1:
+        raise ValueError(f"the EvalConfig has {binarized} per-class specs and {macro_f1} "
+                         "MacroF1 metrics, expected one of each to set the classes of")

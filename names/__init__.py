@@ -6,15 +6,13 @@ writes for another to read.
 """
 
 # Raw examples, as ImageExampleGen writes them.
-RAW_IMAGE_KEY = "pixels"  # int64, H*W values 0-255, row-major grayscale
+RAW_IMAGE_KEY = "pixels"  # int64, H*W*C values 0-255, row-major (IMAGE_SHAPE_PROPERTY)
 LABEL_KEY = "label"  # int64 class id
 INK_DENSITY_KEY = "ink_density"  # bytes: a slice feature computed from the pixels
 # Raw features an evaluation can be sliced by (the `slice_features` setting).
 SLICEABLE_FEATURES = (LABEL_KEY, INK_DENSITY_KEY)
 # What the model reads after Transform.
-IMAGE_KEY = "image_xf"  # float32, H*W values in [0, 1]
-
-NUM_CLASSES = 10  # the embedded digits' (other data sets: CLASS_NAMES_PROPERTY)
+IMAGE_KEY = "image_xf"  # float32, H*W*C values in [0, 1]
 
 # What ImageExampleGen learns from the data, written on its Examples artifact
 # and read at run time by the executors downstream (Trainer, Evaluator, report),
@@ -25,7 +23,7 @@ SKIPPED_FILES_PROPERTY = "skipped_files"  # hidden and non-image files left out
 
 # The exported SavedModel.
 EXAMPLES_SIGNATURE = "serving_default"  # serialized tf.Examples in (TFMA uses it)
-IMAGES_SIGNATURE = "serving_images"  # uint8 images (N, H, W) in
+IMAGES_SIGNATURE = "serving_images"  # uint8 images (N, H, W, C) in
 PROBABILITIES_KEY = "probabilities"
 CLASS_IDS_KEY = "class_ids"
 LOGITS_KEY = "logits"
@@ -42,6 +40,8 @@ EPOCH_LOG_PREFIX = "tiedflow: epoch "
 # LatestPushedModel's output Model: whether it holds a model, and which version.
 HAS_MODEL_PROPERTY = "has_model"
 PUSHED_VERSION_PROPERTY = "pushed_version"
+# Why newer pushed models were not the baseline (other inputs or classes).
+BASELINE_SKIPPED_PROPERTY = "baseline_skipped"
 
 # The EvaluationReport's artifact.
 HTML_REPORT_TYPE = "tiedflow.HtmlReport"  # KFP schema titles need "<namespace>.<Name>"

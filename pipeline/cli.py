@@ -81,6 +81,8 @@ def cmd_run(args) -> int:
     accuracy = f"{result.accuracy:.4f}" if result.accuracy is not None else "n/a"
     print(f"run {result.run_id}: overall eval accuracy {accuracy}")
     print(f"evaluation: {result.evaluation_uri}")
+    for line in (result.baseline_skipped or "").splitlines():
+        print(f"baseline: skipped {line}")
     print(f"report: {report or '(none: the run stopped before the report)'}")
     if result.blessed and result.pushed_dir:
         print(f"BLESSED and pushed to {result.pushed_dir}")

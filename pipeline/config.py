@@ -10,7 +10,7 @@ import os
 from typing import Any, Iterable
 
 from names import LABEL_KEY, RAW_IMAGE_KEY, SLICEABLE_FEATURES
-from trainer.hparams import OPTIMIZERS, TIE_MODES, HParams
+from trainer.hparams import OPTIMIZERS, TIE_MODES, HParams, warm_start_source
 
 _HP = HParams()  # the training defaults live with the trainer
 
@@ -61,8 +61,11 @@ class PipelineConfig:
     momentum: float = _HP.momentum  # sgd and minibatch-sgd only
     lr_decay: bool = _HP.lr_decay
     l2: float = _HP.l2
+    augment: bool = _HP.augment  # shifts, rotations, zoom, resampling blur (training only)
     early_stopping_patience: int = _HP.early_stopping_patience
-    warm_start: bool = _HP.warm_start
+    # "" or "false": off; "true": the newest model pushed in this output dir;
+    # else a path: a SavedModel dir or a serving dir of version folders.
+    warm_start: str = ""
     freeze_filters: bool = _HP.freeze_filters
     # Evaluation and blessing.
     accuracy_threshold: float = 0.9
@@ -190,13 +193,17 @@ def _check(cfg: PipelineConfig) -> None:
     need(1 <= cfg.width <= 512, "width", "must be between 1 and 512")
     need(1 <= cfg.tied_layers <= 16, "tied_layers", "must be between 1 and 16")
     need(cfg.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
-    need(cfg.train_steps >= 1, "train_steps", "must be at least 1")
+    need(cfg.train_steps >= 0, "train_steps",
+         "must be 0 (chosen from the image size and example count) or more")
     need(cfg.batch_size >= 1, "batch_size", "must be at least 1")
     need(0 < cfg.learning_rate <= 10, "learning_rate", "must be in (0, 10]")
     need(0 <= cfg.beta_1 < 1, "beta_1", "must be in [0, 1)")
     need(0 <= cfg.beta_2 < 1, "beta_2", "must be in [0, 1)")
     need(0 <= cfg.momentum < 1, "momentum", "must be in [0, 1)")
-    need(cfg.warm_start or not cfg.freeze_filters, "freeze_filters",
+    warm = warm_start_source(cfg.warm_start)
+    need(warm is None or warm == "pushed" or "://" in warm or os.path.isdir(warm),
+         "warm_start", "must be true, false, or a SavedModel or serving dir that exists")
+    need(warm is not None or not cfg.freeze_filters, "freeze_filters",
          "needs warm_start=true (frozen random filters learn nothing)")
     need(cfg.l2 >= 0, "l2", "must be >= 0 (0 turns L2 off)")
     need(cfg.early_stopping_patience >= 0, "early_stopping_patience", "must be >= 0")

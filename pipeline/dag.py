@@ -25,7 +25,7 @@ from components.report import EvaluationReport
 from components.trainer import KNOB_SETTINGS, Trainer
 from components.validator import ExampleValidator
 from evaluation.eval_config import build_eval_config
-from trainer.hparams import HParams
+from trainer.hparams import DATA_SETTINGS, HParams, warm_start_source
 
 TRANSFORM_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.task.run_fn"
@@ -72,11 +72,13 @@ def create_pipeline(config, *, code_versions: Mapping[str, str] = {},
         custom_config={"code_version": code("Transform")})
     transform.add_upstream_node(example_validator)
 
-    # Warm start continues from the newest pushed model; the evaluation
-    # baseline is looked up after training, see below.
-    warm_start = (LatestPushedModel(serving_dir=value("serving_dir"),
-                                    code_version=code("LatestPushedModel"))
-                  .with_id("WarmStartModel") if config.warm_start else None)
+    # Warm start continues from the newest model pushed to this output dir's
+    # serving dir, or from a given SavedModel or serving dir (output dirs share
+    # nothing); the evaluation baseline is looked up after training, see below.
+    source = warm_start_source(config.warm_start)
+    warm_start = (LatestPushedModel(
+        serving_dir=value("serving_dir") if source == "pushed" else source,
+        code_version=code("LatestPushedModel")).with_id("WarmStartModel") if source else None)
 
     trainer = Trainer(
         run_fn=RUN_FN,
@@ -84,9 +86,10 @@ def create_pipeline(config, *, code_versions: Mapping[str, str] = {},
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         base_model=warm_start.outputs["model"] if warm_start else None,
-        # interim: the Trainer's executor takes the image size from the Examples next
-        custom_config=HParams.from_config(config).replace(image_size=config.image_size or 8)
-        .to_custom_config(without=KNOB_SETTINGS),
+        # The data's image shape and classes are added by the Trainer's executor
+        # from the Examples artifact, at run time.
+        custom_config=HParams.from_config(config).to_custom_config(
+            without=KNOB_SETTINGS + DATA_SETTINGS),
         train_steps=value("train_steps"), learning_rate=value("learning_rate"),
         code_version=code("Trainer"))
 
@@ -112,6 +115,7 @@ def create_pipeline(config, *, code_versions: Mapping[str, str] = {},
 
     report = EvaluationReport(
         evaluation=evaluator.outputs["evaluation"], blessing=evaluator.outputs["blessing"],
+        examples=example_gen.outputs["examples"],
         statistics=statistics_gen.outputs["statistics"], baseline=baseline.outputs["model"],
         title=f"{config.pipeline_name} evaluation report",
         code_version=code("EvaluationReport")).with_id("EvaluationReport")

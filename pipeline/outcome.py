@@ -8,7 +8,9 @@ from typing import Optional
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from names import HAS_MODEL_PROPERTY, HTML_REPORT_TYPE, PUSHED_VERSION_PROPERTY
+from components.data_properties import parse_class_names
+from names import (BASELINE_SKIPPED_PROPERTY, CLASS_NAMES_PROPERTY, HAS_MODEL_PROPERTY,
+                   HTML_REPORT_TYPE, PUSHED_VERSION_PROPERTY)
 
 
 @dataclasses.dataclass
@@ -25,6 +27,9 @@ class RunOutcome:
     statistics_uri: Optional[str] = None
     report_uri: Optional[str] = None  # the EvaluationReport's HtmlReport artifact
     baseline_version: Optional[str] = None  # pushed version used as the baseline
+    # Why newer pushed models were not the baseline (other inputs or classes).
+    baseline_skipped: Optional[str] = None
+    class_names: Optional[list] = None  # the data's, from the run's Examples artifact
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -71,11 +76,22 @@ def _prop(artifact, name):
     return getattr(value, value.WhichOneof("value"))
 
 
-def describe_failures(evaluation_uri: str) -> list[str]:
-    """Every failed threshold with its slice, value and bound (as the report words it)."""
+def describe_failures(evaluation_uri: str, class_names=None) -> list[str]:
+    """Every failed threshold with its slice, value and bound (as the report words
+    it, classes by name)."""
     from reporting import evaluation_data
 
-    return evaluation_data.describe_failures(evaluation_data.load_evaluation(evaluation_uri))
+    return evaluation_data.describe_failures(
+        evaluation_data.load_evaluation(evaluation_uri, class_names))
+
+
+def class_names_of(examples) -> Optional[list]:
+    """The class names recorded on an Examples artifact (an MLMD proto), or None."""
+    text = _prop(examples, CLASS_NAMES_PROPERTY) if examples is not None else None
+    try:
+        return parse_class_names(text) if text else None
+    except ValueError:
+        return None
 
 
 def overall_accuracy(evaluation_uri: str) -> Optional[float]:
@@ -111,6 +127,9 @@ def read_outcome(metadata_path: str, pipeline_name: str, *,
     if pushed is not None and _prop(pushed, "pushed"):
         pushed_dir = _prop(pushed, "pushed_destination")
     evaluation_uri = evaluation.uri if evaluation is not None else None
+    examples = max((e for e in arts.get("Examples", []) if _prop(e, CLASS_NAMES_PROPERTY)),
+                   key=lambda a: a.id, default=None)
+    class_names = class_names_of(examples)
 
     seconds, cached, executions = {}, {}, {}
     for execution in store.get_executions_by_context(run_ctx.id):
@@ -129,13 +148,18 @@ def read_outcome(metadata_path: str, pipeline_name: str, *,
     report = max(arts.get(HTML_REPORT_TYPE, []), key=lambda a: a.id, default=None)
     baseline = max((m for m in arts.get("Model", []) if _prop(m, HAS_MODEL_PROPERTY)),
                    key=lambda a: a.id, default=None)
+    # The evaluation's baseline lookup (not the warm start's): LatestPushedModel's output.
+    lookup = _output_of(store, executions.get("LatestPushedModel"))
     return RunOutcome(
         statistics_uri=statistics.uri if statistics is not None else None,
         report_uri=report.uri if report is not None else None,
         baseline_version=_prop(baseline, PUSHED_VERSION_PROPERTY) if baseline is not None else None,
+        baseline_skipped=_prop(lookup, BASELINE_SKIPPED_PROPERTY) if lookup is not None else None,
+        class_names=class_names,
         run_id=run_ctx.name, blessed=blessed, pushed_dir=pushed_dir,
         model_uri=model.uri if model is not None else None,
         evaluation_uri=evaluation_uri,
         accuracy=overall_accuracy(evaluation_uri) if evaluation_uri else None,
-        failures=describe_failures(evaluation_uri) if evaluation_uri and not blessed else [],
+        failures=(describe_failures(evaluation_uri, class_names)
+                  if evaluation_uri and not blessed else []),
         component_seconds=seconds, cached=cached)

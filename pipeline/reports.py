@@ -47,8 +47,8 @@ def render_latest(output_dir: str, pipeline_name: str = "tiedflow") -> tuple[str
     page = report_page.render(report_page.ReportInputs(
         evaluation_uri=result.evaluation_uri, blessed=result.blessed,
         statistics_uri=result.statistics_uri, model_uri=result.model_uri,
-        baseline_version=result.baseline_version,
-        title=f"{pipeline_name} evaluation report"))
+        baseline_version=result.baseline_version, baseline_skipped=result.baseline_skipped,
+        class_names=result.class_names, title=f"{pipeline_name} evaluation report"))
     return page, result.run_id
 
 

@@ -22,18 +22,32 @@ from tensorflow_model_analysis.slicer import slicer_lib as slicer
 from tensorflow_model_analysis.writers import eval_config_writer
 
 from evaluation import eval_config as ec
+from names import LABEL_KEY
 
 OVERALL = ()
 
 
-def slice_text(slice_key) -> str:
-    """'Overall' or 'label=3 & ink_density=heavy'."""
+def class_name(class_names, class_id) -> str:
+    """The name of class `class_id` (its id as text when no name is known)."""
+    try:
+        index = int(class_id)
+    except (TypeError, ValueError):
+        return str(class_id)
+    if class_names and 0 <= index < len(class_names):
+        return str(class_names[index])
+    return str(class_id)
+
+
+def slice_text(slice_key, class_names=None) -> str:
+    """'Overall' or 'label=3 & ink_density=heavy' (a label by its class name)."""
     if not slice_key:
         return "Overall"
     parts = []
     for column, value in slice_key:
         if isinstance(value, bytes):
             value = value.decode()
+        if column == LABEL_KEY:
+            value = class_name(class_names, value)
         parts.append(f"{column}={value}")
     return " & ".join(parts)
 
@@ -84,6 +98,13 @@ class Evaluation:
     metrics: dict  # slice key -> {(model, name, class_id, k, is_diff): value}
     plots: dict  # slice key -> {(model, plot field, class_id, k): PlotData}
     validation: object  # tfma ValidationResult
+    class_names: list = dataclasses.field(default_factory=list)  # index = class id
+
+    def class_name(self, class_id) -> str:
+        return class_name(self.class_names, class_id)
+
+    def slice_text(self, slice_key) -> str:
+        return slice_text(slice_key, self.class_names)
 
     @property
     def has_baseline(self) -> bool:
@@ -106,8 +127,9 @@ class Evaluation:
         return self.plots.get(slice_key, {}).get((model, field, class_id, k))
 
 
-def load_evaluation(uri: str) -> Evaluation:
-    """Reads a TFMA output directory (a ModelEvaluation artifact's uri)."""
+def load_evaluation(uri: str, class_names=None) -> Evaluation:
+    """Reads a TFMA output directory (a ModelEvaluation artifact's uri); classes
+    are shown by `class_names` (index = class id) when given."""
     eval_config, _, _, _ = eval_config_writer.load_eval_run(uri)
     candidate, baseline = "", None
     for spec in eval_config.model_specs:
@@ -136,15 +158,16 @@ def load_evaluation(uri: str) -> Evaluation:
     slices = sorted(set(order), key=_slice_order)
     return Evaluation(uri=uri, eval_config=eval_config, candidate=candidate, baseline=baseline,
                       slices=slices, metrics=metrics, plots=plots,
-                      validation=tfma.load_validation_result(uri))
+                      validation=tfma.load_validation_result(uri),
+                      class_names=list(class_names or []))
 
 
-def metric_label(name: str, class_id=None) -> str:
+def metric_label(name: str, class_id=None, class_names=None) -> str:
     labels = {ec.ACCURACY: "accuracy", ec.LOSS: "loss", ec.EXAMPLE_COUNT: "example count",
               ec.MACRO_F1: "macro F1", ec.ECE: "expected calibration error",
               ec.PRECISION: "precision", ec.RECALL: "recall", ec.F1: "F1", ec.AUC: "AUC"}
     label = labels.get(name, name)
-    return label if class_id is None else f"{label} (class {class_id})"
+    return label if class_id is None else f"{label} (class {class_name(class_names, class_id)})"
 
 
 def _bound_text(threshold) -> str:
@@ -212,7 +235,8 @@ def threshold_outcomes(ev: Evaluation) -> list[ThresholdOutcome]:
                 failed = (slice_key, index, serialized) in failures
                 status = "FAILED" if failed else "passed"
                 outcomes.append(ThresholdOutcome(
-                    slice=slice_text(slice_key), metric=metric_label(key.name, index[2]),
+                    slice=ev.slice_text(slice_key),
+                    metric=metric_label(key.name, index[2], ev.class_names),
                     kind="change" if change else "absolute", value=value,
                     bound=_bound_text(threshold), status=status))
     # Anything TFMA failed that the loop above did not name (a missing slice...).
@@ -221,12 +245,12 @@ def threshold_outcomes(ev: Evaluation) -> list[ThresholdOutcome]:
         threshold = failure.metric_threshold
         inner = (threshold.value_threshold if threshold.HasField("value_threshold")
                  else threshold.change_threshold)
-        label = metric_label(index[1], index[2])
-        if (slice_text(slice_key), label, _bound_text(inner)) not in named:
+        label = metric_label(index[1], index[2], ev.class_names)
+        if (ev.slice_text(slice_key), label, _bound_text(inner)) not in named:
             value = failure.metric_value.double_value.value if failure.HasField(
                 "metric_value") else None
             outcomes.append(ThresholdOutcome(
-                slice=slice_text(slice_key), metric=label,
+                slice=ev.slice_text(slice_key), metric=label,
                 kind="change" if index[4] else "absolute", value=value,
                 bound=_bound_text(inner) + (f" ({failure.message})" if failure.message else ""),
                 status="FAILED"))
@@ -329,10 +353,11 @@ def weakest_slices(ev: Evaluation, limit: int = 5) -> list[WeakSlice]:
         if slice_key == OVERALL or accuracy is None:
             continue
         confusions = top_confusions(confusion_matrix(ev, slice_key), 1)
-        text = (f"{confusions[0][0]} read as {confusions[0][1]} ({confusions[0][2]:g}x)"
+        text = (f"{ev.class_name(confusions[0][0])} read as "
+                f"{ev.class_name(confusions[0][1])} ({confusions[0][2]:g}x)"
                 if confusions else "none")
         rows.append(WeakSlice(
-            slice=slice_text(slice_key), examples=ev.value(slice_key, ec.EXAMPLE_COUNT) or 0,
+            slice=ev.slice_text(slice_key), examples=ev.value(slice_key, ec.EXAMPLE_COUNT) or 0,
             accuracy=accuracy, baseline_accuracy=ev.value(slice_key, ec.ACCURACY, baseline=True),
             top_confusion=text))
     rows.sort(key=lambda r: (r.accuracy, -r.examples))

@@ -49,6 +49,11 @@ class ReportInputs:
     model_uri: Optional[str] = None
     baseline_version: Optional[str] = None
     title: str = "tiedflow evaluation report"
+    # The data's class names (index = class id), from the Examples artifact;
+    # they come from other people's folder names: always escaped.
+    class_names: Optional[list] = None
+    # Why newer pushed models were not the baseline (LatestPushedModel's note).
+    baseline_skipped: Optional[str] = None
 
 
 def _e(value) -> str:
@@ -156,7 +161,7 @@ def _per_class(ev: rd.Evaluation, counts) -> str:
     for c in rd.class_ids(ev):
         support = counts[c].sum() if counts is not None and c < len(counts) else None
         f1 = ev.value(rd.OVERALL, ec.F1, class_id=c)
-        row = [str(c), _count(support), _num(ev.value(rd.OVERALL, ec.PRECISION, class_id=c)),
+        row = [ev.class_name(c), _count(support), _num(ev.value(rd.OVERALL, ec.PRECISION, class_id=c)),
                _num(ev.value(rd.OVERALL, ec.RECALL, class_id=c)), _num(f1),
                _num(ev.value(rd.OVERALL, ec.AUC, class_id=c))]
         if ev.has_baseline:
@@ -175,7 +180,7 @@ def _per_slice(ev: rd.Evaluation) -> str:
     rows = []
     for slice_key in ev.slices:
         acc = ev.value(slice_key, ec.ACCURACY)
-        row = [rd.slice_text(slice_key), _count(ev.value(slice_key, ec.EXAMPLE_COUNT)),
+        row = [ev.slice_text(slice_key), _count(ev.value(slice_key, ec.EXAMPLE_COUNT)),
                _num(acc)]
         if ev.has_baseline:
             row += [_num(ev.value(slice_key, ec.ACCURACY, baseline=True)),
@@ -211,18 +216,19 @@ def _weakest(ev: rd.Evaluation, counts) -> str:
     f1s = sorted((v, c) for v, c in f1s if v is not None)[:3]
     if f1s:
         parts.append("<p>Weakest classes by F1: " + ", ".join(
-            f"<b>{c}</b> ({v:.3f})" for v, c in f1s) + ".</p>")
+            f"<b>{_e(ev.class_name(c))}</b> ({v:.3f})" for v, c in f1s) + ".</p>")
     confusions = rd.top_confusions(counts, 5)
     if confusions:
         parts.append("<p>Most frequent confusions (actual read as predicted): " + ", ".join(
-            f"{a} as {p} ({n:g}x)" for a, p, n in confusions) + ".</p>")
+            f"{_e(ev.class_name(a))} as {_e(ev.class_name(p))} ({n:g}x)"
+            for a, p, n in confusions) + ".</p>")
     elif counts is not None:
         parts.append("<p>No misclassified example in the evaluation data.</p>")
     return "".join(parts) or "<p>No per-slice metrics.</p>"
 
 
 def _figures(ev: rd.Evaluation, counts, statistics) -> str:
-    names = [str(c) for c in range(counts.shape[0])] if counts is not None else []
+    names = [ev.class_name(c) for c in range(counts.shape[0])] if counts is not None else []
     figures = []
     if counts is not None:
         figures.append(_img(report_plots.confusion_matrix(
@@ -234,7 +240,7 @@ def _figures(ev: rd.Evaluation, counts, statistics) -> str:
     for c in rd.class_ids(ev):
         points = rd.roc_points(ev, c)
         if points:
-            curves[str(c)] = (*points, ev.value(rd.OVERALL, ec.AUC, class_id=c))
+            curves[ev.class_name(c)] = (*points, ev.value(rd.OVERALL, ec.AUC, class_id=c))
     if curves:
         figures.append(_img(report_plots.roc_curves(curves, "One-vs-rest ROC curves (candidate)"),
                             "ROC curves", "Each class against the rest, from TFMA's "
@@ -265,7 +271,9 @@ def _figures(ev: rd.Evaluation, counts, statistics) -> str:
 
 def render(inputs: ReportInputs, ev: Optional[rd.Evaluation] = None) -> str:
     """The whole page as a string."""
-    ev = ev or rd.load_evaluation(inputs.evaluation_uri)
+    ev = ev or rd.load_evaluation(inputs.evaluation_uri, inputs.class_names)
+    if inputs.class_names and not ev.class_names:
+        ev.class_names = list(inputs.class_names)
     outcomes = rd.threshold_outcomes(ev)
     blessed = ev.validation_ok if inputs.blessed is None else inputs.blessed
     statistics = rd.load_statistics(inputs.statistics_uri) if inputs.statistics_uri else None
@@ -276,6 +284,9 @@ def render(inputs: ReportInputs, ev: Optional[rd.Evaluation] = None) -> str:
     else:
         baseline = ("none: first run, so only the absolute thresholds decide; change "
                     "thresholds are not checked")
+        if inputs.baseline_skipped:
+            baseline = ("none compatible, so only the absolute thresholds decide; skipped "
+                        + "; ".join(inputs.baseline_skipped.splitlines()))
     meta = [("generated", datetime.datetime.now(datetime.timezone.utc)
              .strftime("%Y-%m-%d %H:%M UTC")),
             ("candidate model", inputs.model_uri or "–"),

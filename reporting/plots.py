@@ -23,6 +23,12 @@ def _png(fig: Figure) -> bytes:
     return out.getvalue()
 
 
+def _plain(text) -> str:
+    """Text shown as written: matplotlib reads `$...$` as math (class names are
+    other people's folder names)."""
+    return str(text).replace("$", r"\$")
+
+
 def confusion_matrix(counts: np.ndarray, class_names: Sequence[str], title: str) -> bytes:
     """Heat map coloured by row share (recall per cell), annotated with counts."""
     n = counts.shape[0]
@@ -37,8 +43,9 @@ def confusion_matrix(counts: np.ndarray, class_names: Sequence[str], title: str)
                 color = "white" if share[a, p] > 0.6 else ("#b00020" if a != p else "black")
                 ax.text(p, a, f"{counts[a, p]:g}", ha="center", va="center", fontsize=8,
                         color=color)
-    ax.set_xticks(range(n), class_names)
-    ax.set_yticks(range(n), class_names)
+    labels = [_plain(name) for name in class_names]
+    ax.set_xticks(range(n), labels, rotation=90 if max(map(len, labels), default=0) > 3 else 0)
+    ax.set_yticks(range(n), labels)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("actual class")
     ax.set_title(title, fontsize=10)
@@ -52,7 +59,7 @@ def roc_curves(curves: dict, title: str) -> bytes:
     ax = fig.add_subplot()
     colors = [f"C{i}" for i in range(10)]
     for i, (name, (fpr, tpr, auc)) in enumerate(curves.items()):
-        label = f"{name} (AUC {auc:.3f})" if auc is not None else str(name)
+        label = f"{_plain(name)} (AUC {auc:.3f})" if auc is not None else _plain(name)
         ax.plot(fpr, tpr, color=colors[i % 10], linewidth=1.4, label=label)
     ax.plot([0, 1], [0, 1], color="#bbbbbb", linestyle="--", linewidth=1)
     ax.set_xlim(-0.01, 1.0)

@@ -2,8 +2,10 @@
 
 Uses the SavedModel's `serving_images` signature, so the Transform graph
 exported with the model scales the pixels exactly as in training. Images of
-any size and mode are converted to the model's grayscale input size first.
-A file that cannot be read is reported and skipped; the others still run.
+any size and mode are converted to the model's input (its height, width and
+channels: grayscale or RGB) first. Classes are shown by the names the model
+was exported with (prediction.json). A file that cannot be read is reported
+and skipped; the others still run.
 """
 from __future__ import annotations
 
@@ -15,9 +17,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ingestion.errors import DataError
-from ingestion.images import load_image_file
-from names import (ABSTAIN_BELOW_KEY, IMAGES_SIGNATURE, PREDICTION_SETTINGS_FILE,
-                   PROBABILITIES_KEY)
+from names import (ABSTAIN_BELOW_KEY, CLASS_NAMES_KEY, IMAGES_SIGNATURE,
+                   PREDICTION_SETTINGS_FILE, PROBABILITIES_KEY)
 from serving.versions import pushed_versions
 
 SIGNATURE = IMAGES_SIGNATURE
@@ -28,14 +29,15 @@ DEFAULT_ABSTAIN_BELOW = 0.5
 @dataclasses.dataclass
 class Prediction:
     file: str
-    label: Optional[int]  # None when abstained or failed
+    label: Optional[str]  # the class name; None when abstained or failed
     probability: Optional[float]  # the top class's probability
     abstained: bool
     error: Optional[str]
-    top_label: Optional[int] = None  # the best guess, also when abstaining
+    top_label: Optional[str] = None  # the best guess's name, also when abstaining
+    class_id: Optional[int] = None  # the id of `label`
 
     def to_json(self) -> str:
-        fields = ("file", "label", "probability", "abstained", "error")
+        fields = ("file", "label", "class_id", "probability", "abstained", "error")
         return json.dumps({k: getattr(self, k) for k in fields})
 
     def to_text(self, threshold: float) -> str:
@@ -65,8 +67,25 @@ def resolve_model_dir(output_dir: Optional[str] = None, model: Optional[str] = N
     return os.path.join(serving, versions[0])
 
 
+def load_image(path: str, shape) -> np.ndarray:
+    """One image file as a uint8 (H, W, C) array of the model's input `shape`
+    (grayscale for C=1, RGB for C=3, resized bilinearly); DataError names the file."""
+    from PIL import Image, UnidentifiedImageError
+
+    height, width, channels = shape
+    try:
+        with Image.open(path) as image:
+            image.load()
+            converted = image.convert("L" if channels == 1 else "RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise DataError(f"{path}: not a readable image ({err})") from None
+    if converted.size != (width, height):
+        converted = converted.resize((width, height), Image.BILINEAR)
+    return np.asarray(converted, dtype=np.uint8).reshape(height, width, channels)
+
+
 class Predictor:
-    """The loaded `serving_images` signature and its input image size."""
+    """The loaded `serving_images` signature, its input image shape and class names."""
 
     def __init__(self, model_dir: str):
         import tensorflow as tf
@@ -77,9 +96,22 @@ class Predictor:
         self._loaded = loaded  # keeps the variables alive
         self._fn = loaded.signatures[SIGNATURE]
         spec = self._fn.structured_input_signature[1]["images"]
-        self.image_size = int(spec.shape[1])
+        dims = [int(d) for d in spec.shape[1:]]
+        # (H, W) from models exported before colour: one channel.
+        self.image_shape = tuple(dims) if len(dims) == 3 else (dims[0], dims[1], 1)
         self.model_dir = model_dir
         self.settings = read_prediction_settings(model_dir)
+        self._needs_channel_axis = len(dims) == 2
+
+    @property
+    def class_names(self) -> list:
+        """Names by class id (the ids as text for a model exported without them)."""
+        names = self.settings.get(CLASS_NAMES_KEY)
+        return [str(n) for n in names] if names else []
+
+    def class_name(self, class_id: int) -> str:
+        names = self.class_names
+        return names[class_id] if 0 <= class_id < len(names) else str(class_id)
 
     @property
     def abstain_below(self) -> float:
@@ -89,6 +121,8 @@ class Predictor:
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         import tensorflow as tf
 
+        if self._needs_channel_axis:
+            images = images[..., 0]
         out = self._fn(images=tf.constant(images, dtype=tf.uint8))
         return out[PROBABILITIES_KEY].numpy()
 
@@ -100,7 +134,7 @@ def predict_files(predictor: Predictor, paths: Sequence[str],
     images, good = [], []
     for path in paths:
         try:
-            images.append(load_image_file(path, predictor.image_size))
+            images.append(load_image(path, predictor.image_shape))
             good.append(len(results))
             results.append(Prediction(path, None, None, False, None))
         except DataError as err:
@@ -115,8 +149,10 @@ def predict_files(predictor: Predictor, paths: Sequence[str],
             p = float(row[top])
             abstained = p < abstain_below
             result = results[index]
-            result.top_label, result.probability, result.abstained = top, round(p, 6), abstained
-            result.label = None if abstained else top
+            result.top_label = predictor.class_name(top)
+            result.probability, result.abstained = round(p, 6), abstained
+            result.label = None if abstained else result.top_label
+            result.class_id = None if abstained else top
     return results
 
 

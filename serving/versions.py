@@ -42,13 +42,86 @@ def model_digest(model_dir: str) -> str:
     return digest.hexdigest()
 
 
-def newest_other_than(serving_dir: str, candidate_dir: Optional[str]):
-    """(version, digest) of the newest pushed model that differs from the
-    candidate SavedModel, or (None, None)."""
-    skip = model_digest(candidate_dir) if candidate_dir and tf.io.gfile.exists(
-        os.path.join(candidate_dir, "saved_model.pb")) else None
+def model_dirs(path: str) -> list[str]:
+    """The SavedModels at `path`: itself if it is one, else its version folders,
+    newest first."""
+    if path and tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
+        return [path]
+    return [os.path.join(path, v) for v in pushed_versions(path)]
+
+
+def serving_interface(model_dir: str) -> tuple[Optional[tuple], Optional[list]]:
+    """(shape of one `serving_images` input image, class names) of an exported
+    model, read from its files without loading it; None for what it lacks."""
+    import json
+
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    from names import CLASS_NAMES_KEY, IMAGES_SIGNATURE, PREDICTION_SETTINGS_FILE
+
+    shape = None
+    saved_model = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(os.path.join(model_dir, "saved_model.pb"), "rb") as f:
+        saved_model.ParseFromString(f.read())
+    for meta_graph in saved_model.meta_graphs:
+        signature = meta_graph.signature_def.get(IMAGES_SIGNATURE)
+        if signature is not None and signature.inputs:
+            tensor = next(iter(signature.inputs.values()))
+            shape = tuple(int(d.size) for d in tensor.tensor_shape.dim[1:])
+            break
+    names = None
+    settings = os.path.join(model_dir, PREDICTION_SETTINGS_FILE)
+    if tf.io.gfile.exists(settings):
+        with tf.io.gfile.GFile(settings) as f:
+            try:
+                found = json.load(f).get(CLASS_NAMES_KEY)
+            except ValueError:
+                found = None
+        names = [str(n) for n in found] if found else None
+    return shape, names
+
+
+def incompatibility(model_dir: str, reference_dir: str) -> Optional[str]:
+    """Why the model in `model_dir` does not serve the same inputs and classes as
+    the one in `reference_dir` (None when it does)."""
+    shape, names = serving_interface(model_dir)
+    ref_shape, ref_names = serving_interface(reference_dir)
+    if shape != ref_shape:
+        return (f"its images are {_shape_text(shape)}, "
+                f"the candidate's {_shape_text(ref_shape)}")
+    if names is None:
+        return "it records no class names (exported before they travelled with models)"
+    if names != ref_names:
+        return (f"it has {len(names)} classes ({_names_text(names)}), "
+                f"the candidate {len(ref_names or [])} ({_names_text(ref_names or [])})")
+    return None
+
+
+def _shape_text(shape) -> str:
+    return "x".join(str(d) for d in shape) if shape else "unknown"
+
+
+def _names_text(names, most: int = 6) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (", ..." if len(names) > most else "")
+
+
+def newest_compatible(serving_dir: str, candidate_dir: Optional[str]):
+    """(version, digest, skipped) of the newest pushed model that differs from
+    the candidate and serves the same inputs and classes; `skipped` lists
+    "version: why" for each newer one left out as incompatible."""
+    has_candidate = bool(candidate_dir) and tf.io.gfile.exists(
+        os.path.join(candidate_dir, "saved_model.pb"))
+    skip = model_digest(candidate_dir) if has_candidate else None
+    skipped = []
     for version in pushed_versions(serving_dir):
-        digest = model_digest(os.path.join(serving_dir, version))
-        if digest != skip:
-            return version, digest
-    return None, None
+        model_dir = os.path.join(serving_dir, version)
+        digest = model_digest(model_dir)
+        if digest == skip:
+            continue
+        why = incompatibility(model_dir, candidate_dir) if has_candidate else None
+        if why:
+            skipped.append(f"pushed model {version}: {why}")
+            continue
+        return version, digest, skipped
+    return None, None, skipped

@@ -112,9 +112,20 @@ def regressed_run(pipeline_run, tmp_path_factory) -> CliRun:
 
 @pytest.fixture(scope="session")
 def transform_dir(tmp_path_factory) -> str:
-    """What the Transform component outputs for 8x8 images (transform graph plus
-    raw and transformed metadata), made with TFT on Beam outside TFX, so export
-    and prediction can be exercised without running the pipeline."""
+    """What the Transform component outputs for 8x8 grayscale images (transform
+    graph plus raw and transformed metadata), made with TFT on Beam outside TFX,
+    so export and prediction can be exercised without running the pipeline."""
+    return make_transform_dir(str(tmp_path_factory.mktemp("transform") / "graph"), 64)
+
+
+@pytest.fixture(scope="session")
+def transform_dir_rgb(tmp_path_factory) -> str:
+    """The same for 12x10 RGB images (360 raw pixel values)."""
+    return make_transform_dir(str(tmp_path_factory.mktemp("transform_rgb") / "graph"),
+                              12 * 10 * 3)
+
+
+def make_transform_dir(out_dir: str, pixel_count: int) -> str:
     import tempfile
 
     import tensorflow as tf
@@ -125,11 +136,10 @@ def transform_dir(tmp_path_factory) -> str:
     from names import LABEL_KEY, RAW_IMAGE_KEY
     from trainer.preprocessing import preprocessing_fn
 
-    out_dir = str(tmp_path_factory.mktemp("transform") / "graph")
-    spec = {RAW_IMAGE_KEY: tf.io.FixedLenFeature([64], tf.int64),
+    spec = {RAW_IMAGE_KEY: tf.io.FixedLenFeature([pixel_count], tf.int64),
             LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
-    rows = [{RAW_IMAGE_KEY: [0] * 64, LABEL_KEY: 0}]
+    rows = [{RAW_IMAGE_KEY: [0] * pixel_count, LABEL_KEY: 0}]
     with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
         transform_fn = (rows, metadata) | tft_beam.AnalyzeDataset(preprocessing_fn)
         _ = transform_fn | tft_beam.WriteTransformFn(out_dir)

@@ -34,7 +34,7 @@ def test_overrides_convert_by_type():
     ("train_steps=abc", "train_steps"),
     ("learning_rate=fast", "learning_rate"),
     ("lr_decay=maybe", "lr_decay"),
-    ("train_steps=0", "train_steps"),
+    ("train_steps=-1", "train_steps"),
     ("learning_rate=-1", "learning_rate"),
     ("accuracy_threshold=1.5", "accuracy_threshold"),
     ("tie_mode=diagonal", "tie_mode"),
@@ -63,3 +63,28 @@ def test_unknown_key_lists_known_ones():
     with pytest.raises(ConfigError) as err:
         parse_value("steps", "3")
     assert "train_steps" in str(err.value)
+
+
+def test_train_steps_zero_is_the_automatic_budget_and_the_default():
+    assert PipelineConfig().train_steps == 0
+    assert PipelineConfig().with_overrides(["train_steps=300"]).train_steps == 300
+
+
+@pytest.mark.parametrize("value, source", [
+    ("", None), ("false", None), ("no", None), ("true", "pushed"), ("1", "pushed")])
+def test_warm_start_takes_true_false_or_a_path(value, source):
+    from trainer.hparams import HParams, warm_start_source
+
+    config = PipelineConfig().with_overrides([f"warm_start={value}"])
+    assert warm_start_source(config.warm_start) == source
+    assert HParams.from_config(config).warm_start is (source is not None)
+
+
+def test_warm_start_path_must_exist_locally(tmp_path):
+    from trainer.hparams import warm_start_source
+
+    config = PipelineConfig().with_overrides([f"warm_start={tmp_path}"])
+    assert warm_start_source(config.warm_start) == str(tmp_path)
+    assert PipelineConfig(warm_start="gs://bucket/serving").warm_start  # checked when read
+    with pytest.raises(ConfigError, match="warm_start"):
+        PipelineConfig().with_overrides([f"warm_start={tmp_path / 'missing'}"])

@@ -11,9 +11,11 @@ from evaluation import eval_config as ec
 from pipeline.config import ConfigError, PipelineConfig
 
 
-def _thresholds(config: PipelineConfig) -> dict:
-    """TFMA's own reading of the config: {(metric name, class id): [(slices, threshold)]}."""
+def _thresholds(config: PipelineConfig, num_classes: int = 10) -> dict:
+    """TFMA's own reading of the config, its classes completed as the Evaluator
+    does: {(metric name, class id): [(slices, threshold)]}."""
     eval_config = ec.build_eval_config(config)
+    ec.set_classes(eval_config, num_classes)
     out = {}
     for key, pairs in metric_specs.metric_thresholds_from_metrics_specs(
             eval_config.metrics_specs, eval_config=eval_config).items():
@@ -80,6 +82,7 @@ def test_per_slice_and_calibration_bounds_exist_only_when_switched_on():
 
 def test_metrics_cover_the_issue_list():
     eval_config = ec.build_eval_config(PipelineConfig())
+    ec.set_classes(eval_config, 10)
     by_spec = [({m.class_name: json.loads(m.config or "{}") for m in spec.metrics},
                 spec.binarize) for spec in eval_config.metrics_specs]
     names = {name for metrics, _ in by_spec for name in metrics}
@@ -114,3 +117,20 @@ def test_the_accuracy_bound_is_left_to_the_evaluator_knob():
     the setting reaches the bound through the Evaluator's knob alone."""
     assert ec.build_eval_config(PipelineConfig(accuracy_threshold=0.5)) == \
         ec.build_eval_config(PipelineConfig(accuracy_threshold=0.99))
+
+
+def test_the_class_list_is_left_to_the_evaluator():
+    """Built without a class count (the data is a run parameter on Kubeflow);
+    set_classes completes the per-class binarization and macro F1's count."""
+    eval_config = ec.build_eval_config(PipelineConfig(min_class_recall=0.5))
+    per_class = [s for s in eval_config.metrics_specs if s.binarize.HasField("class_ids")]
+    assert len(per_class) == 1 and list(per_class[0].binarize.class_ids.values) == []
+    ec.set_classes(eval_config, 3)
+    assert list(per_class[0].binarize.class_ids.values) == [0, 1, 2]
+    macro = [m for s in eval_config.metrics_specs for m in s.metrics if m.class_name == "MacroF1"]
+    assert json.loads(macro[0].config)["num_classes"] == 3
+    recall = {cid for (name, cid, _) in _thresholds(PipelineConfig(min_class_recall=0.5), 3)
+              if name == ec.RECALL}
+    assert recall == {0, 1, 2}
+    ec.set_classes(eval_config, 11)  # again, for another data set: replaced, not appended
+    assert list(per_class[0].binarize.class_ids.values) == list(range(11))

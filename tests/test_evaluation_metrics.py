@@ -43,8 +43,10 @@ def result(data, tmp_path_factory):
     config = PipelineConfig(min_class_recall=0.05)  # a per-class threshold is part of it
     out = str(tmp_path_factory.mktemp("tfma"))
     # As TFX's Evaluator does on a first run: no baseline, change thresholds dropped.
+    built = ec.build_eval_config(config)
+    ec.set_classes(built, CLASSES)  # as the Evaluator's executor does from the Examples
     eval_config = tfma.utils.update_eval_config_with_defaults(
-        ec.build_eval_config(config), has_baseline=False, rubber_stamp=True)
+        built, has_baseline=False, rubber_stamp=True)
     tfma.analyze_raw_data(data, eval_config, output_path=out)
     by_slice = {}
     for per_slice in tfma.load_metrics(out):

@@ -14,6 +14,7 @@ from trainer.hparams import HParams
 from trainer import export, model as model_lib, warm_start
 
 SIZE = 8
+DIGITS = tuple(str(i) for i in range(10))  # the embedded digits' class names
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +23,15 @@ def exported(tmp_path_factory, transform_dir):
 
     root = tmp_path_factory.mktemp("export")
     keras.utils.set_random_seed(4)
-    model = model_lib.build_model(SIZE, 8, 3, "depth", 1e-4)
+    model = model_lib.build_model(SIZE, 8, 3, "depth", 1e-4, num_classes=10)
     model.compile(optimizer="adam",
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = np.random.default_rng(0).random((64, SIZE * SIZE), dtype=np.float32)
     model.fit(x, np.arange(64) % 10, epochs=2, verbose=0)  # non-initial BN statistics
     out = str(root / "serving")
     export.export_serving_model(model, tft.TFTransformOutput(transform_dir),
-                                HParams(image_size=SIZE), out)
+                                HParams(image_height=SIZE, image_width=SIZE, class_names=DIGITS),
+                                out)
     return model, out
 
 
@@ -51,7 +53,9 @@ def test_both_signatures_apply_the_transform_and_agree(exported, images):
     by_example = loaded.signatures["serving_default"](examples=serialized)
     by_image = loaded.signatures["serving_images"](images=tf.constant(pixels))
     for out_ in (by_example, by_image):
-        assert set(out_) == {"class_ids", "probabilities", "logits"}
+        assert set(out_) == {"class_ids", "classes", "probabilities", "logits"}
+        np.testing.assert_array_equal(
+            out_["classes"].numpy(), [DIGITS[i].encode() for i in expected.argmax(axis=1)])
         np.testing.assert_allclose(out_["logits"].numpy(), expected, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(out_["probabilities"].numpy().sum(axis=1), 1.0, rtol=1e-5)
         np.testing.assert_array_equal(out_["class_ids"].numpy(), expected.argmax(axis=1))
@@ -76,3 +80,30 @@ def test_keras_copy_beside_the_savedmodel_keeps_sharing(exported, images):
     x = pixels.reshape(len(pixels), -1).astype(np.float32) / 255.0
     np.testing.assert_array_equal(copy.predict(x, verbose=0), model.predict(x, verbose=0))
     assert len(model_lib.shared_variables(copy)) == 1
+
+
+def test_colour_non_square_export_serves_its_shape_and_names(tmp_path, transform_dir_rgb):
+    """serving_images takes (N, H, W, C) uint8 of the data's shape; both
+    signatures return the class names; prediction.json lists them."""
+    import json
+
+    import tensorflow_transform as tft
+
+    names = ("cat", "dog", "<fox & co>")
+    hp = HParams(image_height=12, image_width=10, image_channels=3, class_names=names)
+    keras.utils.set_random_seed(0)
+    model = model_lib.from_hparams(hp)
+    out = str(tmp_path / "serving")
+    export.export_serving_model(model, tft.TFTransformOutput(transform_dir_rgb), hp, out)
+    loaded = tf.saved_model.load(out)
+    fn = loaded.signatures["serving_images"]
+    assert fn.structured_input_signature[1]["images"].shape.as_list() == [None, 12, 10, 3]
+    images = np.random.default_rng(0).integers(0, 256, (5, 12, 10, 3), dtype=np.uint8)
+    result = fn(images=tf.constant(images))
+    expected = model.predict(images.reshape(5, -1).astype(np.float32) / 255.0, verbose=0)
+    np.testing.assert_allclose(result["logits"].numpy(), expected, rtol=1e-5, atol=1e-5)
+    assert [c.decode() for c in result["classes"].numpy()] == [
+        names[i] for i in expected.argmax(axis=1)]
+    with open(os.path.join(out, "assets.extra", "prediction.json")) as f:
+        settings = json.load(f)
+    assert settings == {"abstain_below": 0.5, "class_names": list(names)}

@@ -13,7 +13,7 @@ from trainer import model as model_lib
 def trained(tie_mode):
     """A model with non-initial weights and batch-norm statistics."""
     keras.utils.set_random_seed(2)
-    model = model_lib.build_model(8, 8, 3, tie_mode, 1e-3)
+    model = model_lib.build_model(8, 8, 3, tie_mode, 1e-3, num_classes=10)
     model.compile(optimizer="adam",
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     rng = np.random.default_rng(0)
@@ -49,7 +49,7 @@ def test_keras_format_round_trip(tie_mode, tmp_path):
 
 def test_savedmodel_round_trip_keeps_one_shared_variable(tmp_path):
     fitted, x = trained("depth")
-    model = model_lib.build_model(8, 8, 3, "depth", 1e-3)  # no optimizer to save
+    model = model_lib.build_model(8, 8, 3, "depth", 1e-3, num_classes=10)  # no optimizer to save
     model.set_weights(fitted.get_weights())
     module = tf.Module()
     module.model = model

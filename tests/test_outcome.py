@@ -58,3 +58,12 @@ def test_unknown_pipeline_is_a_lookup_error(store):
     _context(store, "pipeline_run", "run-1")
     with pytest.raises(LookupError, match="no run of pipeline 'other'"):
         outcome.latest_run(store, "other")
+
+
+def test_class_names_are_read_from_the_runs_examples():
+    examples = mlmd.Artifact(uri="/examples")
+    assert outcome.class_names_of(examples) is None
+    examples.custom_properties["class_names"].string_value = '["cat", "dog"]'
+    assert outcome.class_names_of(examples) == ["cat", "dog"]
+    examples.custom_properties["class_names"].string_value = "not json"
+    assert outcome.class_names_of(examples) is None

@@ -20,6 +20,7 @@ from trainer import export, model as model_lib
 from trainer.hparams import HParams
 
 TIEDFLOW = os.path.join(os.path.dirname(sys.executable), "tiedflow")
+DIGITS_HP = HParams(class_names=tuple(str(i) for i in range(10)))
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +30,8 @@ def serving_dir(tmp_path_factory, transform_dir):
 
     root = tmp_path_factory.mktemp("predict")
     keras.utils.set_random_seed(0)
-    model = model_lib.build_model(8, 8, 3, "depth")
-    export.export_serving_model(model, tft.TFTransformOutput(transform_dir), HParams(),
+    model = model_lib.build_model(8, 8, 3, "depth", num_classes=10)
+    export.export_serving_model(model, tft.TFTransformOutput(transform_dir), DIGITS_HP,
                                 str(root / "out" / "serving" / "1700000000"))
     return str(root / "out" / "serving")
 
@@ -73,12 +74,14 @@ def test_json_lines_with_bad_files_reported_and_others_labelled(serving_dir, ima
     rows = [json.loads(line) for line in lines]
     assert [r["file"] for r in rows] == [image_files[k] for k in order]
     for row in rows:
-        assert set(row) == {"file", "label", "probability", "abstained", "error"}
+        assert set(row) == {"file", "label", "class_id", "probability", "abstained", "error"}
     for good in (rows[0], rows[2]):
         assert good["error"] is None and good["abstained"] is False
-        assert good["label"] in range(10) and 0 < good["probability"] <= 1
+        assert good["class_id"] in range(10) and good["label"] == str(good["class_id"])
+        assert 0 < good["probability"] <= 1
     for bad in (rows[1], rows[3], rows[4]):
         assert bad["error"] and bad["label"] is None and bad["probability"] is None
+        assert bad["class_id"] is None
     assert "truncated" in rows[4]["error"]
 
 
@@ -99,10 +102,10 @@ def test_abstains_below_the_threshold(serving_dir, image_files):
 
 def test_any_size_and_mode_gives_the_model_input(serving_dir, image_files):
     predictor = predict.Predictor(predict.resolve_model_dir(model=serving_dir))
-    assert predictor.image_size == 8
-    direct = predictor.probabilities(np.stack([list(sources.digits_records(8))[1].pixels]))
+    assert predictor.image_shape == (8, 8, 1)
+    direct = predictor.probabilities(np.stack([list(sources.digits_records(8))[1].pixels[..., None]]))
     (row,) = predict.predict_files(predictor, [image_files["jpg"]], 0.0)
-    assert row.top_label == int(np.argmax(direct[0]))
+    assert row.top_label == str(int(np.argmax(direct[0])))
 
 
 def test_the_threshold_the_model_was_pushed_with_is_the_default(transform_dir, image_files,
@@ -111,10 +114,10 @@ def test_the_threshold_the_model_was_pushed_with_is_the_default(transform_dir, i
     import tensorflow_transform as tft
 
     keras.utils.set_random_seed(0)
-    model = model_lib.build_model(8, 8, 3, "depth")  # untrained: top probability well below 0.99
+    model = model_lib.build_model(8, 8, 3, "depth", num_classes=10)  # untrained: top probability well below 0.99
     for threshold in (0.0, 0.99):
         export.export_serving_model(model, tft.TFTransformOutput(transform_dir),
-                                    HParams(abstain_below=threshold),
+                                    DIGITS_HP.replace(abstain_below=threshold),
                                     str(tmp_path / str(threshold) / "1700000000"))
     lenient, strict = (str(tmp_path / name) for name in ("0.0", "0.99"))
     assert predict.Predictor(predict.resolve_model_dir(model=strict)).abstain_below == 0.99
@@ -166,5 +169,26 @@ def test_predict_with_the_pipeline_pushed_model(pipeline_run, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(rows) == len(files)
-    accuracy = np.mean([r["label"] == y for r, y in zip(rows, labels)])
+    accuracy = np.mean([r["class_id"] == y and r["label"] == str(y) for r, y in zip(rows, labels)])
     assert accuracy >= 0.97, accuracy
+
+
+def test_colour_model_with_named_classes_prints_names(transform_dir_rgb, tmp_path):
+    """A 12x10 RGB model: any image is converted to its shape; text and JSON name the class."""
+    import tensorflow_transform as tft
+
+    names = ("cat", "dog", "fox")
+    hp = HParams(image_height=12, image_width=10, image_channels=3, class_names=names)
+    keras.utils.set_random_seed(0)
+    export.export_serving_model(model_lib.from_hparams(hp), tft.TFTransformOutput(transform_dir_rgb),
+                                hp, str(tmp_path / "serving" / "1700000000"))
+    path = str(tmp_path / "grey.png")
+    Image.fromarray(np.full((30, 40), 128, np.uint8)).save(path)
+    predictor = predict.Predictor(predict.resolve_model_dir(model=str(tmp_path / "serving")))
+    assert predictor.image_shape == (12, 10, 3) and predictor.class_names == list(names)
+    assert predict.load_image(path, predictor.image_shape).shape == (12, 10, 3)
+    _, (line,) = run([path], model=str(tmp_path / "serving"), abstain_below=0.0)
+    _, (row,) = run([path], model=str(tmp_path / "serving"), abstain_below=0.0, as_json=True)
+    row = json.loads(row)
+    assert row["label"] == names[row["class_id"]]
+    assert line.startswith(f"{path}: {row['label']} (")

@@ -24,7 +24,8 @@ def fit(hp, digits, log_dir=None):
     (tx, ty), (ex, ey) = digits
     training.set_seeds(hp.seed)
     batch = training.batch_size_for(hp)
-    model = model_lib.build_model(8, hp.width, hp.tied_layers, hp.tie_mode, hp.l2)
+    model = model_lib.build_model(8, hp.width, hp.tied_layers, hp.tie_mode, hp.l2,
+                                  num_classes=10, augment=hp.augment)
     history = training.fit(
         model, data.from_arrays(tx, ty, batch, shuffle=True, seed=hp.seed, repeat=True),
         data.from_arrays(ex, ey, 256), hp, hp.train_steps, int(np.ceil(len(ty) / batch)),

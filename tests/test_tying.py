@@ -21,7 +21,7 @@ def batch(n=16, seed=0):
 
 def build(tie_mode, l2=1e-3):
     keras.utils.set_random_seed(1)
-    return model_lib.build_model(8, WIDTH, LAYERS, tie_mode, l2)
+    return model_lib.build_model(8, WIDTH, LAYERS, tie_mode, l2, num_classes=CLASSES)
 
 
 def tied_layers(model):
@@ -160,7 +160,7 @@ def test_parameter_count_formula(tie_mode):
 
 def test_tied_has_at_least_forty_percent_fewer_conv_params_at_default_width():
     def conv_params(mode):
-        return model_lib.conv_parameter_count(model_lib.build_model(8, 32, 3, mode))
+        return model_lib.conv_parameter_count(model_lib.build_model(8, 32, 3, mode, num_classes=10))
 
     untied = conv_params("none")
     for mode in ("depth", "channel"):
@@ -169,4 +169,4 @@ def test_tied_has_at_least_forty_percent_fewer_conv_params_at_default_width():
 
 def test_unknown_tie_mode_is_rejected():
     with pytest.raises(ValueError, match="tie_mode"):
-        model_lib.build_model(tie_mode="rows")
+        model_lib.build_model(tie_mode="rows", num_classes=10)

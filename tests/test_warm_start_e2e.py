@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 
 import numpy as np
 import pytest
@@ -46,3 +47,51 @@ def test_warm_start_with_frozen_filters_through_the_pipeline(tmp_path):
     # only the head moved
     np.testing.assert_array_equal(second_bank, first_bank)
     assert not np.array_equal(second_head[0], first_head[0])
+
+
+def three_class_folder(root) -> str:
+    """Digits 0, 1 and 2 as a PNG folder DIR/<class id>/*.png, 16x16 (resampled)."""
+    from PIL import Image
+
+    from ingestion.sources import digits_records
+
+    for rec in digits_records(8):
+        if rec.label < 3:
+            folder = os.path.join(root, str(rec.label))
+            os.makedirs(folder, exist_ok=True)
+            Image.fromarray(rec.pixels).resize((16, 16), Image.BILINEAR).save(
+                os.path.join(folder, f"{rec.key}.png"))
+    return str(root)
+
+
+@pytest.mark.e2e
+def test_transfer_from_the_digits_model_to_three_classes_at_16x16(pipeline_run, tmp_path):
+    """A model pushed for 10 classes at 8x8 seeds a 3-class model at 16x16: its
+    filters are kept, a new head is trained, and as the evaluation baseline the
+    10-class model is skipped (other inputs and classes), which the run says."""
+    import json
+    import shutil
+
+    import tensorflow as tf
+
+    assert pipeline_run.returncode == 0, pipeline_run.stderr[-3000:]
+    digits_serving = os.path.join(pipeline_run.output_dir, "serving")
+    out = tmp_path / "out"
+    shutil.copytree(digits_serving, out / "serving")  # the baseline lookup sees it
+    data = three_class_folder(tmp_path / "three")
+    run = run_tiedflow("run", "--data", data, "--set", "image_size=16",
+                       "--set", f"warm_start={digits_serving}", output_dir=str(out))
+    assert run.returncode == 0, (run.stdout[-2000:], run.stderr[-3000:])
+    assert re.search(r"^baseline: skipped pushed model \d+: its images are 8x8x1, "
+                     r"the candidate's 16x16x1", run.stdout, re.M), run.stdout
+    (log,) = glob.glob(os.path.join(str(out), "logs", "run-*.log"))
+    with open(log) as f:
+        text = f.read()
+    assert re.search(r"tiedflow: warm start from .*kept stem_conv.*tied_conv_0.*"
+                     r"new logits.*head: other classes", text), text[-3000:]
+    pushed = sorted(glob.glob(os.path.join(str(out), "serving", "*")))
+    newest = max(pushed, key=lambda p: int(os.path.basename(p)))
+    with open(os.path.join(newest, "assets.extra", "prediction.json")) as f:
+        assert json.load(f)["class_names"] == ["0", "1", "2"]
+    images = tf.saved_model.load(newest).signatures["serving_images"]
+    assert images.structured_input_signature[1]["images"].shape.as_list() == [None, 16, 16, 1]

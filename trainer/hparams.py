@@ -3,7 +3,9 @@
 In a pipeline run the Trainer receives them in `custom_config`, except the two
 that are per-run knobs of the Trainer component (components.trainer):
 `train_steps` arrives as `fn_args.train_steps`, `learning_rate` in the
-custom_config the knob writes.
+custom_config the knob writes. What comes from the data (DATA_SETTINGS: image
+shape and class names) is not configured: the Trainer's executor reads it from
+the Examples artifact at run time and adds it to custom_config.
 """
 from __future__ import annotations
 
@@ -13,21 +15,45 @@ TIE_MODES = ("depth", "channel", "none")
 OPTIMIZERS = ("adam", "sgd", "minibatch-sgd")
 
 
+# Filled in from the Examples artifact by the Trainer's executor, never by the config.
+DATA_SETTINGS = ("image_height", "image_width", "image_channels", "class_names")
+# `warm_start` values that mean off and "the newest model pushed in this output dir".
+WARM_START_OFF = ("", "false", "no", "off", "0")
+WARM_START_PUSHED = ("true", "yes", "on", "1")
+
+
+def warm_start_source(value) -> str | None:
+    """None (off), "pushed" (the newest model pushed in this output dir) or a path."""
+    if isinstance(value, bool):
+        return "pushed" if value else None
+    text = str(value).strip()
+    if text.lower() in WARM_START_OFF:
+        return None
+    if text.lower() in WARM_START_PUSHED:
+        return "pushed"
+    return text
+
+
 @dataclasses.dataclass(frozen=True)
 class HParams:
-    image_size: int = 8
+    # From the data (DATA_SETTINGS): the raw image's shape and the class names.
+    image_height: int = 8
+    image_width: int = 8
+    image_channels: int = 1
+    class_names: tuple = ()
     width: int = 32
     tied_layers: int = 3
     tie_mode: str = "depth"
     optimizer: str = "adam"
-    train_steps: int = 200
+    train_steps: int = 0  # 0: chosen from the image size and example count (training.auto_steps)
     batch_size: int = 64
     learning_rate: float = 1e-2
     beta_1: float = 0.9
     beta_2: float = 0.999
     momentum: float = 0.0
     lr_decay: bool = True
-    l2: float = 1e-4
+    l2: float = 5e-4
+    augment: bool = True  # random shift/rotation/zoom and resampling blur, training only
     early_stopping_patience: int = 0
     warm_start: bool = False
     freeze_filters: bool = False
@@ -35,6 +61,10 @@ class HParams:
     # Not used in training: exported with the model as its default abstention
     # threshold (`tiedflow predict` abstains below it).
     abstain_below: float = 0.5
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.image_height, self.image_width, self.image_channels)
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -44,12 +74,21 @@ class HParams:
     def from_custom_config(cls, custom_config: dict, **overrides) -> "HParams":
         """The settings in `custom_config` (other keys ignored), then `overrides`."""
         names = set(cls.names())
-        return cls(**{**{k: v for k, v in custom_config.items() if k in names}, **overrides})
+        values = {**{k: v for k, v in custom_config.items() if k in names}, **overrides}
+        if "class_names" in values:  # a JSON list
+            values["class_names"] = tuple(str(n) for n in values["class_names"])
+        if "warm_start" in values:
+            values["warm_start"] = warm_start_source(values["warm_start"]) is not None
+        return cls(**values)
 
     @classmethod
     def from_config(cls, config) -> "HParams":
         """Picks the training settings out of a PipelineConfig (defaults for the rest)."""
-        return cls(**{k: getattr(config, k) for k in cls.names() if hasattr(config, k)})
+        values = {k: getattr(config, k) for k in cls.names()
+                  if hasattr(config, k) and k not in DATA_SETTINGS}
+        if "warm_start" in values:
+            values["warm_start"] = warm_start_source(values["warm_start"]) is not None
+        return cls(**values)
 
     def to_custom_config(self, without=()) -> dict:
         """The settings as a JSON-able dict, leaving out those named in `without`."""

@@ -10,9 +10,15 @@ Tie modes:
   conv layers, each with its own bias and batch norm;
 - channel: per layer, one (k, k) filter applied to every input channel (a
   depthwise conv whose per-channel filters are all the same variable), then a
-  1x1 conv that mixes the channels;
+  1x1 conv that mixes the channels; on colour input the stem ties across
+  channels too (`ChannelTiedConv2D`: each stem filter is one (k, k) kernel
+  applied to every input channel), as the tied-weights literature describes;
 - none: the same architecture as depth with an ordinary, separate kernel per
   layer (the untied twin used for comparison).
+
+The input is the flat image (H*W*C, from the data) and the head has one logit
+per class; pooling follows the image size (`pool_plan`), and `augment` adds
+training-only augmentation (trainer.augmentation) in front of the stem.
 
 `TiedCNN` is a functional model that rebuilds itself from its hyperparameters:
 a tied layer's config cannot point at another layer's variable, so saving the
@@ -24,7 +30,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from names import IMAGE_KEY, NUM_CLASSES
+from names import IMAGE_KEY
+from trainer import augmentation
 from trainer.hparams import TIE_MODES
 
 KERNEL_SIZE = 3
@@ -94,23 +101,83 @@ class TiedConv2D(layers.Layer):
         return {**super().get_config(), "bank": self.bank.name, "depthwise": self.depthwise}
 
 
+class ChannelTiedConv2D(layers.Layer):
+    """A 'same' conv whose every filter is one (k, k) kernel applied to each input
+    channel (and summed): the stem of `tie_mode=channel` on colour images.
+
+    Its kernel is (k, k, 1, filters), whatever the number of input channels."""
+
+    def __init__(self, filters: int, l2: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.l2 = float(l2)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            name="kernel", shape=(KERNEL_SIZE, KERNEL_SIZE, 1, self.filters),
+            initializer="glorot_uniform", regularizer=l2_regularizer(self.l2))
+
+    def call(self, inputs):
+        kernel = ops.tile(self.kernel, (1, 1, ops.shape(inputs)[-1], 1))
+        return ops.conv(inputs, kernel, padding="same")
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "l2": self.l2}
+
+
+def pool_plan(image_shape) -> tuple[int, bool]:
+    """(max-pools after the stem, whether to pool after the middle conv layer).
+
+    Pooling follows the image size: halve after the stem until the side is
+    below 16 (28 -> 14, 32 -> 16 -> 8), then once in the middle of the conv
+    stack if the side is still 8 or more, so the last layers see about 4-7
+    pixels a side whatever the input size."""
+    side = min(int(image_shape[0]), int(image_shape[1]))
+    stem_pools = 0
+    while side >= 16:
+        side //= 2
+        stem_pools += 1
+    return stem_pools, side >= 8
+
+
 @keras.saving.register_keras_serializable(package="tiedflow")
 class TiedCNN(keras.Model):
-    """Stem conv, `tied_layers` (tied or untied) convs with BN, GAP, Dense logits.
+    """Augmentation (training only), stem conv, `tied_layers` (tied or untied)
+    convs with BN, GAP, Dense logits.
 
-    Input is the flat scaled image `image_xf`; output is logits.
+    Input is the flat scaled image `image_xf` (H*W*C, row-major); output is logits.
+    `image_size` (square, one channel) is read from configs saved before
+    `image_shape` existed.
     """
 
-    def __init__(self, image_size: int = 8, width: int = 32, tied_layers: int = 3,
-                 tie_mode: str = "depth", l2: float = 1e-4,
-                 num_classes: int = NUM_CLASSES, name: str | None = None, **kwargs):
+    def __init__(self, image_shape=(8, 8, 1), width: int = 32, tied_layers: int = 3,
+                 tie_mode: str = "depth", l2: float = 1e-4, num_classes: int = 0,
+                 augment: bool = False, name: str | None = None,
+                 image_size: int | None = None, **kwargs):
         if tie_mode not in TIE_MODES:
             raise ValueError(f"tie_mode must be one of {', '.join(TIE_MODES)}, got {tie_mode!r}")
-        inputs, logits, banks = _graph(image_size, width, tied_layers, tie_mode, l2, num_classes)
+        if image_size is not None:
+            image_shape = (image_size, image_size, 1)
+        image_shape = tuple(int(d) for d in image_shape)
+        if len(image_shape) != 3 or min(image_shape) < 1:
+            raise ValueError(f"image_shape must be (height, width, channels), got {image_shape}")
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        inputs, logits, banks = _graph(image_shape, width, tied_layers, tie_mode, l2,
+                                       num_classes, augment)
         super().__init__(inputs, logits, name=name or f"tied_cnn_{tie_mode}", **kwargs)
-        self.hparams = dict(image_size=image_size, width=width, tied_layers=tied_layers,
-                            tie_mode=tie_mode, l2=l2, num_classes=num_classes)
+        self.hparams = dict(image_shape=list(image_shape), width=width,
+                            tied_layers=tied_layers, tie_mode=tie_mode, l2=l2,
+                            num_classes=num_classes, augment=augment)
         self.banks = banks
+
+    @property
+    def image_shape(self) -> tuple:
+        return tuple(self.hparams["image_shape"])
+
+    @property
+    def num_classes(self) -> int:
+        return self.hparams["num_classes"]
 
     def get_config(self):
         return {"name": self.name, **self.hparams}
@@ -120,13 +187,22 @@ class TiedCNN(keras.Model):
         return cls(**config)
 
 
-def _graph(image_size, width, tied_layers, tie_mode, l2, num_classes):
-    inputs = keras.Input(shape=(image_size * image_size,), name=IMAGE_KEY)
-    x = layers.Reshape((image_size, image_size, 1))(inputs)
-    x = layers.Conv2D(width, KERNEL_SIZE, padding="same", use_bias=False,
-                      kernel_regularizer=l2_regularizer(l2), name="stem_conv")(x)
+def _graph(image_shape, width, tied_layers, tie_mode, l2, num_classes, augment):
+    height, width_px, channels = image_shape
+    inputs = keras.Input(shape=(height * width_px * channels,), name=IMAGE_KEY)
+    x = layers.Reshape(image_shape)(inputs)
+    if augment:
+        x = augmentation.Augment(name="augment")(x)
+    if tie_mode == "channel" and channels > 1:
+        x = ChannelTiedConv2D(width, l2=l2, name="stem_conv")(x)
+    else:
+        x = layers.Conv2D(width, KERNEL_SIZE, padding="same", use_bias=False,
+                          kernel_regularizer=l2_regularizer(l2), name="stem_conv")(x)
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
     x = layers.ReLU()(x)
+    stem_pools, middle_pool = pool_plan(image_shape)
+    for i in range(stem_pools):
+        x = layers.MaxPooling2D(2, name=f"stem_pool_{i}")(x)
 
     banks = []
     if tie_mode == "depth":
@@ -146,7 +222,7 @@ def _graph(image_size, width, tied_layers, tie_mode, l2, num_classes):
                               kernel_regularizer=l2_regularizer(l2), name=f"conv_{i}")(x)
         x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"bn_{i}")(x)
         x = layers.ReLU()(x)
-        if i == tied_layers // 2 and image_size >= 8:
+        if i == tied_layers // 2 and middle_pool:
             x = layers.MaxPooling2D(2, name=f"pool_{i}")(x)
 
     x = layers.GlobalAveragePooling2D()(x)
@@ -155,11 +231,22 @@ def _graph(image_size, width, tied_layers, tie_mode, l2, num_classes):
     return inputs, logits, banks
 
 
-def build_model(image_size: int = 8, width: int = 32, tied_layers: int = 3,
-                tie_mode: str = "depth", l2: float = 1e-4,
-                num_classes: int = NUM_CLASSES) -> TiedCNN:
-    """Builds the CNN; input is the flat scaled image `image_xf`, output logits."""
-    return TiedCNN(image_size, width, tied_layers, tie_mode, l2, num_classes)
+def build_model(image_shape=(8, 8, 1), width: int = 32, tied_layers: int = 3,
+                tie_mode: str = "depth", l2: float = 1e-4, *, num_classes: int,
+                augment: bool = False) -> TiedCNN:
+    """Builds the CNN; input is the flat scaled image `image_xf`, output logits.
+
+    `image_shape` is (height, width, channels), or an int for a square
+    one-channel image."""
+    if isinstance(image_shape, int):
+        image_shape = (image_shape, image_shape, 1)
+    return TiedCNN(image_shape, width, tied_layers, tie_mode, l2, num_classes, augment)
+
+
+def from_hparams(hp) -> TiedCNN:
+    """The model an HParams (with the data's shape and classes filled in) describes."""
+    return build_model(hp.input_shape, hp.width, hp.tied_layers, hp.tie_mode, hp.l2,
+                       num_classes=len(hp.class_names), augment=hp.augment)
 
 
 def shared_variables(model: keras.Model) -> list:
@@ -174,7 +261,7 @@ def conv_parameter_count(model: keras.Model) -> int:
     """
     seen, total = set(), 0
     conv_layers = [l for l in model.layers
-                   if isinstance(l, (layers.Conv2D, TiedConv2D))]
+                   if isinstance(l, (layers.Conv2D, TiedConv2D, ChannelTiedConv2D))]
     for layer in conv_layers:
         own = list(layer.weights)
         if isinstance(layer, TiedConv2D):

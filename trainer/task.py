@@ -15,19 +15,21 @@ EVAL_BATCH_SIZE = 256
 
 
 def prepare_model(hp: HParams, base_model_dir: str | None = None) -> keras.Model:
-    """Builds the model; with warm_start, loads the base model's weights.
+    """Builds the model; with warm_start, copies what fits of the base model.
 
     Without a base model (a first run) it trains from scratch and freezes
-    nothing: frozen random filters would learn nothing.
+    nothing: frozen random filters would learn nothing. A base model trained
+    on other classes, channels or image sizes gives its filters and a new head
+    is trained (warm_start.transfer_weights); the log says what was kept.
     """
-    model = model_lib.build_model(hp.image_size, hp.width, hp.tied_layers, hp.tie_mode, hp.l2)
+    model = model_lib.from_hparams(hp)
     if not hp.warm_start:
         return model
     if not warm_start.has_base_model(base_model_dir):
-        logging.info("tiedflow: warm start requested but no pushed model yet; from scratch")
+        logging.info("tiedflow: warm start requested but no base model found; from scratch")
         return model
-    copied = warm_start.load_base_weights(model, base_model_dir)
-    logging.info("tiedflow: warm start from %s (%d layers)", base_model_dir, len(copied))
+    transfer = warm_start.load_base_weights(model, base_model_dir, list(hp.class_names))
+    logging.info("tiedflow: warm start from %s: %s", base_model_dir, transfer.describe())
     if hp.freeze_filters:
         model_lib.freeze_features(model)
         logging.info("tiedflow: filters frozen; %d trainable params",
@@ -36,11 +38,15 @@ def prepare_model(hp: HParams, base_model_dir: str | None = None) -> keras.Model
 
 
 def run_fn(fn_args) -> None:
-    """TFX Trainer entry point (`trainer.task.run_fn`)."""
-    if not fn_args.train_steps:
-        raise ValueError("the Trainer needs train_args.num_steps (its train_steps knob)")
+    """TFX Trainer entry point (`trainer.task.run_fn`).
+
+    `train_steps` 0 (the default) chooses the budget from the image size and
+    the number of training examples (training.auto_steps)."""
     hp = HParams.from_custom_config(fn_args.custom_config or {},
-                                    train_steps=int(fn_args.train_steps))
+                                    train_steps=int(fn_args.train_steps or 0))
+    if not hp.class_names:
+        raise ValueError("the Trainer needs the data's class names in custom_config "
+                         "(components.trainer adds them from the Examples artifact)")
     training.set_seeds(hp.seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     raw_spec = tf_transform_output.raw_feature_spec()
@@ -50,10 +56,13 @@ def run_fn(fn_args) -> None:
                                  shuffle=True, seed=hp.seed, repeat=True)
     eval_ds = data.make_dataset(fn_args.eval_files, raw_spec, EVAL_BATCH_SIZE)
     n_train = data.count_examples(fn_args.train_files)
+    steps = hp.train_steps or training.auto_steps(n_train, hp.input_shape, batch_size)
 
     model = prepare_model(hp, getattr(fn_args, "base_model", None))
-    logging.info("tiedflow: %s, %d params (%d conv), %d steps", model.name,
-                 model.count_params(), model_lib.conv_parameter_count(model), hp.train_steps)
-    training.fit(model, train_ds, eval_ds, hp, hp.train_steps, math.ceil(n_train / batch_size),
+    logging.info("tiedflow: %s, %d params (%d conv), %dx%dx%d images, %d classes, %d steps%s",
+                 model.name, model.count_params(), model_lib.conv_parameter_count(model),
+                 *hp.input_shape, len(hp.class_names), steps,
+                 "" if hp.train_steps else " (automatic budget)")
+    training.fit(model, train_ds, eval_ds, hp, steps, math.ceil(n_train / batch_size),
                  log_dir=os.path.join(fn_args.model_run_dir, "logs"))
     export.export_serving_model(model, tf_transform_output, hp, fn_args.serving_model_dir)

@@ -43,6 +43,33 @@ def set_seeds(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
+# The automatic budget (`train_steps=0`): epochs over the training split,
+# more when there are few examples or large images, within these bounds.
+AUTO_EPOCHS = (8, 80)
+AUTO_REFERENCE_EXAMPLES = 1500  # a split this size at 8x8 trains AUTO_EPOCHS[0] epochs
+AUTO_MAX_STEPS = 20000
+AUTO_SIZE_POWER = 1.6  # fitted to the two measurements in auto_epochs' docstring
+
+
+def auto_epochs(n_train: int, image_shape) -> int:
+    """Epochs for `n_train` examples of `image_shape` (H, W, C).
+
+    Fewer examples need more passes (augmentation keeps them from being
+    memorized); larger images carry more to learn per example. Measured:
+    1,437 digits at 8x8 are at 0.99+ after about 10 epochs; 800 28x28
+    handwritten digits need about 60-80 with augmentation."""
+    side = (int(image_shape[0]) * int(image_shape[1])) ** 0.5
+    few = (AUTO_REFERENCE_EXAMPLES / max(1, n_train)) ** 0.5
+    epochs = AUTO_EPOCHS[0] * few * (side / 8.0) ** AUTO_SIZE_POWER
+    return int(min(AUTO_EPOCHS[1], max(AUTO_EPOCHS[0], round(epochs))))
+
+
+def auto_steps(n_train: int, image_shape, batch_size: int) -> int:
+    """Parameter updates of the automatic budget (at least one epoch)."""
+    per_epoch = max(1, math.ceil(n_train / batch_size))
+    return int(min(AUTO_MAX_STEPS, auto_epochs(n_train, image_shape) * per_epoch))
+
+
 def batch_size_for(hp: HParams) -> int:
     return 1 if hp.optimizer == "sgd" else hp.batch_size
 

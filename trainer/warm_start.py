@@ -1,18 +1,36 @@
-"""Transfer learning: start from the weights of the last pushed (blessed) model.
+"""Transfer learning: start from the weights of another model, keeping what fits.
 
 The exported SavedModel carries a copy of the Keras model in
 `assets.extra/model.keras` (TF Serving's folder for files the SavedModel
-loader ignores), so every pushed copy of it can seed a new training run.
-On a first run the base model dir does not exist: train from scratch.
+loader ignores), so every pushed copy of it can seed a new training run, also
+one on another data set: the conv filters (stem, shared bank, tied or untied
+convs, their batch norms) do not depend on the image size or the classes, so
+they are kept whenever their shapes fit; the stem only when the channel counts
+match (its kernel has one slice per input channel). The head is kept only for
+the same classes (names from the base model's prediction.json); otherwise a
+new one is trained, never a head whose class ids meant something else.
+
+Loading runs no code from the file: Keras loads with safe_mode, and only a
+model whose top-level class is the project's own registered TiedCNN is
+accepted (Keras would otherwise import any module a config names).
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+import zipfile
+from typing import Optional
 
 import keras
 import tensorflow as tf
 
+from names import CLASS_NAMES_KEY, PREDICTION_SETTINGS_FILE
+from trainer.model import HEAD_LAYER, TiedCNN
+
 KERAS_MODEL_PATH = os.path.join("assets.extra", "model.keras")
+ACCEPTED_CLASS = "tiedflow>TiedCNN"  # keras.saving's registered name of TiedCNN
+STEM_LAYERS = ("stem_conv", "stem_bn")
 
 
 def keras_model_path(saved_model_dir: str) -> str:
@@ -34,35 +52,99 @@ def save_keras_copy(model: keras.Model, saved_model_dir: str) -> str:
     return path
 
 
-def has_base_model(base_model_dir: str | None) -> bool:
+def has_base_model(base_model_dir: Optional[str]) -> bool:
     return bool(base_model_dir) and tf.io.gfile.exists(keras_model_path(base_model_dir))
 
 
-def load_base_weights(model: keras.Model, base_model_dir: str) -> list[str]:
-    """Copies the base model's weights into `model`, layer by layer.
+def load_keras_model(path: str) -> TiedCNN:
+    """Loads a `.keras` file written by `save_keras_copy`, running no code from it."""
+    local = _local_copy(path)
+    try:
+        with zipfile.ZipFile(local) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError) as err:
+        raise ValueError(f"{path}: not a Keras model file ({err})") from None
+    if config.get("registered_name") != ACCEPTED_CLASS:
+        raise ValueError(f"{path}: holds a {config.get('registered_name') or config.get('class_name')!r}"
+                         f" model; only tiedflow's own {ACCEPTED_CLASS} is loaded")
+    return keras.saving.load_model(local, compile=False, safe_mode=True)
 
-    Layers match by name and weight shapes. Returns the names of the copied
-    layers; raises ValueError if no filter layer matches (the base model was
-    built with another width or tie mode).
-    """
-    base = keras.saving.load_model(_local_copy(keras_model_path(base_model_dir)), compile=False)
+
+def base_class_names(base_model_dir: str) -> Optional[list]:
+    """The class names the base model was exported with (None if not recorded)."""
+    path = os.path.join(base_model_dir, PREDICTION_SETTINGS_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        names = json.load(f).get(CLASS_NAMES_KEY)
+    return [str(n) for n in names] if names else None
+
+
+@dataclasses.dataclass
+class Transfer:
+    """What a warm start took from the base model."""
+    kept: list  # layer names whose weights were copied
+    new: list  # layers with weights trained from their initial values
+    notes: list  # why a part was not kept
+
+    def describe(self) -> str:
+        text = f"kept {', '.join(self.kept) or 'nothing'}"
+        if self.new:
+            text += f"; new {', '.join(self.new)}"
+        if self.notes:
+            text += f" ({'; '.join(self.notes)})"
+        return text
+
+
+def transfer_weights(model: keras.Model, base: keras.Model,
+                     same_classes: Optional[bool] = None) -> Transfer:
+    """Copies the base model's weights into `model` where they fit.
+
+    Layers match by name and weight shapes. The stem (conv and its batch norm)
+    only moves as a whole; the head only for the same classes (`same_classes`
+    False forces a new head; None: decided by shape alone). Raises ValueError
+    if no conv filter layer fits (another width, depth or tie mode)."""
     base_layers = {layer.name: layer for layer in base.layers}
-    copied = []
-    for layer in model.layers:
-        source = base_layers.get(layer.name)
-        if not layer.weights or source is None:
+    kept, new, notes = [], [], []
+    ours = {layer.name: layer for layer in model.layers if layer.weights}
+
+    def fits(name: str) -> bool:
+        source = base_layers.get(name)
+        return (source is not None and
+                [tuple(w.shape) for w in ours[name].weights] ==
+                [tuple(w.shape) for w in source.weights])
+
+    stem_fits = all(name in ours and fits(name) for name in STEM_LAYERS)
+    if not stem_fits:
+        notes.append("stem: other input channels")
+    head_fits = HEAD_LAYER in ours and fits(HEAD_LAYER) and same_classes is not False
+    if not head_fits:
+        notes.append("head: other classes")
+    for name, layer in ours.items():
+        if name == "augment":
             continue
-        ours, theirs = layer.get_weights(), source.get_weights()
-        if [w.shape for w in ours] != [w.shape for w in theirs]:
-            continue
-        layer.set_weights(theirs)
-        copied.append(layer.name)
-    if not any(name.startswith(("tied_conv", "conv_")) for name in copied):
+        allowed = ((name not in STEM_LAYERS or stem_fits) and
+                   (name != HEAD_LAYER or head_fits))
+        if allowed and fits(name):
+            layer.set_weights(base_layers[name].get_weights())
+            kept.append(name)
+        else:
+            new.append(name)
+    if not any(name.startswith(("tied_conv", "conv_")) for name in kept):
         raise ValueError(
-            f"warm start: the base model in {base_model_dir} does not fit this model "
-            f"(it is {base.name} with {base.count_params()} params); use the same "
-            "'width', 'tied_layers' and 'tie_mode', or set warm_start=false")
-    return copied
+            f"warm start: the base model does not fit this model (it is {base.name} with "
+            f"{base.count_params()} params); use the same 'width', 'tied_layers' and "
+            "'tie_mode', or set warm_start=false")
+    return Transfer(kept, new, notes)
+
+
+def load_base_weights(model: keras.Model, base_model_dir: str,
+                      class_names: Optional[list] = None) -> Transfer:
+    """Copies what fits of the model exported in `base_model_dir` into `model`."""
+    base = load_keras_model(keras_model_path(base_model_dir))
+    base_names = base_class_names(base_model_dir)
+    same = None if base_names is None or class_names is None else base_names == list(class_names)
+    return transfer_weights(model, base, same)
 
 
 def _local_copy(path: str) -> str:
