@@ -9,7 +9,7 @@ OUTPUT_DIR ?= tiedflow_output
 BENCH_OUT ?= bench_out/pipeline.json
 PIPELINE_YAML ?= pipeline.yaml
 
-.PHONY: setup browser run lint test test-unit bench bench-trainer compile clean
+.PHONY: setup browser run run-portable lint test test-unit bench bench-trainer bench-scale compile clean
 # Empty: the compiled spec names tiedflow:<project version>, as the committed pipeline.yaml does.
 IMAGE ?=
 
@@ -25,6 +25,11 @@ setup: $(STAMP)
 
 run: setup
 	$(BIN)/tiedflow run --output-dir $(OUTPUT_DIR)
+
+# The same run through Beam's portable runner: starts a job service and an SDK
+# worker pool, runs the pipeline against them, stops them.
+run-portable: setup
+	$(BIN)/python -m pipeline.portable_beam run --output-dir $(OUTPUT_DIR)
 
 # Debian's Chromium, for the report's headless-browser test.
 browser:
@@ -42,6 +47,10 @@ test-unit: setup lint
 
 bench: setup
 	$(BIN)/python benchmarks/bench_pipeline.py --out $(BENCH_OUT)
+
+# The pipeline at N = 1.8k, 18k, 180k per DirectRunner mode: table, JSON and a log-log plot.
+bench-scale: setup
+	$(BIN)/python benchmarks/bench_scale.py --out bench_out/scale.json
 
 bench-trainer: setup
 	BENCH_OUT=$${BENCH_OUT:-bench_out/trainer.json} $(BIN)/python benchmarks/bench_trainer.py

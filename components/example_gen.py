@@ -1,55 +1,138 @@
-"""ImageExampleGen: images from the embedded digits, a folder or TFRecords to Examples.
+"""ImageExampleGen: the embedded digits, an image folder or TFRecords to Examples, on Beam.
 
-Writes the raw schema (see `names`, made by `ingestion`) as gzipped TFRecords
-in the standard `Split-train` / `Split-eval` layout, so every downstream TFX
-component reads it like any ExampleGen output. No Beam: a few thousand small
-images are written faster in-process than a Beam pipeline starts.
+Its executor is one of TFX's ExampleGen executors (BaseExampleGenExecutor), so
+the pipeline's `beam_pipeline_args` apply: the reading, decoding, splitting and
+writing (ingestion.transforms) run on whatever Beam runner is configured. The
+output is the standard layout: gzipped, sharded TFRecords of tf.Examples under
+`Split-train/` and `Split-eval/`. What the data taught (class names, image
+shape; names/) is recorded on the artifact for the executors downstream, and
+the whole summary is kept beside the splits in `ingestion.json`.
+
+The driver keys TFX's cache on the data itself (names, sizes and modification
+times of its files), not only on the `data` path: new files in the same folder
+are ingested again.
 """
-import json
+from __future__ import annotations
+
+import hashlib
 import os
+from typing import Optional
 
-import tensorflow as tf
+from tfx import types
+from tfx.components.example_gen import base_example_gen_executor, write_split
 from tfx.components.util import examples_utils
-from tfx.dsl.component.experimental.annotations import OutputArtifact, Parameter
-from tfx.dsl.component.experimental.decorators import component
+from tfx.dsl.components.base import base_component, base_driver, executor_spec
 from tfx.proto import example_gen_pb2
+from tfx.proto.orchestration import driver_output_pb2
 from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from ingestion.examples import to_example
-from ingestion.sources import read_records
-from ingestion.split import split_records
-from names import CLASS_NAMES_PROPERTY, IMAGE_SHAPE_PROPERTY
+from ingestion.settings import IngestSettings
+from ingestion.transforms import SPLITS, ImagesToExamples, ReadImages, read_summary, write_summary
+from names import CLASS_NAMES_PROPERTY, IMAGE_SHAPE_PROPERTY, SKIPPED_FILES_PROPERTY
 
-SPLITS = ("train", "eval")
+EXAMPLES_KEY = "examples"
+FINGERPRINT_KEY = "data_fingerprint"
+# Settings that are execution properties (Kubeflow run parameters can replace them).
+SETTINGS = {"data": str, "image_size": int, "channels": int, "classes": str,
+            "image_feature": str, "label_feature": str, "pixel_encoding": str,
+            "pixel_range": str, "image_shape": str, "eval_percent": int, "seed": int}
 
 
-@component
-def ImageExampleGen(
-    examples: OutputArtifact[standard_artifacts.Examples],
-    data: Parameter[str],
-    image_size: Parameter[int],
-    eval_percent: Parameter[int],
-    seed: Parameter[int],
-    code_version: Parameter[str] = "",
-) -> None:
-    """Reads `data`, splits it deterministically by label and writes tf.Examples.
+def settings_from(exec_properties: dict) -> IngestSettings:
+    values = {name: exec_properties[name] for name in SETTINGS if name in exec_properties}
+    classes = values.pop("classes", "") or ""
+    return IngestSettings(classes=tuple(c.strip() for c in classes.split(",") if c.strip()),
+                          **values)
 
-    `code_version` is not read: it keys TFX's cache on the ingestion code."""
-    image_size = image_size or 8  # interim: the data's own size comes with the Beam reader
-    records = list(read_records(data, image_size))
-    splits = split_records(records, eval_percent, seed)
-    for name in SPLITS:
-        split_dir = os.path.join(examples.uri, f"Split-{name}")
-        tf.io.gfile.makedirs(split_dir)
-        path = os.path.join(split_dir, "data_tfrecord-00000-of-00001.gz")
-        with tf.io.TFRecordWriter(path, options="GZIP") as writer:
-            for rec in splits[name]:
-                writer.write(to_example(rec).SerializeToString())
-    examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
-    examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
-    examples.set_int_custom_property("train_examples", len(splits["train"]))
-    examples.set_int_custom_property("eval_examples", len(splits["eval"]))
-    labels = sorted({r.label for r in records})
-    examples.set_string_custom_property(CLASS_NAMES_PROPERTY,
-                                        json.dumps([str(i) for i in range(labels[-1] + 1)]))
-    examples.set_string_custom_property(IMAGE_SHAPE_PROPERTY, f"{image_size},{image_size},1")
+
+def data_fingerprint(data: str) -> str:
+    """sha256 over the names, sizes and modification times of the data's files."""
+    import tensorflow as tf
+
+    if data == "digits":
+        return "digits"
+    digest = hashlib.sha256()
+    if tf.io.gfile.isdir(data):
+        paths = [os.path.join(top, name) for top, _, files in tf.io.gfile.walk(data)
+                 for name in files]
+    else:
+        paths = tf.io.gfile.glob(data)
+    for path in sorted(paths):
+        stat = tf.io.gfile.stat(path)
+        digest.update(f"{path}\0{stat.length}\0{stat.mtime_nsec}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+class ImageExampleGenSpec(ComponentSpec):
+    PARAMETERS = {
+        **{name: ExecutionParameter(type=kind) for name, kind in SETTINGS.items()},
+        FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
+        "code_version": ExecutionParameter(type=str, optional=True),  # TFX's cache key
+    }
+    INPUTS = {}
+    OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
+
+
+class Executor(base_example_gen_executor.BaseExampleGenExecutor):
+    """Runs ingestion.transforms on Beam and writes the splits the standard way."""
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        settings = settings_from(exec_properties)
+        examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
+        examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
+        with self._make_beam_pipeline() as pipeline:
+            raw, skipped = pipeline | "Read" >> ReadImages(settings)
+            splits, summary = raw | "ToExamples" >> ImagesToExamples(settings, skipped)
+            for name in SPLITS:
+                _ = splits[name] | f"Write[{name}]" >> write_split.WriteSplit(
+                    artifact_utils.get_split_uri([examples], name),
+                    example_gen_pb2.FORMAT_TFRECORDS_GZIP)
+            _ = summary | "WriteSummary" >> write_beside(examples.uri)
+        done = read_summary(examples.uri)
+        examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
+        import json
+
+        examples.set_string_custom_property(CLASS_NAMES_PROPERTY, json.dumps(done.class_names))
+        examples.set_string_custom_property(IMAGE_SHAPE_PROPERTY,
+                                            ",".join(map(str, done.image_shape)))
+        examples.set_int_custom_property(SKIPPED_FILES_PROPERTY, done.skipped_files)
+        for name in SPLITS:
+            examples.set_int_custom_property(f"{name}_examples", sum(done.counts[name]))
+
+    GetInputSourceToExamplePTransform = None  # Do reads the source itself
+
+
+def write_beside(directory: str):
+    import apache_beam as beam
+
+    return beam.Map(write_summary, directory)
+
+
+class Driver(base_driver.BaseDriver):
+    """Adds the data's fingerprint to the execution properties (TFX's cache key).
+
+    Subclasses the legacy BaseDriver (what components declare) and implements
+    `run`, the entry point of the portable launcher."""
+
+    def run(self, execution_info) -> driver_output_pb2.DriverOutput:
+        result = driver_output_pb2.DriverOutput()
+        for key, artifacts in execution_info.output_dict.items():
+            for artifact in artifacts:
+                result.output_artifacts[key].artifacts.add().CopyFrom(artifact.mlmd_artifact)
+        data = execution_info.exec_properties.get("data", "digits")
+        result.exec_properties[FINGERPRINT_KEY].string_value = data_fingerprint(data)
+        return result
+
+
+class ImageExampleGen(base_component.BaseComponent):
+    """Examples from `data` (see ingestion.settings.IngestSettings for the settings)."""
+
+    SPEC_CLASS = ImageExampleGenSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+    DRIVER_CLASS = Driver
+
+    def __init__(self, *, code_version: Optional[str] = None, **settings):
+        super().__init__(spec=ImageExampleGenSpec(
+            code_version=code_version, examples=types.Channel(type=standard_artifacts.Examples),
+            **settings))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from pipeline.config import DEFAULT_OUTPUT_DIR, ORCHESTRATORS
@@ -57,10 +58,16 @@ def cmd_run(args) -> int:
     from pipeline.config import PipelineConfig
 
     # Bad settings and data paths are reported before TFX and TensorFlow load.
-    config = PipelineConfig(output_dir=args.output_dir, data=args.data).with_overrides(args.set)
+    config = PipelineConfig(output_dir=args.output_dir, data=args.data,
+                            beam_args=tuple(args.beam_arg)).with_overrides(args.set)
     check_source(config.data)
+    if config.beam_args:
+        from pipeline.beam_args import check_beam_args
+
+        check_beam_args(config.beam_args)
     from pipeline import progress
 
+    _lock_output_dir(config.output_dir)
     log_path = progress.log_path_for(config.logs_dir)
     print(f"log: {log_path}" + ("" if args.verbose else " (--verbose shows it live)"),
           flush=True)
@@ -84,6 +91,38 @@ def cmd_run(args) -> int:
     for line in result.failures or ["(no threshold details found)"]:
         print(f"  - {line}")
     return EXIT_NOT_BLESSED
+
+
+_LOCKS = []  # open lock files, held until the process ends
+
+
+def _lock_output_dir(output_dir: str) -> None:
+    """One run at a time per output dir: ML Metadata, the push destination and
+    the run's printed outcome all assume it. A second run fails at once."""
+    import fcntl
+
+    from pipeline.config import ConfigError
+
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise ConfigError(f"--output-dir {output_dir}: is a file, not a folder")
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        lock = open(os.path.join(output_dir, ".run.lock"), "a+")
+    except OSError as err:
+        raise ConfigError(f"--output-dir {output_dir}: cannot be written ({err.strerror})"
+                          ) from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        raise ConfigError(f"--output-dir {output_dir}: another run is using it ({holder}); "
+                          "wait for it to end, or use another --output-dir") from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"pid {os.getpid()}\n")
+    lock.flush()
+    _LOCKS.append(lock)
 
 
 def cmd_report(args) -> int:
@@ -115,7 +154,10 @@ def cmd_compile(args) -> int:
     from pipeline.config import PipelineConfig
     from pipeline import kubeflow_runner
 
-    config = PipelineConfig().with_overrides(args.set)
+    from pipeline.beam_args import check_beam_args
+
+    config = PipelineConfig(beam_args=tuple(check_beam_args(args.beam_arg))
+                            ).with_overrides(args.set)
     image = args.image or kubeflow_runner.default_image()
     path = kubeflow_runner.compile_pipeline(args.output, image=image, config=config)
     print(f"wrote {path} (image {image}; run parameters: "
@@ -147,6 +189,23 @@ def cmd_predict(args) -> int:
                        abstain_below=args.abstain_below, as_json=args.json)
 
 
+def cmd_generate(args) -> int:
+    import time
+
+    from ingestion import synthetic
+
+    if args.n < 1:
+        print("tiedflow: error: --n must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    start = time.time()
+    synthetic.generate(args.out, args.n, args.format, image_size=args.image_size,
+                       colour=args.colour, names=args.class_names, seed=args.seed)
+    print(f"wrote {args.n} examples to {args.out} ({args.format}, {args.image_size}x"
+          f"{args.image_size}{', colour' if args.colour else ''}"
+          f"{', named classes' if args.class_names else ''}; {time.time() - start:.1f} s)")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tiedflow", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -159,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--orchestrator", choices=ORCHESTRATORS, default="local")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override one config knob (repeatable)")
+    run.add_argument("--beam-arg", action="append", default=[], metavar="FLAG",
+                     help="one flag for the Beam-powered components' beam_pipeline_args, "
+                          "e.g. --beam-arg=--direct_running_mode=multi_processing (repeatable)")
     run.add_argument("--verbose", action="store_true",
                      help="show library warnings and TensorFlow/TFX logs live "
                           "(they always go to <output-dir>/logs/run-*.log)")
@@ -181,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--output", default="pipeline.yaml")
     comp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="fix one config knob in the compiled spec (repeatable)")
+    comp.add_argument("--beam-arg", action="append", default=[], metavar="FLAG",
+                      help="one Beam flag compiled into every Beam-powered task (repeatable)")
     comp.set_defaults(func=cmd_compile)
 
     sbm = sub.add_parser("submit", help="start a run of pipeline.yaml on a Kubeflow cluster")
@@ -197,6 +261,20 @@ def build_parser() -> argparse.ArgumentParser:
     sbm.add_argument("--existing-token", default=None, help="bearer token for the API")
     sbm.add_argument("--no-cache", action="store_true", help="disable KFP caching for this run")
     sbm.set_defaults(func=cmd_submit)
+
+    gen = sub.add_parser("generate", help="write a deterministic data set made from the "
+                                          "embedded digits (shifted, rotated, noisy)")
+    gen.add_argument("--n", type=int, required=True, help="number of examples")
+    gen.add_argument("--format", choices=("folder", "tfrecord"), required=True,
+                     help="folder: OUT/<class>/<i>.png; tfrecord: gzipped tf.Examples "
+                          "(pixels, label)")
+    gen.add_argument("--image-size", type=int, choices=(8, 28), default=8)
+    gen.add_argument("--out", required=True, metavar="DIR")
+    gen.add_argument("--colour", action="store_true", help="RGB images with a random tint")
+    gen.add_argument("--class-names", action="store_true",
+                     help="classes named zero..nine (folders, or bytes labels) instead of ids")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.set_defaults(func=cmd_generate)
 
     prd = sub.add_parser("predict", help="label image files with the latest pushed model")
     where = prd.add_mutually_exclusive_group()
@@ -242,7 +320,9 @@ def _main(argv=None) -> int:
             raise
         user_error = _find_user_error(err)
         if user_error is not None:
-            print(f"tiedflow: error: {user_error}", file=sys.stderr)
+            # Beam re-raises an error from a worker with the step appended.
+            message = re.sub(r"\s*\[while running '[^']*'\]", "", str(user_error))
+            print(f"tiedflow: error: {message}", file=sys.stderr)
             return EXIT_USAGE
         print(f"tiedflow: failed: {type(err).__name__}: {err}", file=sys.stderr)
         return EXIT_FAILURE

@@ -76,6 +76,9 @@ class PipelineConfig:
     max_calibration_error: float = 1.0
     # Extra evaluation slices: "feature" or a cross "feature*feature".
     slice_features: tuple = ()
+    # Extra flags for the Beam-powered components (`--beam-arg`), after the
+    # defaults (pipeline.dag.DEFAULT_BEAM_ARGS), so they win.
+    beam_args: tuple = ()
     # Exported with the model: `tiedflow predict` abstains below it.
     abstain_below: float = _HP.abstain_below
 
@@ -120,7 +123,7 @@ class PipelineConfig:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(PipelineConfig)}
 # Knobs set through their own CLI flags or by the runner, not through --set.
-_NOT_SETTABLE = {"output_dir"}
+_NOT_SETTABLE = {"output_dir", "beam_args"}
 
 
 def settable_keys() -> list[str]:

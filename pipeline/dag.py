@@ -18,6 +18,7 @@ from tfx.orchestration import pipeline as tfx_pipeline
 
 from components.baseline import LatestPushedModel
 from components.evaluator import Evaluator
+from components.example_gen import SETTINGS as EXAMPLE_GEN_SETTINGS
 from components.example_gen import ImageExampleGen
 from components.pusher import Pusher
 from components.report import EvaluationReport
@@ -37,7 +38,6 @@ DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1"
 
 def create_pipeline(config, *, code_versions: Mapping[str, str] = {},
                     metadata_connection_config=None,
-                    beam_pipeline_args=DEFAULT_BEAM_ARGS,
                     runtime: Optional[Mapping[str, Any]] = None) -> tfx_pipeline.Pipeline:
     """Wires the components.
 
@@ -53,10 +53,10 @@ def create_pipeline(config, *, code_versions: Mapping[str, str] = {},
     def code(component_id: str) -> str:
         return code_versions.get(component_id, "")
 
-    example_gen = ImageExampleGen(
-        data=value("data"), image_size=config.image_size,
-        eval_percent=config.eval_percent, seed=config.seed,
-        code_version=code("ImageExampleGen"))
+    ingestion = {name: value(name) for name in EXAMPLE_GEN_SETTINGS}
+    if not isinstance(ingestion["classes"], str) and not hasattr(ingestion["classes"], "ptype"):
+        ingestion["classes"] = ",".join(str(c) for c in ingestion["classes"])
+    example_gen = ImageExampleGen(**ingestion, code_version=code("ImageExampleGen"))
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
@@ -129,5 +129,5 @@ def create_pipeline(config, *, code_versions: Mapping[str, str] = {},
         components=components,
         enable_cache=True,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=list(beam_pipeline_args),
+        beam_pipeline_args=[*DEFAULT_BEAM_ARGS, *config.beam_args],
     )

@@ -43,6 +43,15 @@ RUNTIME_PARAMETERS = {
     "train_steps": (int, "training steps"),
     "learning_rate": (float, "optimizer learning rate"),
     "accuracy_threshold": (float, "lower bound on overall eval accuracy for blessing"),
+    # How to read the data: the same compiled spec serves any data set.
+    "image_size": (int, "0: the data's own size; else every image is resized to it"),
+    "channels": (int, "0: the data's own (3 when most images are colour); or 1 or 3"),
+    "classes": (str, "the classes in id order, comma-separated; empty: from the data"),
+    "image_feature": (str, "TFRecords: the feature that holds the image"),
+    "label_feature": (str, "TFRecords: the feature that holds the label (id or name)"),
+    "pixel_encoding": (str, "TFRecords: int, float, bytes (raw uint8) or encoded (PNG/JPEG)"),
+    "pixel_range": (str, "TFRecords: lo,hi of numeric pixels; empty: 0,255 (int) or 0,1 (float)"),
+    "image_shape": (str, "TFRecords: H,W or H,W,C of flat pixels; empty: square, one channel"),
 }
 # Knobs without a default in the spec: they name the user's own storage.
 REQUIRED_PARAMETERS = ("serving_dir",)
@@ -91,6 +100,8 @@ def _describe_parameters(spec: pipeline_spec_pb2.PipelineSpec, config: PipelineC
 
 
 def _struct_value(value) -> struct_pb2.Value:
+    if isinstance(value, tuple):
+        value = ",".join(str(v) for v in value)
     if isinstance(value, str):
         return struct_pb2.Value(string_value=value)
     return struct_pb2.Value(number_value=value)

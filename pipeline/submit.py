@@ -88,6 +88,9 @@ def resolve_parameters(declared: dict[str, str], assignments: Iterable[str],
             result[name] = getattr(defaults, name)
         else:
             raise ConfigError(f"run parameter {name!r} has no default: give it with --set")
+    for name, value in result.items():
+        if isinstance(value, tuple):  # a list setting travels as "a,b,c"
+            result[name] = ",".join(str(v) for v in value)
     if "serving_dir" in result:
         _check_uri("serving_dir", result["serving_dir"])
     data = result.get("data")

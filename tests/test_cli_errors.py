@@ -38,3 +38,45 @@ def test_data_anomalies_raised_inside_a_run_exit_2_naming_them(tmp_path, capsys,
     code = main(["run", "--output-dir", str(tmp_path / "out")])
     assert code == 2
     assert "feature 'pixels'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, named", [
+    ("--direct_num_worker=2", "--direct_num_worker=2"),  # misspelt: Beam would only warn
+    ("--direct_running_mode=fast", "invalid choice: 'fast'"),
+    ("runner=DirectRunner", "starts with '--'"),
+])
+def test_bad_beam_flag_exits_2_naming_it(tmp_path, capsys, flag, named):
+    code = main(["run", "--output-dir", str(tmp_path / "out"), f"--beam-arg={flag}"])
+    assert code == 2
+    assert named in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before anything ran
+
+
+def test_good_beam_flags_reach_beam_pipeline_args():
+    from pipeline.config import PipelineConfig
+    from pipeline.dag import DEFAULT_BEAM_ARGS, create_pipeline
+
+    flags = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
+    pipeline = create_pipeline(PipelineConfig(beam_args=flags))
+    assert pipeline.beam_pipeline_args == [*DEFAULT_BEAM_ARGS, *flags]
+
+
+def test_a_second_run_on_an_output_dir_in_use_fails_at_once(tmp_path, capsys):
+    import fcntl
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".run.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("pid 4242\n")
+        held.flush()
+        code = main(["run", "--output-dir", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "another run is using it (pid 4242)" in err and "--output-dir" in err
+
+
+def test_an_output_dir_that_is_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["run", "--output-dir", str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err

@@ -1,18 +1,65 @@
-"""Data generation: pixels as image files hold them, slice features, a stable split."""
+"""Ingestion: sources read on Beam, classes from the data, a stable stratified split,
+TFRecords from elsewhere, and bad input named by file, record and feature."""
+import io
+import json
 import os
 
+import apache_beam as beam
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
-from ingestion import examples, sources, split
+from ingestion import examples, sources, split, synthetic, tfrecords
 from ingestion.errors import DataError
+from ingestion.settings import IngestSettings
+from ingestion.transforms import ImagesToExamples, RawImage, ReadImages
+
+IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
 @pytest.fixture(scope="module")
 def digits():
     return list(sources.digits_records(8))
+
+
+def _decode(serialized):
+    feats = tf.train.Example.FromString(serialized).features.feature
+    return (feats["label"].int64_list.value[0], tuple(feats["pixels"].int64_list.value),
+            feats["ink_density"].bytes_list.value[0].decode())
+
+
+def _dump(items, path):
+    with open(path, "w") as f:
+        json.dump(items, f)
+
+
+def ingest(settings, argv=IN_MEMORY, raw_images=None):
+    """Runs ingestion on Beam: ({split: [(label, pixels, ink)]}, summary)."""
+    import tempfile
+
+    from ingestion.transforms import DataSummary
+
+    out = tempfile.mkdtemp()
+    with beam.Pipeline(argv=argv) as pipeline:
+        if raw_images is None:
+            raw, skipped = pipeline | ReadImages(settings)
+        else:
+            raw, skipped = pipeline | beam.Create(raw_images), None
+        splits, summary = raw | ImagesToExamples(settings, skipped)
+        for name, part in splits.items():
+            _ = (part | f"Decode[{name}]" >> beam.Map(_decode)
+                 | f"All[{name}]" >> beam.combiners.ToList()
+                 | f"Dump[{name}]" >> beam.Map(_dump, os.path.join(out, name)))
+        _ = summary | beam.Map(lambda s: s.to_json()) | beam.Map(
+            lambda text: open(os.path.join(out, "summary"), "w").write(text))
+    got = {}
+    for name in ("train", "eval"):
+        with open(os.path.join(out, name)) as f:
+            got[name] = [(label, tuple(pixels), ink) for label, pixels, ink in json.load(f)]
+    with open(os.path.join(out, "summary")) as f:
+        summary = DataSummary.from_json(f.read())
+    return got, summary
 
 
 def test_digits_are_8bit_images_with_labels(digits):
@@ -26,78 +73,155 @@ def test_digits_are_8bit_images_with_labels(digits):
     assert set(np.unique(pixels)) <= allowed
 
 
-def test_split_is_deterministic_stratified_and_disjoint(digits):
-    a = split.split_records(digits, 20, seed=42)
-    b = split.split_records(list(reversed(digits)), 20, seed=42)
-    assert [r.key for r in a["eval"]] == [r.key for r in b["eval"]]
-    assert len(a["eval"]) + len(a["train"]) == len(digits)
-    assert not {r.key for r in a["eval"]} & {r.key for r in a["train"]}
+def test_split_per_class_share_at_18k_examples():
+    records = [examples.Record(np.zeros(1), i % 10, f"file-{i:06d}.png") for i in range(18_000)]
+    parts = split.split_records(records, 20, seed=42)
     for label in range(10):
-        n_all = sum(r.label == label for r in digits)
-        n_eval = sum(r.label == label for r in a["eval"])
-        assert abs(n_eval - 0.2 * n_all) <= 1
-    other = split.split_records(digits, 20, seed=7)
-    assert {r.key for r in other["eval"]} != {r.key for r in a["eval"]}
+        n_eval = sum(r.label == label for r in parts["eval"])
+        assert n_eval == 360  # exactly round(1,800 x 20%) per class
+    assert not {r.key for r in parts["eval"]} & {r.key for r in parts["train"]}
+    shuffled = split.split_records(records[::-1], 20, seed=42)
+    assert {r.key for r in shuffled["eval"]} == {r.key for r in parts["eval"]}
+    assert {r.key for r in split.split_records(records, 20, seed=7)["eval"]} != \
+        {r.key for r in parts["eval"]}
 
 
-def test_ink_density_buckets_cover_the_data(digits):
-    assert examples.ink_density(np.zeros((8, 8))) == "light"
-    assert examples.ink_density(np.full((8, 8), 255)) == "heavy"
-    counts = {b: 0 for b in examples.INK_BUCKETS}
-    for r in digits:
-        counts[examples.ink_density(r.pixels)] += 1
-    assert all(c > 200 for c in counts.values()), counts
+def test_split_does_not_depend_on_order_or_worker_count(digits):
+    raw = [RawImage(r.key, r.label, r.pixels[:, :, None], False, r.key) for r in digits]
+    settings = IngestSettings()
+    one, summary = ingest(settings, raw_images=raw)
+    two, _ = ingest(settings, raw_images=raw[::-1], argv=[
+        "--direct_running_mode=multi_threading", "--direct_num_workers=2"])
+    for name in ("train", "eval"):
+        assert sorted(one[name]) == sorted(two[name])
+    counts = summary.counts["eval"]
+    assert counts == [round(n * 0.2) for n in np.bincount([r.label for r in digits])]
 
 
-def test_example_carries_image_label_and_slice_feature(digits):
-    ex = examples.to_example(digits[0])
-    feats = ex.features.feature
-    assert list(feats["pixels"].int64_list.value) == digits[0].pixels.reshape(-1).tolist()
-    assert feats["label"].int64_list.value == [digits[0].label]
-    assert feats["ink_density"].bytes_list.value[0].decode() in examples.INK_BUCKETS
+def test_embedded_digits_ink_slices_from_training_tertiles():
+    got, summary = ingest(IngestSettings())
+    assert summary.class_names == [str(i) for i in range(10)]
+    assert summary.image_shape == (8, 8, 1)
+    shares = {b: sum(ink == b for _, _, ink in got["train"]) / len(got["train"])
+              for b in examples.INK_BUCKETS}
+    assert all(0.25 < s < 0.42 for s in shares.values()), shares
 
 
-def test_image_folder_any_size_and_mode(tmp_path):
-    for label in ("0", "1"):
-        (tmp_path / label).mkdir()
-        for i in range(3):
-            img = Image.new("RGB", (32, 20), (255, 255, 255) if label == "1" else (0, 0, 0))
-            img.save(tmp_path / label / f"{i}.png")
-    records = list(sources.folder_records(str(tmp_path), 8))
-    assert len(records) == 6
-    assert {r.label for r in records} == {0, 1}
-    assert all(r.pixels.shape == (8, 8) for r in records)
-    assert all(r.pixels.max() == 255 for r in records if r.label == 1)
+def test_image_folder_with_named_classes_colour_and_leftovers(tmp_path):
+    root = tmp_path / "data"
+    synthetic.generate(str(root), 60, "folder", image_size=28, colour=True, names=True)
+    (root / ".DS_Store").write_bytes(b"\0")
+    (root / ".ipynb_checkpoints").mkdir()
+    (root / "zero" / "README").write_text("notes")
+    (root / "one" / ".hidden.png").write_bytes(b"not read")
+    got, summary = ingest(IngestSettings(data=str(root)))
+    assert summary.class_names == sorted(synthetic.CLASS_NAMES)
+    assert summary.image_shape == (28, 28, 3)
+    assert summary.skipped_files == 2
+    assert len(got["train"]) + len(got["eval"]) == 60
+    assert all(len(pixels) == 28 * 28 * 3 for _, pixels, _ in got["eval"])
 
 
-def test_image_folder_errors_name_the_file(tmp_path):
-    with pytest.raises(DataError, match="no class folders"):
-        list(sources.folder_records(str(tmp_path), 8))
-    (tmp_path / "cats").mkdir()
-    with pytest.raises(DataError, match="cats"):
-        list(sources.folder_records(str(tmp_path), 8))
-    (tmp_path / "cats").rmdir()
-    (tmp_path / "3").mkdir()
-    (tmp_path / "3" / "broken.png").write_bytes(b"not an image")
-    with pytest.raises(DataError, match="broken.png"):
-        list(sources.folder_records(str(tmp_path), 8))
+def test_image_size_and_channels_settings_convert_every_image(tmp_path):
+    root = tmp_path / "data"
+    synthetic.generate(str(root), 40, "folder", image_size=28, colour=True)
+    got, summary = ingest(IngestSettings(data=str(root), image_size=12, channels=1))
+    assert summary.image_shape == (12, 12, 1)
+    assert summary.class_names == [str(i) for i in range(10)]  # numeric folders are ids
+    assert {len(p) for _, p, _ in got["train"]} == {144}
 
 
-def test_tfrecords_round_trip_and_bad_records(tmp_path, digits):
-    path = str(tmp_path / "d.tfrecord")
-    with tf.io.TFRecordWriter(path) as w:
-        for r in digits[:5]:
-            w.write(examples.to_example(r).SerializeToString())
-    back = list(sources.tfrecord_records(str(tmp_path / "*.tfrecord"), 8))
-    assert [r.label for r in back] == [r.label for r in digits[:5]]
-    assert np.array_equal(back[0].pixels, digits[0].pixels)
-    with pytest.raises(DataError, match="image_size=16"):
-        list(sources.tfrecord_records(path, 16))
-    bad = str(tmp_path / "bad.tfrecord")
-    with open(bad, "wb") as f:
-        f.write(b"garbage" * 10)
-    with pytest.raises(DataError, match="bad.tfrecord"):
-        list(sources.tfrecord_records(bad, 8))
+def _write(path, records, compression=""):
+    with tf.io.TFRecordWriter(str(path), options=compression) as writer:
+        for rec in records:
+            writer.write(rec.SerializeToString())
+
+
+def _example(**features):
+    feature = {}
+    for name, value in features.items():
+        if isinstance(value, bytes):
+            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+        elif isinstance(value, float) or (isinstance(value, list) and isinstance(value[0], float)):
+            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(
+                value=value if isinstance(value, list) else [value]))
+        else:
+            feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(
+                value=value if isinstance(value, list) else [value]))
+    return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+def test_tfrecords_with_other_feature_names_and_float_pixels(tmp_path, digits):
+    # gzipped, although the name says nothing: compression comes from the content.
+    _write(tmp_path / "mnist-like.tfrecord",
+           [_example(image_floats=[float(v) / 255 - 0.5 for v in r.pixels.reshape(-1)],
+                     image_class=r.label) for r in digits[:200]], "GZIP")
+    assert tfrecords.detect_compression(str(tmp_path / "mnist-like.tfrecord")) == "GZIP"
+    settings = IngestSettings(data=str(tmp_path / "*.tfrecord"), image_feature="image_floats",
+                              label_feature="image_class", pixel_encoding="float",
+                              pixel_range="-0.5,0.5")
+    got, summary = ingest(settings)
+    assert summary.image_shape == (8, 8, 1)
+    by_pixels = {tuple(int(v) for v in r.pixels.reshape(-1)): r.label for r in digits[:200]}
+    for label, pixels, _ in got["train"] + got["eval"]:
+        assert by_pixels[pixels] == label  # the range mapped back to the same 8-bit values
+
+
+def test_tfrecords_with_encoded_png_and_string_labels(tmp_path, digits):
+    records = []
+    for r in digits[:100]:
+        png = io.BytesIO()
+        Image.fromarray(r.pixels).resize((16, 16)).save(png, format="PNG")
+        records.append(_example(image=png.getvalue(), name=synthetic.CLASS_NAMES[r.label].encode()))
+    _write(tmp_path / "encoded.gz", records)  # named .gz, not compressed
+    assert tfrecords.detect_compression(str(tmp_path / "encoded.gz")) == ""
+    got, summary = ingest(IngestSettings(data=str(tmp_path / "encoded.gz"), image_feature="image",
+                                         label_feature="name", pixel_encoding="encoded"))
+    assert summary.class_names == sorted(synthetic.CLASS_NAMES)
+    assert summary.image_shape == (16, 16, 1)
+
+
+@pytest.mark.parametrize("make, settings, message", [
+    (lambda r: _example(image=[1] * 64, label=r.label), {},
+     r"record 0: no feature 'pixels' \(the record has: image, label\); set image_feature="),
+    (lambda r: _example(pixels=[float("nan")] * 64, label=r.label),
+     {"pixel_encoding": "float"}, "NaN or infinite"),
+    (lambda r: _example(pixels=[300] * 64, label=r.label), {}, "outside pixel_range 0,255"),
+    (lambda r: _example(pixels=[1] * 60, label=r.label), {}, "60 values, not a square image"),
+    (lambda r: _example(pixels=[1] * 64, label=-1), {}, "class ids must be 0 or more"),
+    (lambda r: _example(pixels=[1] * 64, label=r.label), {"classes": ("0", "1")},
+     "is not among the classes"),
+    (lambda r: _example(pixels=[1] * 64, label=r.label * 2), {}, "none missing"),
+    (lambda r: _example(pixels=[1] * 64, label=0), {}, "at least two"),
+])
+def test_bad_records_are_named(tmp_path, digits, make, settings, message):
+    _write(tmp_path / "bad.tfrecord", [make(r) for r in digits[:40]])
+    with pytest.raises(DataError, match=message) as err:
+        ingest(IngestSettings(data=str(tmp_path / "bad.tfrecord"), **settings))
+    if "record" in message:
+        assert "bad.tfrecord" in str(err.value)
+
+
+def test_a_class_too_small_to_split_is_named(tmp_path):
+    root = tmp_path / "data"
+    for name, count in (("cat", 10), ("dog", 1)):
+        (root / name).mkdir(parents=True)
+        for i in range(count):
+            Image.new("L", (8, 8), 40 * i).save(root / name / f"{i}.png")
+    with pytest.raises(DataError, match="class 'dog' has 1 example"):
+        ingest(IngestSettings(data=str(root)))
+
+
+def test_unreadable_image_and_tfrecord_files_are_named(tmp_path):
+    root = tmp_path / "data"
+    synthetic.generate(str(root), 20, "folder")
+    (root / "3" / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(DataError, match="broken.png: not a readable image"):
+        ingest(IngestSettings(data=str(root)))
+    garbage = tmp_path / "garbage.tfrecord"
+    garbage.write_bytes(b"garbage" * 10)
+    with pytest.raises(DataError, match="garbage.tfrecord: not a readable TFRecord"):
+        ingest(IngestSettings(data=str(garbage)))
 
 
 def test_check_source_names_missing_path(tmp_path):
@@ -108,3 +232,14 @@ def test_check_source_names_missing_path(tmp_path):
         sources.check_source(missing)
     with pytest.raises(DataError, match="no files match"):
         sources.check_source(os.path.join(str(tmp_path), "*.tfrecord"))
+
+
+def test_generator_is_deterministic(tmp_path):
+    a, b = synthetic.variant(5, 28, colour=True), synthetic.variant(5, 28, colour=True)
+    assert np.array_equal(a[0], b[0]) and a[0].shape == (28, 28, 3) and a[1] == 5
+    assert not np.array_equal(synthetic.variant(5 + 1797, 28)[0], synthetic.variant(5, 28)[0])
+    synthetic.generate(str(tmp_path / "t"), 30, "tfrecord", names=True)
+    (path,) = tf.io.gfile.glob(str(tmp_path / "t" / "*"))
+    first = next(iter(tf.data.TFRecordDataset(path, compression_type="GZIP")))
+    feats = tf.train.Example.FromString(first.numpy()).features.feature
+    assert feats["label"].bytes_list.value == [b"zero"] and len(feats["pixels"].int64_list.value) == 64

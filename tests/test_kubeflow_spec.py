@@ -146,6 +146,9 @@ CONSUMERS = {
     "train_steps": {"Trainer"},
     "learning_rate": {"Trainer"},
     "accuracy_threshold": {"Evaluator"},
+    **{name: {"ImageExampleGen"} for name in (
+        "image_size", "channels", "classes", "image_feature", "label_feature",
+        "pixel_encoding", "pixel_range", "image_shape")},
 }
 TYPES = {
     "data": ParameterType.STRING,
@@ -153,6 +156,11 @@ TYPES = {
     "train_steps": ParameterType.NUMBER_INTEGER,
     "learning_rate": ParameterType.NUMBER_DOUBLE,
     "accuracy_threshold": ParameterType.NUMBER_DOUBLE,
+    "image_size": ParameterType.NUMBER_INTEGER,
+    "channels": ParameterType.NUMBER_INTEGER,
+    **{name: ParameterType.STRING for name in (
+        "classes", "image_feature", "label_feature", "pixel_encoding", "pixel_range",
+        "image_shape")},
 }
 
 
@@ -180,7 +188,10 @@ def test_parameter_defaults_are_the_config_defaults(compiled):
             assert not params[name].HasField("default_value") and not params[name].is_optional
         else:
             value = json_format.MessageToDict(params[name].default_value)
-            assert value == getattr(defaults, name) and params[name].is_optional, name
+            default = getattr(defaults, name)
+            if isinstance(default, tuple):  # a list setting travels as "a,b,c"
+                default = ",".join(default)
+            assert value == default and params[name].is_optional, name
 
 
 def test_baseline_lookup_is_never_served_from_kfp_cache(compiled):

@@ -96,6 +96,12 @@ class FakeKfp:
         return [r for r in self.requests if r["method"] == "POST" and r["path"] == path]
 
 
+# How the data is read: run parameters too, with the config's defaults.
+INGESTION_DEFAULTS = {"image_size": 0, "channels": 0, "classes": "", "image_feature": "pixels",
+                      "label_feature": "label", "pixel_encoding": "int", "pixel_range": "",
+                      "image_shape": ""}
+
+
 @pytest.fixture
 def kfp_api():
     fake = FakeKfp()
@@ -135,7 +141,7 @@ def test_submit_sends_pipeline_yaml_parameters_and_root(kfp_api, capsys):
     assert body["runtime_config"]["pipeline_root"] == ROOT
     assert body["runtime_config"]["parameters"] == {
         "data": "gs://bucket/images", "train_steps": 321, "learning_rate": 0.01,
-        "accuracy_threshold": 0.85, "serving_dir": ROOT + "/serving"}
+        "accuracy_threshold": 0.85, "serving_dir": ROOT + "/serving", **INGESTION_DEFAULTS}
     [experiment] = kfp_api.posts("/apis/v2beta1/experiments")
     assert experiment["body"]["display_name"] == "nightly"
     assert body["experiment_id"] == "exp-1"
@@ -152,7 +158,7 @@ def test_defaults_fill_every_parameter_and_token_is_sent(kfp_api, capsys):
     assert params == {"data": "digits", "train_steps": cli_default("train_steps"),
                       "learning_rate": cli_default("learning_rate"),
                       "accuracy_threshold": cli_default("accuracy_threshold"),
-                      "serving_dir": "gs://models/digits"}
+                      "serving_dir": "gs://models/digits", **INGESTION_DEFAULTS}
     assert run["body"]["experiment_id"] == "exp-old"  # existing experiment reused
     assert not kfp_api.posts("/apis/v2beta1/experiments")
     assert all(r["auth"] == "Bearer secret-token" for r in kfp_api.requests)

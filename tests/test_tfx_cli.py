@@ -1,4 +1,4 @@
-"""The local runner file through the real `tfx` CLI, as TFX users run pipelines."""
+"""The runner files through the real `tfx` CLI, as TFX users run pipelines."""
 import os
 import subprocess
 import sys
@@ -11,9 +11,12 @@ pytestmark = pytest.mark.e2e
 TFX = os.path.join(os.path.dirname(sys.executable), "tfx")
 
 
-def test_tfx_pipeline_create_then_run_create_pushes_a_model(tmp_path):
+@pytest.mark.parametrize("engine, pipeline_file", [("local", "local_runner.py"),
+                                                   ("beam", "beam_runner.py")])
+def test_tfx_pipeline_create_then_run_create_pushes_a_model(tmp_path, engine, pipeline_file):
     env = {**os.environ, "HOME": str(tmp_path), "TIEDFLOW_OUTPUT_DIR": str(tmp_path / "out")}
     env.pop("LOCAL_HOME", None)
+    env.pop("BEAM_HOME", None)
 
     def tfx(*args):
         proc = subprocess.run([TFX, *args], cwd=REPO, env=env, capture_output=True, text=True,
@@ -21,10 +24,10 @@ def test_tfx_pipeline_create_then_run_create_pushes_a_model(tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
         return proc
 
-    tfx("pipeline", "create", "--engine", "local",
-        "--pipeline_path", os.path.join("pipeline", "local_runner.py"))
-    assert (tmp_path / "tfx" / "local" / "tiedflow").is_dir()
-    tfx("run", "create", "--engine", "local", "--pipeline_name", "tiedflow")
+    tfx("pipeline", "create", "--engine", engine,
+        "--pipeline_path", os.path.join("pipeline", pipeline_file))
+    assert (tmp_path / "tfx" / engine / "tiedflow").is_dir()
+    tfx("run", "create", "--engine", engine, "--pipeline_name", "tiedflow")
     serving = tmp_path / "out" / "serving"
     versions = os.listdir(serving)
     assert len(versions) == 1

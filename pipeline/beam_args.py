@@ -1,0 +1,48 @@
+"""Beam settings from the command line (`--beam-arg=FLAG`), checked before a run.
+
+Beam itself only logs a warning about a flag no runner knows and drops it, so a
+typo (`--runner=Dataflow`, `--direct_num_worker=2`) would quietly run with the
+defaults; here every flag is parsed the way Beam parses it, and an unknown
+flag or a bad value stops the run with exit status 2, naming it.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from typing import Sequence
+
+from pipeline.config import ConfigError
+
+
+def check_beam_args(flags: Sequence[str]) -> list[str]:
+    """`flags` if Beam knows each one and its value; ConfigError naming the first that is not."""
+    flags = list(flags)
+    if not flags:
+        return flags
+    for flag in flags:
+        if not flag.startswith("--"):
+            raise ConfigError(f"--beam-arg {flag!r}: a Beam flag starts with '--' "
+                              "(e.g. --beam-arg=--direct_num_workers=2)")
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    parsers = []
+    errors = io.StringIO()
+    beam_logger = logging.getLogger("apache_beam.options.pipeline_options")
+    level = beam_logger.level
+    beam_logger.setLevel(logging.ERROR)  # its own "Discarding unparseable args" warning
+    try:
+        with contextlib.redirect_stderr(errors):
+            PipelineOptions(flags).get_all_options(add_extra_args_fn=parsers.append)
+            parsers[0].allow_abbrev = False  # a misspelt flag is not a prefix of a real one
+            _, unknown = parsers[0].parse_known_args(flags)
+    except SystemExit:  # argparse's answer to a bad value
+        message = errors.getvalue().strip().splitlines()[-1:] or ["bad value"]
+        raise ConfigError(f"--beam-arg: {message[0].split('error: ')[-1]}") from None
+    finally:
+        beam_logger.setLevel(level)
+    unknown = [arg for arg in unknown if arg.startswith("--")]
+    if unknown:
+        raise ConfigError(f"--beam-arg {unknown[0]}: not a flag Beam knows (see Beam's "
+                          "pipeline options and your runner's documentation)")
+    return flags
