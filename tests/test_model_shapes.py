@@ -102,3 +102,10 @@ def test_a_model_saved_before_image_shape_loads():
                                          "tied_layers": 3, "tie_mode": "depth", "l2": 1e-4,
                                          "num_classes": 10})
     assert old.image_shape == (8, 8, 1)
+
+
+def test_small_images_get_milder_moves():
+    assert augmentation.strength_for((8, 8, 1)) == 0.5
+    assert augmentation.strength_for((28, 28, 3)) == 1.0
+    model = model_lib.build_model(8, 8, 3, "depth", num_classes=3, augment=True)
+    assert model.get_layer("augment").strength == 0.5

@@ -192,7 +192,7 @@ def _graph(image_shape, width, tied_layers, tie_mode, l2, num_classes, augment):
     inputs = keras.Input(shape=(height * width_px * channels,), name=IMAGE_KEY)
     x = layers.Reshape(image_shape)(inputs)
     if augment:
-        x = augmentation.Augment(name="augment")(x)
+        x = augmentation.Augment(augmentation.strength_for(image_shape), name="augment")(x)
     if tie_mode == "channel" and channels > 1:
         x = ChannelTiedConv2D(width, l2=l2, name="stem_conv")(x)
     else:
