@@ -107,8 +107,9 @@ def test_early_stopping_stops_and_keeps_best_weights(digits):
 def test_config_and_hparams_agree_on_training_defaults():
     from pipeline.config import ConfigError, PipelineConfig
 
-    # image_size: the config's 0 is "the data's own", which the Trainer's executor fills in.
-    assert HParams.from_config(PipelineConfig()).replace(image_size=8) == HParams()
+    # The data's shape and classes are not taken from the config (image_size and
+    # channels there are ingestion settings): the Trainer's executor fills them in.
+    assert HParams.from_config(PipelineConfig(image_size=28, channels=3)) == HParams()
     hp = HParams.from_config(PipelineConfig().with_overrides(
         ["optimizer=minibatch-sgd", "momentum=0.9", "tie_mode=channel", "l2=0"]))
     assert (hp.optimizer, hp.momentum, hp.tie_mode, hp.l2) == ("minibatch-sgd", 0.9, "channel", 0)
