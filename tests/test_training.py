@@ -108,7 +108,7 @@ def test_config_and_hparams_agree_on_training_defaults():
     from pipeline.config import ConfigError, PipelineConfig
 
     # image_size: the config's 0 is "the data's own", which the Trainer's executor fills in.
-    assert HParams.from_config(PipelineConfig()).replace(image_size=8) == HParams()
+    assert HParams.from_config(PipelineConfig()) == HParams()  # image shape: from the data
     hp = HParams.from_config(PipelineConfig().with_overrides(
         ["optimizer=minibatch-sgd", "momentum=0.9", "tie_mode=channel", "l2=0"]))
     assert (hp.optimizer, hp.momentum, hp.tie_mode, hp.l2) == ("minibatch-sgd", 0.9, "channel", 0)
