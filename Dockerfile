@@ -1,6 +1,8 @@
 # The image every task of pipeline.yaml runs: TFX 1.16.0 with this project
 # installed from the same lock as the local environment.
 #   docker build -t tiedflow:0.1.0 .     (the tag `tiedflow compile` names by default)
+#   make image                            (podman or docker; a stand-in base where
+#                                          no registry is reachable: container/)
 ARG TFX_IMAGE=gcr.io/tfx-oss-public/tfx:1.16.0
 FROM ${TFX_IMAGE}
 
@@ -8,7 +10,13 @@ WORKDIR /opt/tiedflow
 # The lock first: code edits then reuse this large layer. --no-deps installs
 # exactly the locked versions over the image's own, without backtracking.
 COPY requirements.lock ./
-RUN python -m pip install --no-cache-dir --no-deps -r requirements.lock
+# container/image.sh mounts, for this step only, the host's CA bundle (HTTPS
+# through a re-signing proxy) and the host's pip cache (a rebuild downloads
+# nothing); neither stays in the image. Without them pip keeps no cache.
+RUN if [ -f /run/build/ca.crt ]; then export PIP_CERT=/run/build/ca.crt; fi \
+ && if [ -d /run/build/pip-cache ]; then export PIP_CACHE_DIR=/run/build/pip-cache; \
+    else export PIP_NO_CACHE_DIR=1; fi \
+ && python -m pip install --no-deps -r requirements.lock
 
 COPY pyproject.toml ./
 COPY pipeline ./pipeline
