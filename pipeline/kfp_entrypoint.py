@@ -8,8 +8,8 @@ definitions (`--json_serialized_inputs_spec_args`), so this fills the missing
 types in from there and then runs TFX's own entry point unchanged.
 
 TFX finds a custom artifact class by taking its schema title, the TYPE_NAME,
-as an import path; the project's own types (e.g. `tiedflow.HtmlReport`) are
-registered under their TYPE_NAME first, so their names need not be paths.
+as an import path; the project's own types (e.g. the report's `system.HTML`)
+are registered under their TYPE_NAME first, so their names need not be paths.
 
 After the executor, the empty "folder" objects that TensorFlow's GCS
 filesystem leaves under a task's gs:// outputs are deleted: the open-source
