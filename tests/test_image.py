@@ -150,7 +150,9 @@ def test_bad_data_fails_in_the_container_and_pushes_nothing(second_pass):
     second_pass.run_root = os.path.join(second_pass.workdir, "run3")
     second_pass.run_parameters["data"] = "/no/such/images"
     proc = second_pass.run("ImageExampleGen")
-    assert proc.returncode != 0
-    assert "--data /no/such/images: no such file or directory" in proc.stdout + proc.stderr
+    assert proc.returncode == 2
+    output = proc.stdout + proc.stderr
+    assert "tiedflow: error: --data /no/such/images: no such file or directory" in output
+    assert "Traceback" not in output
     assert not os.path.exists(os.path.join(second_pass.run_root, "kfp_outputs", "ImageExampleGen"))
     assert _snapshot(second_pass.serving_dir) == before

@@ -109,6 +109,17 @@ def test_tfx_entry_point_alone_fails_on_untyped_input(launched, spec):
     assert "UnboundLocalError" in proc.stderr and "title" in proc.stderr
 
 
+def test_bad_data_ends_the_task_with_one_line_and_exit_2(launched):
+    """What the task's log in the KFP UI shows for a bad `data` parameter."""
+    executor_input = launched.executor_input("ImageExampleGen")
+    executor_input["inputs"]["parameterValues"]["data"] = "/no/such/images"
+    executor_input["outputs"]["outputFile"] += ".bad"
+    proc = launched.run("ImageExampleGen", executor_input=executor_input)
+    assert proc.returncode == 2
+    assert "tiedflow: error: --data /no/such/images: no such file or directory" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
 def test_next_run_compares_against_the_pushed_model(launched):
     """A second run's baseline is the model the first run pushed (no Resolver)."""
     pushed = glob.glob(os.path.join(launched.serving_dir, "*", "saved_model.pb"))
