@@ -11,12 +11,18 @@ WORKDIR /opt/tiedflow
 # exactly the locked versions over the image's own, without backtracking.
 COPY requirements.lock ./
 # container/image.sh mounts, for this step only, the host's CA bundle (HTTPS
-# through a re-signing proxy) and the host's pip cache (a rebuild downloads
-# nothing); neither stays in the image. Without them pip keeps no cache.
+# through a re-signing proxy) and the host's pip cache; neither stays in the
+# image. The locked files are kept in a wheelhouse inside that cache, because
+# pip's own HTTP cache stores nothing behind such a proxy: `pip download`
+# skips a file already there, so a rebuild of this layer downloads only what
+# the lock changed. Without the mounts pip installs straight from the index.
 RUN if [ -f /run/build/ca.crt ]; then export PIP_CERT=/run/build/ca.crt; fi \
- && if [ -d /run/build/pip-cache ]; then export PIP_CACHE_DIR=/run/build/pip-cache; \
-    else export PIP_NO_CACHE_DIR=1; fi \
- && python -m pip install --no-deps -r requirements.lock
+ && export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+ && if [ -d /run/build/pip-cache ]; then \
+      wheels=/run/build/pip-cache/tiedflow-wheelhouse \
+      && python -m pip download --quiet --no-deps -r requirements.lock -d "$wheels" \
+      && python -m pip install --no-deps --no-index --find-links "$wheels" -r requirements.lock; \
+    else python -m pip install --no-deps -r requirements.lock; fi
 
 COPY pyproject.toml ./
 COPY pipeline ./pipeline
