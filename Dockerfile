@@ -17,7 +17,7 @@ COPY requirements.lock ./
 # skips a file already there, so a rebuild of this layer downloads only what
 # the lock changed. Without the mounts pip installs straight from the index.
 RUN if [ -f /run/build/ca.crt ]; then export PIP_CERT=/run/build/ca.crt; fi \
- && export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+ && export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore \
  && if [ -d /run/build/pip-cache ]; then \
       wheels=/run/build/pip-cache/tiedflow-wheelhouse \
       && python -m pip download --quiet --no-deps -r requirements.lock -d "$wheels" \
