@@ -13,29 +13,19 @@ COPY requirements.lock ./
 # container/image.sh mounts, for this step only, the host's CA bundle (HTTPS
 # through a re-signing proxy) and the host's pip cache; neither stays in the
 # image. The locked files are kept in a wheelhouse inside that cache, because
-# pip's own HTTP cache stores nothing behind such a proxy: `pip download`
-# skips a file already there, so a rebuild of this layer downloads only what
-# the lock changed. Without the mounts pip installs straight from the index.
+# pip's own HTTP cache stores nothing behind such a proxy: the install reads
+# only the wheelhouse when it holds the whole lock (pip resolves everything
+# before installing anything), else `pip download` fetches what is missing
+# (it skips files already there) first. Without the mounts pip installs
+# straight from the index.
 RUN if [ -f /run/build/ca.crt ]; then export PIP_CERT=/run/build/ca.crt; fi \
  && export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore \
  && if [ -d /run/build/pip-cache ]; then \
       wheels=/run/build/pip-cache/tiedflow-wheelhouse \
-      && python -m pip download --quiet --no-deps -r requirements.lock -d "$wheels" \
-      && python -m pip install --no-deps --no-index --find-links "$wheels" -r requirements.lock; \
+      && offline="python -m pip install --no-deps --no-index --find-links $wheels -r requirements.lock" \
+      && { $offline 2>/dev/null \
+           || { python -m pip download --quiet --no-deps -r requirements.lock -d "$wheels" && $offline; }; }; \
     else python -m pip install --no-deps -r requirements.lock; fi
-
-COPY pyproject.toml ./
-COPY pipeline ./pipeline
-COPY components ./components
-COPY ingestion ./ingestion
-COPY trainer ./trainer
-COPY evaluation ./evaluation
-COPY reporting ./reporting
-COPY serving ./serving
-COPY names ./names
-RUN python -m pip install --no-cache-dir --no-deps --no-build-isolation . \
- && cd / && python -c "import pipeline.kfp_entrypoint, components.example_gen, trainer.task, \
-evaluation.metrics, components.report"
 
 # KubeflowV2DagRunner drops environment variables set on a component's
 # container (tensorflow/tfx#7765), so what the tasks need is set here:
@@ -46,6 +36,19 @@ ENV PYTHONUNBUFFERED=1 \
     MPLBACKEND=Agg \
     MPLCONFIGDIR=/tmp/matplotlib \
     KERAS_HOME=/tmp/keras
+
+COPY pyproject.toml ./
+COPY pipeline ./pipeline
+COPY components ./components
+COPY ingestion ./ingestion
+COPY trainer ./trainer
+COPY evaluation ./evaluation
+COPY reporting ./reporting
+COPY serving ./serving
+COPY names ./names
+RUN python -m pip install --no-cache-dir --no-deps --no-build-isolation --root-user-action=ignore . \
+ && cd / && python -c "import pipeline.kfp_entrypoint, components.example_gen, trainer.task, \
+evaluation.metrics, components.report"
 
 # Tasks import the installed package, not these sources.
 WORKDIR /
