@@ -156,3 +156,12 @@ def test_bad_data_fails_in_the_container_and_pushes_nothing(second_pass):
     assert "Traceback" not in output
     assert not os.path.exists(os.path.join(second_pass.run_root, "kfp_outputs", "ImageExampleGen"))
     assert _snapshot(second_pass.serving_dir) == before
+
+
+def test_build_mounts_leave_nothing_in_the_image(engine, image):
+    """The CA bundle and pip cache mounted for the lock's install stay outside the
+    image: only their empty mount points remain under /run/build."""
+    probe = "find /run/build /root/.cache -type f -size +0 2>/dev/null; echo done"
+    found = subprocess.run([engine[0], "run", "--rm", *engine[1:], "--network=none", image,
+                            "sh", "-c", probe], capture_output=True, text=True)
+    assert found.stdout.strip() == "done", found.stdout + found.stderr
