@@ -41,7 +41,7 @@ def _user_errors():
     return errors
 
 
-def _find_user_error(err: BaseException):
+def find_user_error(err: BaseException):
     """The DataError / anomaly / config error inside a wrapped exception, if any."""
     user = _user_errors()
     seen = set()
@@ -318,7 +318,7 @@ def _main(argv=None) -> int:
     except BaseException as err:  # map to the documented exit statuses
         if isinstance(err, SystemExit):
             raise
-        user_error = _find_user_error(err)
+        user_error = find_user_error(err)
         if user_error is not None:
             # Beam re-raises an error from a worker with the step appended.
             message = re.sub(r"\s*\[while running '[^']*'\]", "", str(user_error))

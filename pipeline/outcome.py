@@ -25,7 +25,7 @@ class RunOutcome:
     accuracy: Optional[float]
     failures: list  # human-readable failed thresholds
     statistics_uri: Optional[str] = None
-    report_uri: Optional[str] = None  # the EvaluationReport's HtmlReport artifact
+    report_uri: Optional[str] = None  # the EvaluationReport's page (a file)
     baseline_version: Optional[str] = None  # pushed version used as the baseline
     # Why newer pushed models were not the baseline (other inputs or classes).
     baseline_skipped: Optional[str] = None
