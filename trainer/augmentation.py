@@ -20,6 +20,11 @@ MAX_ROTATION_DEGREES = 12.0
 MAX_ZOOM = 0.1  # scale in [1 - MAX_ZOOM, 1 + MAX_ZOOM]
 RESAMPLE_SHARE = 0.3  # of the images in a batch
 RESAMPLE_SCALE = (0.5, 0.9)  # the intermediate size, as a share of the side
+# Below this side the affine moves are left out: on 8x8 images a tenth of the
+# side is under a pixel and a 12-degree turn smears the stroke (the embedded
+# digits fell from 1.0 to 0.983-0.994 eval accuracy with them, stay at 0.99+
+# with the resampling blur alone, which is what reading saved files needs).
+MIN_AFFINE_SIDE = 16
 
 
 class Augment(keras.layers.Layer):
@@ -35,7 +40,9 @@ class Augment(keras.layers.Layer):
     def call(self, inputs, training=None):
         if not training:
             return inputs
-        return resample_blur(affine(inputs, self.seed_generator), self.seed_generator)
+        if min(inputs.shape[1] or 0, inputs.shape[2] or 0) >= MIN_AFFINE_SIDE:
+            inputs = affine(inputs, self.seed_generator)
+        return resample_blur(inputs, self.seed_generator)
 
     def compute_output_shape(self, input_shape):
         return input_shape
