@@ -79,6 +79,8 @@ def cmd_run(args) -> int:
         result = outcome_lib.read_outcome(ran.metadata_path, ran.pipeline_name)
         report = reports.copy_run_report(result, ran.reports_dir)
     accuracy = f"{result.accuracy:.4f}" if result.accuracy is not None else "n/a"
+    if result.data:
+        print(f"data: {result.data}")
     print(f"run {result.run_id}: overall eval accuracy {accuracy}")
     print(f"evaluation: {result.evaluation_uri}")
     for line in (result.baseline_skipped or "").splitlines():
