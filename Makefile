@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine:
 #   make run    creates .venv from the lock (if needed) and runs the pipeline on the embedded digits
 #   make test   creates .venv from the lock (if needed) and runs every test, end to end included
+#   make test-image   builds the image (make image) and runs every task of pipeline.yaml in it
 PYTHON ?= python3.10
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ OUTPUT_DIR ?= tiedflow_output
 BENCH_OUT ?= bench_out/pipeline.json
 PIPELINE_YAML ?= pipeline.yaml
 
-.PHONY: setup browser run run-portable lint test test-unit bench bench-trainer bench-scale compile clean
+.PHONY: setup browser run run-portable lint test test-unit test-image image bench bench-trainer bench-scale compile clean
 # Empty: the compiled spec names tiedflow:<project version>, as the committed pipeline.yaml does.
 IMAGE ?=
 
@@ -31,9 +32,11 @@ run: setup
 run-portable: setup
 	$(BIN)/python -m pipeline.portable_beam run --output-dir $(OUTPUT_DIR)
 
-# Debian's Chromium, for the report's headless-browser test.
+# Debian's Chromium, for the report's headless-browser test. apt-get waits for
+# the dpkg lock (another apt-get may hold it) instead of failing at once.
+APT_GET := apt-get -o DPkg::Lock::Timeout=600
 browser:
-	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	command -v chromium >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq chromium >/dev/null; }
 
 # The layers contract in pyproject.toml: pipeline -> components -> libraries -> names.
 lint: setup
@@ -44,6 +47,19 @@ test: setup browser lint
 
 test-unit: setup lint
 	$(BIN)/python -m pytest -m "not e2e"
+
+# The image pipeline.yaml names (IMAGE=... for another tag), built with podman
+# or docker; podman is installed from Debian when neither is there. On the TFX
+# base where gcr.io answers, else on a stand-in base (container/build-base.sh).
+# Engine settings: container/containers.conf (CONTAINERS_CONF), not /etc.
+export CONTAINERS_CONF ?= $(CURDIR)/container/containers.conf
+image:
+	container/image.sh
+
+# Every task of pipeline.yaml in that image, as the open-source KFP launcher
+# runs it: DAG order, non-root, no network, a bind-mounted pipeline root.
+test-image: setup image
+	$(BIN)/python -m pytest -m image -s tests/test_image.py
 
 bench: setup
 	$(BIN)/python benchmarks/bench_pipeline.py --out $(BENCH_OUT)

@@ -4,28 +4,34 @@ Takes the Evaluator's evaluation and blessing, the StatisticsGen statistics,
 the Examples (whose class names the report shows: they are read at run time,
 like everything that comes from the data) and the baseline
 (LatestPushedModel's output, to name its version or why there is none) and writes
-`report.html` into an `HtmlReport` artifact with `tf.io.gfile`, so it works
-with a local pipeline root and with `gs://` on Kubeflow alike. The page itself
-is `reporting`'s; copying it next to a local run's outputs is the CLI's job.
+the page as an `HtmlReport` artifact: one HTML file at the artifact's URI
+(TFX's file-at-URI value artifact, written through TFX's fileio, so a local
+pipeline root and `gs://` alike), typed `system.HTML`. That schema title is
+what the Kubeflow Pipelines UI renders as a page, from the single object at
+the URI; a directory there (TFX's usual artifact) would show nothing. The page
+itself is `reporting`'s; copying it next to a local run's outputs is the
+CLI's job.
 """
 import os
 
-import tensorflow as tf
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
-from tfx.types import artifact, standard_artifacts
+from tfx.dsl.io import fileio
+from tfx.types import standard_artifacts, value_artifact
 
 from names import (BASELINE_SKIPPED_PROPERTY, HAS_MODEL_PROPERTY, HTML_REPORT_TYPE,
-                   PUSHED_VERSION_PROPERTY, REPORT_FILE)
+                   PUSHED_VERSION_PROPERTY)
 
 
-class HtmlReport(artifact.Artifact):
-    """A directory holding `report.html`."""
+class HtmlReport(value_artifact.ValueArtifact):
+    """The report page, UTF-8 HTML, as the file at the artifact's URI (KFP's `system.HTML`)."""
     TYPE_NAME = HTML_REPORT_TYPE
 
+    def encode(self, value: str) -> bytes:
+        return value.encode("utf-8")
 
-def report_path(report_uri: str) -> str:
-    return os.path.join(report_uri, REPORT_FILE)
+    def decode(self, serialized_value: bytes) -> str:
+        return serialized_value.decode("utf-8")
 
 
 def _class_names_or_none(examples):
@@ -49,7 +55,7 @@ def EvaluationReport(
     title: Parameter[str] = "tiedflow evaluation report",
     code_version: Parameter[str] = "",
 ) -> None:
-    """Renders the evaluation into `report.html` (see reporting.page).
+    """Renders the evaluation into the report page (see reporting.page).
 
     `code_version` is not read: it keys TFX's cache on the report code, so a
     change to it renders the report anew on the next run.
@@ -69,7 +75,7 @@ def EvaluationReport(
         class_names=_class_names_or_none(examples),
         baseline_skipped=(baseline.get_string_custom_property(BASELINE_SKIPPED_PROPERTY)
                           if baseline.has_custom_property(BASELINE_SKIPPED_PROPERTY) else None)))
-    tf.io.gfile.makedirs(report.uri)
-    with tf.io.gfile.GFile(report_path(report.uri), "w") as f:
-        f.write(html)
+    # TFX's local runners create a value artifact's folder, TFX's Kubeflow entry point does not.
+    fileio.makedirs(os.path.dirname(report.uri))
+    report.value = html
     report.set_int_custom_property("blessed", int(blessed))

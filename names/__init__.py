@@ -43,6 +43,6 @@ PUSHED_VERSION_PROPERTY = "pushed_version"
 # Why newer pushed models were not the baseline (other inputs or classes).
 BASELINE_SKIPPED_PROPERTY = "baseline_skipped"
 
-# The EvaluationReport's artifact.
-HTML_REPORT_TYPE = "tiedflow.HtmlReport"  # KFP schema titles need "<namespace>.<Name>"
-REPORT_FILE = "report.html"
+# The EvaluationReport's artifact type: the schema title the Kubeflow Pipelines
+# UI renders as a web page (the HTML file at the artifact's URI).
+HTML_REPORT_TYPE = "system.HTML"

@@ -41,7 +41,7 @@ def _user_errors():
     return errors
 
 
-def _find_user_error(err: BaseException):
+def find_user_error(err: BaseException):
     """The DataError / anomaly / config error inside a wrapped exception, if any."""
     user = _user_errors()
     seen = set()
@@ -79,6 +79,8 @@ def cmd_run(args) -> int:
         result = outcome_lib.read_outcome(ran.metadata_path, ran.pipeline_name)
         report = reports.copy_run_report(result, ran.reports_dir)
     accuracy = f"{result.accuracy:.4f}" if result.accuracy is not None else "n/a"
+    if result.data:
+        print(f"data: {result.data}")
     print(f"run {result.run_id}: overall eval accuracy {accuracy}")
     print(f"evaluation: {result.evaluation_uri}")
     for line in (result.baseline_skipped or "").splitlines():
@@ -318,7 +320,7 @@ def _main(argv=None) -> int:
     except BaseException as err:  # map to the documented exit statuses
         if isinstance(err, SystemExit):
             raise
-        user_error = _find_user_error(err)
+        user_error = find_user_error(err)
         if user_error is not None:
             # Beam re-raises an error from a worker with the step appended.
             message = re.sub(r"\s*\[while running '[^']*'\]", "", str(user_error))

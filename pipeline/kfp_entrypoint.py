@@ -8,8 +8,11 @@ definitions (`--json_serialized_inputs_spec_args`), so this fills the missing
 types in from there and then runs TFX's own entry point unchanged.
 
 TFX finds a custom artifact class by taking its schema title, the TYPE_NAME,
-as an import path; the project's own types (e.g. `tiedflow.HtmlReport`) are
-registered under their TYPE_NAME first, so their names need not be paths.
+as an import path; the project's own types (e.g. the report's `system.HTML`)
+are registered under their TYPE_NAME first, so their names need not be paths.
+
+Bad data or settings (the errors `tiedflow run` exits 2 on) end the task with
+exit status 2 and one line naming the problem, not a traceback.
 
 After the executor, the empty "folder" objects that TensorFlow's GCS
 filesystem leaves under a task's gs:// outputs are deleted: the open-source
@@ -117,6 +120,14 @@ def main() -> None:
     except SystemExit as done:  # absl's app.run ends with sys.exit
         if done.code not in (None, 0):
             raise
+    except Exception as err:  # bad data or settings: one line in the task's log, exit 2
+        from pipeline.cli import EXIT_USAGE, find_user_error
+
+        user_error = find_user_error(err)
+        if user_error is None:
+            raise
+        print(f"tiedflow: error: {user_error}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
     for uri in output_uris(sys.argv[at_input]) if at_input is not None else []:
         if uri.startswith("gs://"):
             print(f"tiedflow: deleted {delete_folder_markers(uri)} folder markers under {uri}")

@@ -10,7 +10,8 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.data_properties import parse_class_names
 from names import (BASELINE_SKIPPED_PROPERTY, CLASS_NAMES_PROPERTY, HAS_MODEL_PROPERTY,
-                   HTML_REPORT_TYPE, PUSHED_VERSION_PROPERTY)
+                   HTML_REPORT_TYPE, IMAGE_SHAPE_PROPERTY, PUSHED_VERSION_PROPERTY,
+                   SKIPPED_FILES_PROPERTY)
 
 
 @dataclasses.dataclass
@@ -25,11 +26,31 @@ class RunOutcome:
     accuracy: Optional[float]
     failures: list  # human-readable failed thresholds
     statistics_uri: Optional[str] = None
-    report_uri: Optional[str] = None  # the EvaluationReport's HtmlReport artifact
+    report_uri: Optional[str] = None  # the EvaluationReport's page (a file)
     baseline_version: Optional[str] = None  # pushed version used as the baseline
     # Why newer pushed models were not the baseline (other inputs or classes).
     baseline_skipped: Optional[str] = None
     class_names: Optional[list] = None  # the data's, from the run's Examples artifact
+    data: Optional[str] = None  # what ingestion found, in a sentence
+
+
+def describe_data(examples, class_names) -> Optional[str]:
+    """'1797 examples (1438 train, 359 eval), 10 classes (0, 1, ...), images 8x8x1; ...'."""
+    if examples is None:
+        return None
+    train, eval_ = _prop(examples, "train_examples"), _prop(examples, "eval_examples")
+    text = f"{(train or 0) + (eval_ or 0)} examples ({train} train, {eval_} eval)"
+    if class_names:
+        shown = ", ".join(class_names[:10]) + (", ..." if len(class_names) > 10 else "")
+        text += f", {len(class_names)} classes ({shown})"
+    shape = _prop(examples, IMAGE_SHAPE_PROPERTY)
+    if shape:
+        text += f", images {shape.replace(',', 'x')}"
+    skipped = _prop(examples, SKIPPED_FILES_PROPERTY)
+    if skipped:
+        text += (f"; skipped {skipped} file{'s' if skipped != 1 else ''} "
+                 "(hidden, or not an image by its suffix)")
+    return text
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -155,7 +176,7 @@ def read_outcome(metadata_path: str, pipeline_name: str, *,
         report_uri=report.uri if report is not None else None,
         baseline_version=_prop(baseline, PUSHED_VERSION_PROPERTY) if baseline is not None else None,
         baseline_skipped=_prop(lookup, BASELINE_SKIPPED_PROPERTY) if lookup is not None else None,
-        class_names=class_names,
+        class_names=class_names, data=describe_data(examples, class_names),
         run_id=run_ctx.name, blessed=blessed, pushed_dir=pushed_dir,
         model_uri=model.uri if model is not None else None,
         evaluation_uri=evaluation_uri,

@@ -14,7 +14,6 @@ from typing import Optional
 
 import tensorflow as tf
 
-from components.report import report_path
 from pipeline.config import PipelineConfig
 
 
@@ -26,11 +25,11 @@ def report_name(run_id: str) -> str:
 
 def copy_run_report(outcome, reports_dir: str) -> Optional[str]:
     """Copies a run's report artifact into `reports_dir`; the copy's path or None."""
-    if not outcome.report_uri or not tf.io.gfile.exists(report_path(outcome.report_uri)):
+    if not outcome.report_uri or not tf.io.gfile.exists(outcome.report_uri):
         return None
     tf.io.gfile.makedirs(reports_dir)
     target = os.path.join(reports_dir, report_name(outcome.run_id))
-    tf.io.gfile.copy(report_path(outcome.report_uri), target, overwrite=True)
+    tf.io.gfile.copy(outcome.report_uri, target, overwrite=True)  # the page is the file
     return target
 
 

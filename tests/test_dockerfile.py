@@ -1,7 +1,8 @@
 """The image pipeline.yaml names: TFX 1.16.0 plus every project package, from the lock.
 
-No image is built here (no Docker daemon on these machines); these checks keep
-the Dockerfile in step with pyproject.toml, the lock and the compiled spec.
+These checks keep the Dockerfile in step with pyproject.toml, the lock and the
+compiled spec without building it; `make test-image` builds the image and runs
+every task in it (tests/test_image.py).
 """
 from __future__ import annotations
 

@@ -81,3 +81,17 @@ def test_output_uris_lists_every_output_artifact():
         "outputFile": "/tmp/kfp_outputs/output_metadata.json"}})
     assert kfp_entrypoint.output_uris(executor_input) == [
         "gs://b/run/Trainer/model", "gs://b/run/Trainer/model_run"]
+
+
+def test_report_type_resolves_to_the_project_class():
+    """`system.HTML` is no import path: the entry point maps it to the report's class."""
+    added = kfp_entrypoint.register_artifact_types("components.report.EvaluationReport_Executor")
+    try:
+        assert compiler_utils.TITLE_TO_CLASS_PATH["system.HTML"] == "components.report.HtmlReport"
+        runtime = pipeline_spec_pb2.RuntimeArtifact(name="1", uri="/r/EvaluationReport/report")
+        runtime.type.instance_schema = "title: system.HTML\ntype: object\n"
+        parsed = kubeflow_v2_entrypoint_utils._parse_raw_artifact(runtime, {})
+        assert type(parsed).__name__ == "HtmlReport" and parsed.uri == runtime.uri
+    finally:
+        for title in added:
+            compiler_utils.TITLE_TO_CLASS_PATH.pop(title)

@@ -224,3 +224,22 @@ def test_each_task_running_project_code_carries_its_code_fingerprint(committed):
             custom = json.loads(params["custom_config"].runtime_value.constant.string_value)
             found[name] = custom["code_version"]
     assert found == expected
+
+
+def test_report_is_an_html_artifact_the_kfp_ui_renders(committed):
+    """The KFP UI shows an output typed `system.HTML` (the MLMD type the launcher
+    records is the schema's title) by reading the one object at its URI."""
+    from components.report import HtmlReport
+    from tfx.types import value_artifact
+
+    outputs = {}
+    for task in committed.root.dag.tasks.values():
+        component = committed.components[task.component_ref.name]
+        for key, out in component.output_definitions.artifacts.items():
+            schema = out.artifact_type.schema_title or yaml.safe_load(
+                out.artifact_type.instance_schema)["title"]
+            outputs[(task.task_info.name, key)] = schema
+    html = [where for where, title in outputs.items() if title == "system.HTML"]
+    assert html == [("EvaluationReport", "report")]
+    # A file at the URI, not TFX's usual directory: a value artifact.
+    assert issubclass(HtmlReport, value_artifact.ValueArtifact)
