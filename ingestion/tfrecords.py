@@ -38,7 +38,8 @@ def read_file(path: str) -> Iterator[tuple[int, bytes]]:
         for index, raw in enumerate(tf.data.TFRecordDataset(path, compression_type=compression)):
             yield index, raw.numpy()
     except tf.errors.OpError as err:
-        raise DataError(f"{path}: not a readable TFRecord file after record {index} "
+        where = f"after record {index}" if index >= 0 else "(no record could be read)"
+        raise DataError(f"{path}: not a readable TFRecord file {where} "
                         f"({err.message.splitlines()[0]})") from None
 
 
