@@ -9,11 +9,10 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 
+from measured import run_measured
 from pipeline.outcome import read_outcome
 
 
@@ -21,17 +20,10 @@ def timed_run(output_dir: str, extra: list[str]) -> dict:
     """Runs `tiedflow run` in a child process; wall time and its peak RSS."""
     tiedflow = os.path.join(os.path.dirname(sys.executable), "tiedflow")
     cmd = [tiedflow, "run", "--output-dir", output_dir, *extra]
-    start = time.perf_counter()
-    with open(output_dir + ".log", "a") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
+    measured = run_measured(cmd, output_dir + ".log")
     outcome = read_outcome(os.path.join(output_dir, "metadata.sqlite"), "tiedflow")
     return {
-        "exit_code": code,
-        "wall_s": round(wall, 2),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        **measured,
         "eval_accuracy": outcome.accuracy,
         "blessed": outcome.blessed,
         "components_s": {k: round(v, 2) for k, v in sorted(outcome.component_seconds.items())},

@@ -18,8 +18,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
+from measured import run_measured
 from pipeline.outcome import read_outcome
 
 MODES = {
@@ -48,14 +48,8 @@ def timed_run(data: str, mode: str, settings: list[str], work: str) -> dict:
     cmd = [tool("tiedflow"), "run", "--data", data, "--output-dir", output_dir,
            *(f"--beam-arg={flag}" for flag in MODES[mode]),
            *(a for s in settings for a in ("--set", s))]
-    start = time.perf_counter()
-    with open(output_dir + ".log", "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    result = {"mode": mode, "exit_code": code, "wall_s": round(wall, 2),
-              "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    result = {"mode": mode, **run_measured(cmd, output_dir + ".log")}
+    code = result["exit_code"]
     if code in (0, 3):
         outcome = read_outcome(os.path.join(output_dir, "metadata.sqlite"), "tiedflow")
         result["components_s"] = {k: round(v, 2) for k, v in outcome.component_seconds.items()}
