@@ -44,7 +44,7 @@ COPY ingestion ./ingestion
 COPY trainer ./trainer
 COPY evaluation ./evaluation
 COPY reporting ./reporting
-COPY serving ./serving
+COPY pushed_models ./pushed_models
 COPY names ./names
 RUN python -m pip install --no-cache-dir --no-deps --no-build-isolation --root-user-action=ignore . \
  && cd / && python -c "import pipeline.kfp_entrypoint, components.example_gen, trainer.task, \

@@ -12,7 +12,7 @@ to it: comparing a model with itself says nothing, and it keeps a re-run of
 unchanged code and data fully cached instead of re-evaluating and re-pushing.
 It also skips pushed models that do not serve the same inputs and classes
 (the `serving_images` input shape and the class names in prediction.json,
-serving.versions.incompatibility): a model of other classes is no baseline,
+pushed_models.versions.incompatibility): a model of other classes is no baseline,
 its accuracy is on another task. Each skip is recorded, with why, in the
 output's `baseline_skipped` property, which `tiedflow run` prints.
 
@@ -36,7 +36,7 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from tfx.utils import io_utils, path_utils
 
 from names import BASELINE_SKIPPED_PROPERTY, HAS_MODEL_PROPERTY, PUSHED_VERSION_PROPERTY
-from serving.versions import model_dirs, model_digest, newest_compatible
+from pushed_models.versions import model_dirs, model_digest, newest_compatible
 
 SERVING_DIR_KEY = "serving_dir"
 STATE_KEY = "serving_state"

@@ -185,7 +185,7 @@ def cmd_submit(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from serving import predict
+    from pushed_models import predict
 
     return predict.run(args.images, output_dir=args.output_dir, model=args.model,
                        abstain_below=args.abstain_below, as_json=args.json)

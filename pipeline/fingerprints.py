@@ -19,7 +19,7 @@ from typing import Iterable, Mapping
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Top-level packages and modules of the project (everything else is a library).
 PROJECT = ("pipeline", "components", "ingestion", "trainer", "evaluation", "reporting",
-           "serving", "names")
+           "pushed_models", "names")
 
 # Component id -> the modules its executor loads by name: its component
 # module, plus what TFX loads from a module path (run_fn, preprocessing_fn)

@@ -9,7 +9,7 @@ from tfx.types import standard_artifacts
 
 from components import baseline
 from names import BASELINE_SKIPPED_PROPERTY, HAS_MODEL_PROPERTY, PUSHED_VERSION_PROPERTY
-from serving import versions
+from pushed_models import versions
 from trainer import export, model as model_lib
 from trainer.hparams import HParams
 

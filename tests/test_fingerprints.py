@@ -21,7 +21,7 @@ def test_each_component_loads_its_own_code_and_no_other():
         if component != "EvaluationReport":
             assert not any(m.startswith("reporting") for m in modules), component
         assert not any(m.startswith("pipeline") for m in modules), component
-        assert "serving.predict" not in modules, component
+        assert "pushed_models.predict" not in modules, component
     assert {"ingestion.sources", "ingestion.split"} <= closure["ImageExampleGen"]
 
 

@@ -15,7 +15,7 @@ from PIL import Image
 from ingestion import sources
 from ingestion.errors import DataError
 from ingestion.split import split_records
-from serving import predict
+from pushed_models import predict
 from trainer import export, model as model_lib
 from trainer.hparams import HParams
 

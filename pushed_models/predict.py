@@ -19,7 +19,7 @@ import numpy as np
 from ingestion.errors import DataError
 from names import (ABSTAIN_BELOW_KEY, CLASS_NAMES_KEY, IMAGES_SIGNATURE,
                    PREDICTION_SETTINGS_FILE, PROBABILITIES_KEY)
-from serving.versions import pushed_versions
+from pushed_models.versions import pushed_versions
 
 SIGNATURE = IMAGES_SIGNATURE
 # For models exported before the threshold travelled with them.
