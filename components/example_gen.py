@@ -15,9 +15,11 @@ are ingested again.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from typing import Optional
 
+import apache_beam as beam
 from tfx import types
 from tfx.components.example_gen import base_example_gen_executor, write_split
 from tfx.components.util import examples_utils
@@ -88,11 +90,9 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 _ = splits[name] | f"Write[{name}]" >> write_split.WriteSplit(
                     artifact_utils.get_split_uri([examples], name),
                     example_gen_pb2.FORMAT_TFRECORDS_GZIP)
-            _ = summary | "WriteSummary" >> write_beside(examples.uri)
+            _ = summary | "WriteSummary" >> beam.Map(write_summary, examples.uri)
         done = read_summary(examples.uri)
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
-        import json
-
         examples.set_string_custom_property(CLASS_NAMES_PROPERTY, json.dumps(done.class_names))
         examples.set_string_custom_property(IMAGE_SHAPE_PROPERTY,
                                             ",".join(map(str, done.image_shape)))
@@ -101,12 +101,6 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             examples.set_int_custom_property(f"{name}_examples", sum(done.counts[name]))
 
     GetInputSourceToExamplePTransform = None  # Do reads the source itself
-
-
-def write_beside(directory: str):
-    import apache_beam as beam
-
-    return beam.Map(write_summary, directory)
 
 
 class Driver(base_driver.BaseDriver):

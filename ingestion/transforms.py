@@ -118,12 +118,11 @@ def class_names(labels: list, settings: IngestSettings) -> list[str]:
     return names
 
 
-def _class_id(image: RawImage, names: list) -> tuple[int, RawImage]:
+def _class_id(image: RawImage, ids: dict) -> tuple[int, RawImage]:
     label = str(image.label)
-    ids = {name: i for i, name in enumerate(names)}
     if label not in ids:
         raise DataError(f"{image.where}: label {label!r} is not among the classes "
-                        f"({', '.join(names[:20])}); fix the label or the `classes` setting")
+                        f"({', '.join(list(ids)[:20])}); fix the label or the `classes` setting")
     return ids[label], image
 
 
@@ -180,11 +179,14 @@ class ImagesToExamples(beam.PTransform):
 
     def expand(self, raw):
         settings = self.settings
-        names = beam.pvalue.AsSingleton(
-            raw | "Labels" >> beam.Map(lambda r: r.label) | "DistinctLabels" >> beam.Distinct()
-            | "AllLabels" >> beam.combiners.ToList()
-            | "ClassNames" >> beam.Map(class_names, settings))
-        labelled = raw | "ClassId" >> beam.Map(_class_id, names)
+        names_pc = (raw | "Labels" >> beam.Map(lambda r: r.label)
+                    | "DistinctLabels" >> beam.Distinct()
+                    | "AllLabels" >> beam.combiners.ToList()
+                    | "ClassNames" >> beam.Map(class_names, settings))
+        names = beam.pvalue.AsSingleton(names_pc)
+        ids = beam.pvalue.AsSingleton(  # name -> id, built once, not per image
+            names_pc | "ClassIds" >> beam.Map(lambda ns: {n: i for i, n in enumerate(ns)}))
+        labelled = raw | "ClassId" >> beam.Map(_class_id, ids)
         shape_counts = beam.pvalue.AsSingleton(
             raw | "Shape" >> beam.Map(lambda r: r.pixels.shape[:2])
             | "CountShapes" >> beam.combiners.Count.PerElement()
@@ -199,16 +201,18 @@ class ImagesToExamples(beam.PTransform):
         records = labelled | "Convert" >> beam.Map(_convert, shape)
 
         seed, percent = settings.seed, settings.eval_percent
+        hashed = records | "Hash" >> beam.Map(lambda r: (split_hash(seed, r.key), r))
         cutoffs = beam.pvalue.AsDict(
-            records | "KeyHash" >> beam.Map(lambda r: (r.label, split_hash(seed, r.key)))
+            hashed | "HashByClass" >> beam.Map(lambda hr: (hr[1].label, hr[0]))
             | "ByClass" >> beam.GroupByKey()
             | "Cutoff" >> beam.Map(lambda kv, names: (kv[0], eval_cutoff(names[kv[0]], kv[1],
                                                                          percent)), names))
-        train, eval_ = records | "Split" >> beam.Partition(
-            lambda r, _, cuts: 1 if split_hash(seed, r.key) <= cuts[r.label] else 0, 2, cutoffs)
-        parts = {"train": train, "eval": eval_}
+        train, eval_ = hashed | "Split" >> beam.Partition(
+            lambda hr, _, cuts: 1 if hr[0] <= cuts[hr[1].label] else 0, 2, cutoffs)
+        parts = {"train": train | "DropHash[train]" >> beam.Map(lambda hr: hr[1]),
+                 "eval": eval_ | "DropHash[eval]" >> beam.Map(lambda hr: hr[1])}
 
-        edges_pc = (train | "Ink" >> beam.Map(lambda r: mean_ink(r.pixels))
+        edges_pc = (parts["train"] | "Ink" >> beam.Map(lambda r: mean_ink(r.pixels))
                     | "InkTertiles" >> beam.ApproximateQuantiles.Globally(4)
                     | "Edges" >> beam.Map(lambda q: (q[1], q[2]) if len(q) == 4 else (0.0, 0.0)))
         edges = beam.pvalue.AsSingleton(edges_pc)

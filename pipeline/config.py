@@ -9,13 +9,14 @@ import dataclasses
 import os
 from typing import Any, Iterable
 
+from ingestion.errors import DataError
+from ingestion.settings import IngestSettings
 from names import LABEL_KEY, RAW_IMAGE_KEY, SLICEABLE_FEATURES
 from trainer.hparams import OPTIMIZERS, TIE_MODES, HParams, warm_start_source
 
 _HP = HParams()  # the training defaults live with the trainer
 
 ORCHESTRATORS = ("local", "beam")
-PIXEL_ENCODINGS = ("int", "float", "bytes", "encoded")
 DEFAULT_OUTPUT_DIR = "tiedflow_output"
 
 
@@ -181,12 +182,10 @@ def _check(cfg: PipelineConfig) -> None:
     need(cfg.channels in (0, 1, 3), "channels", "must be 0 (the data's own), 1 or 3")
     need(bool(cfg.image_feature), "image_feature", "must not be empty")
     need(bool(cfg.label_feature), "label_feature", "must not be empty")
-    need(cfg.pixel_encoding in PIXEL_ENCODINGS, "pixel_encoding",
-         f"must be one of {', '.join(PIXEL_ENCODINGS)}")
-    need(_pair_ok(cfg.pixel_range, 2, float), "pixel_range",
-         "must be empty or 'lo,hi' with lo < hi, e.g. 0,1 or -0.5,0.5")
-    need(_pair_ok(cfg.image_shape, (2, 3), int), "image_shape",
-         "must be empty or 'H,W' or 'H,W,C' with positive sizes and C 1 or 3")
+    try:  # pixel_encoding, pixel_range, image_shape: parsed where ingestion reads them
+        IngestSettings.from_config(cfg)
+    except DataError as err:
+        raise ConfigError(str(err)) from None
     need(len(set(cfg.classes)) == len(cfg.classes), "classes", "must not repeat a class")
     need(1 <= cfg.eval_percent <= 90, "eval_percent", "must be between 1 and 90")
     need(cfg.tie_mode in TIE_MODES, "tie_mode", f"must be one of {', '.join(TIE_MODES)}")
@@ -222,19 +221,3 @@ def _check(cfg: PipelineConfig) -> None:
              f"distinct features among {', '.join(SLICEABLE_FEATURES)}")
     need(0 <= cfg.abstain_below <= 1, "abstain_below", "must be in [0, 1]")
 
-
-def _pair_ok(text: str, lengths, kind) -> bool:
-    """'' or a comma list of `lengths` numbers of `kind` (a range must rise,
-    sizes be positive, a channel count 1 or 3)."""
-    if not text:
-        return True
-    try:
-        values = [kind(part) for part in text.split(",")]
-    except ValueError:
-        return False
-    lengths = (lengths,) if isinstance(lengths, int) else lengths
-    if len(values) not in lengths:
-        return False
-    if kind is float:
-        return values[0] < values[1]
-    return all(v > 0 for v in values) and (len(values) == 2 or values[2] in (1, 3))

@@ -54,7 +54,7 @@ def create_pipeline(config, *, code_versions: Mapping[str, str] = {},
         return code_versions.get(component_id, "")
 
     ingestion = {name: value(name) for name in EXAMPLE_GEN_SETTINGS}
-    if not isinstance(ingestion["classes"], str) and not hasattr(ingestion["classes"], "ptype"):
+    if isinstance(ingestion["classes"], tuple):  # the config's list travels as "a,b,c"
         ingestion["classes"] = ",".join(str(c) for c in ingestion["classes"])
     example_gen = ImageExampleGen(**ingestion, code_version=code("ImageExampleGen"))
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])

@@ -88,3 +88,16 @@ def test_warm_start_path_must_exist_locally(tmp_path):
     assert PipelineConfig(warm_start="gs://bucket/serving").warm_start  # checked when read
     with pytest.raises(ConfigError, match="warm_start"):
         PipelineConfig().with_overrides([f"warm_start={tmp_path / 'missing'}"])
+
+
+@pytest.mark.parametrize("setting, named", [
+    ("pixel_encoding=png", "pixel_encoding"),
+    ("pixel_range=1,0", "pixel_range"),
+    ("pixel_range=zero,one", "pixel_range"),
+    ("image_shape=28,28,2", "image_shape"),
+    ("image_shape=0,28", "image_shape"),
+])
+def test_bad_ingestion_setting_is_rejected_by_name(setting, named):
+    with pytest.raises(ConfigError, match=f"setting '{named}'"):
+        PipelineConfig().with_overrides([setting])
+    assert PipelineConfig().with_overrides(["pixel_range=-0.5,0.5", "image_shape=28,28,3"])
