@@ -17,7 +17,8 @@ runs, from the Examples artifact (components.evaluator).
 
 Metrics: example count, accuracy, loss and macro F1 (overall and per slice);
 per class one-vs-rest precision, recall and F1 of the arg-max prediction
-(`top_k=1`, so they agree with the confusion matrix) and AUC with the ROC
+(`top_k=1`, so they agree with the confusion matrix; recall is the project's
+ClassRecall, whose keys a per-class threshold matches) and AUC with the ROC
 curve; the multi-class confusion matrix; top-label calibration (plot and
 expected calibration error, `k=1`).
 
@@ -149,7 +150,8 @@ def build_eval_config(config) -> tfma.EvalConfig:
         binarize=tfma.BinarizationOptions(class_ids={}),  # set_classes
         metrics=[
             _metric("Precision", **ARGMAX),
-            _metric("Recall", per_slice=recall_bound, **ARGMAX),
+            # The project's: TFMA's top_k=1 Recall cannot carry a threshold.
+            _metric("ClassRecall", TFMA_METRICS_MODULE, per_slice=recall_bound),
             _metric("F1Score", **ARGMAX),
             _metric("ExactAUC", TFMA_METRICS_MODULE),  # stored as "auc"
             _metric("ConfusionMatrixPlot", num_thresholds=ROC_THRESHOLDS),

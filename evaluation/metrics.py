@@ -39,6 +39,16 @@ up to 0.03 when softmax scores crowd near 0. This one keeps each slice's
 half, as scikit-learn's roc_auc_score); its memory grows with the eval split.
 (Named ExactAUC: TFMA resolves a registered class name such as `AUC` before
 it looks at the module.)
+
+One in place of TFMA's own, so that a threshold on it works:
+
+ClassRecall (stored as `recall`), under a `class_ids` binarization: the share
+of a class's examples whose arg-max prediction is that class, from the same
+arg-max confusion matrix. TFMA's Recall gets the arg-max semantics from a
+`top_k=1` setting, which puts `top_k` into its metric keys, while the keys of
+the thresholds TFMA derives from the MetricsSpec carry the class id only: a
+bound on it was never matched and failed every run. This one is keyed by the
+class id alone, so `min_class_recall` blesses or fails class by class.
 """
 from __future__ import annotations
 
@@ -57,6 +67,7 @@ from tensorflow_model_analysis.proto import config_pb2
 ECE_NAME = "expected_calibration_error"
 MACRO_F1_NAME = "macro_f1"
 ACCURACY_NAME = "sparse_categorical_accuracy"
+RECALL_NAME = "recall"
 CROSSENTROPY_NAME = "sparse_categorical_crossentropy"
 AUC_NAME = "auc"
 DEFAULT_NUM_BINS = 10
@@ -165,24 +176,60 @@ class SparseCategoricalAccuracy(metric_types.Metric):
         super().__init__(metric_util.merge_per_key_computations(_accuracy), name=name)
 
 
-def _accuracy(name=ACCURACY_NAME, eval_config=None, model_name="", output_name="",
-              sub_key=None, aggregation_type=None, class_weights=None, example_weighted=False):
-    key = _key(name, model_name, output_name, sub_key, example_weighted)
-    # The same computation (threshold 0) as MultiClassConfusionMatrixPlot's, so
-    # TFMA shares it: no extra pass over the data.
+def _argmax_matrix_metric(key, eval_config, model_name, output_name, example_weighted,
+                          value) -> metric_types.MetricComputations:
+    """A metric derived from the arg-max confusion matrix: `value(entries)` of
+    its {MatrixEntryKey(actual, predicted): weighted count}. The same
+    computation (threshold 0) as MultiClassConfusionMatrixPlot's, so TFMA
+    shares it: no extra pass over the data."""
     computations = mccm.multi_class_confusion_matrices(
         thresholds=[0.0], eval_config=eval_config, model_name=model_name,
         output_name=output_name, example_weighted=example_weighted)
     matrices_key = computations[-1].keys[-1]
 
     def result(metrics):
-        entries = metrics[matrices_key][0.0]
-        total = sum(entries.values())
-        right = sum(v for k, v in entries.items() if k.actual_class_id == k.predicted_class_id)
-        return {key: float(right) / total if total else float("nan")}
+        return {key: value(metrics[matrices_key][0.0])}
 
     computations.append(metric_types.DerivedMetricComputation(keys=[key], result=result))
     return computations
+
+
+def _share(right: float, total: float) -> float:
+    return float(right) / total if total else float("nan")
+
+
+def _accuracy(name=ACCURACY_NAME, eval_config=None, model_name="", output_name="",
+              sub_key=None, aggregation_type=None, class_weights=None, example_weighted=False):
+    def accuracy(entries):
+        right = sum(v for k, v in entries.items() if k.actual_class_id == k.predicted_class_id)
+        return _share(right, sum(entries.values()))
+
+    return _argmax_matrix_metric(_key(name, model_name, output_name, sub_key, example_weighted),
+                                 eval_config, model_name, output_name, example_weighted,
+                                 accuracy)
+
+
+class ClassRecall(metric_types.Metric):
+    """Per binarized class: the share of its examples whose arg-max class it is."""
+
+    def __init__(self, name: str = RECALL_NAME):
+        super().__init__(metric_util.merge_per_key_computations(_class_recall), name=name)
+
+
+def _class_recall(name=RECALL_NAME, eval_config=None, model_name="", output_name="",
+                  sub_key=None, aggregation_type=None, class_weights=None,
+                  example_weighted=False):
+    if sub_key is None or sub_key.class_id is None:
+        raise ValueError(f"{name}: ClassRecall needs a MetricsSpec binarized by class_ids")
+    class_id = sub_key.class_id
+
+    def recall(entries):
+        mine = {k: v for k, v in entries.items() if k.actual_class_id == class_id}
+        return _share(sum(v for k, v in mine.items() if k.predicted_class_id == class_id),
+                      sum(mine.values()))
+
+    return _argmax_matrix_metric(_key(name, model_name, output_name, sub_key, example_weighted),
+                                 eval_config, model_name, output_name, example_weighted, recall)
 
 
 class SparseCategoricalCrossentropy(metric_types.Metric):

@@ -87,14 +87,14 @@ def test_metrics_cover_the_issue_list():
                 spec.binarize) for spec in eval_config.metrics_specs]
     names = {name for metrics, _ in by_spec for name in metrics}
     assert {"ExampleCount", "SparseCategoricalAccuracy", "SparseCategoricalCrossentropy",
-            "MacroF1", "MultiClassConfusionMatrixPlot", "Precision", "Recall", "F1Score",
+            "MacroF1", "MultiClassConfusionMatrixPlot", "Precision", "ClassRecall", "F1Score",
             "ExactAUC", "ConfusionMatrixPlot", "CalibrationPlot",
             "ExpectedCalibrationError"} <= names
-    per_class = next(m for m, b in by_spec if "Recall" in m)
-    binarize = next(b for m, b in by_spec if "Recall" in m)
+    per_class = next(m for m, b in by_spec if "ClassRecall" in m)
+    binarize = next(b for m, b in by_spec if "ClassRecall" in m)
     assert list(binarize.class_ids.values) == list(range(10))
     # Arg-max semantics with the explicit threshold that avoids TFMA's top_k miscount.
-    assert per_class["Recall"] == {"top_k": 1, "thresholds": [0.0]}
+    assert per_class["Precision"] == per_class["F1Score"] == {"top_k": 1, "thresholds": [0.0]}
     calibration = next(b for m, b in by_spec if "CalibrationPlot" in m)
     assert list(calibration.k_list.values) == [1]
 
@@ -134,3 +134,19 @@ def test_the_class_list_is_left_to_the_evaluator():
     assert recall == {0, 1, 2}
     ec.set_classes(eval_config, 11)  # again, for another data set: replaced, not appended
     assert list(per_class[0].binarize.class_ids.values) == list(range(11))
+
+
+def test_every_threshold_key_is_a_key_the_metrics_compute():
+    """TFMA fails a threshold whose metric key no metric produces: every run
+    failed with min_class_recall > 0 when recall was TFMA's top_k=1 Recall."""
+    config = PipelineConfig(min_class_recall=0.5, min_slice_accuracy=0.5,
+                            max_calibration_error=0.2)
+    eval_config = ec.build_eval_config(config)
+    ec.set_classes(eval_config, 4)
+    computed = {key for computation in metric_specs.to_computations(
+        eval_config.metrics_specs, eval_config=eval_config) for key in computation.keys}
+    thresholds = metric_specs.metric_thresholds_from_metrics_specs(
+        eval_config.metrics_specs, eval_config=eval_config)
+    missing = [key for key in thresholds if key._replace(is_diff=False) not in computed]
+    assert not missing, missing
+    assert {k.sub_key.class_id for k in thresholds if k.name == ec.RECALL} == {0, 1, 2, 3}

@@ -130,3 +130,25 @@ def test_exact_auc_counts_ties_as_half_and_weights_examples():
     assert exact_auc(scores, labels, weights) == pytest.approx(
         skm.roc_auc_score(labels, scores, sample_weight=weights))
     assert math.isnan(exact_auc([0.2, 0.3], [1, 1], [1, 1]))  # no negatives
+
+
+def test_min_class_recall_fails_exactly_the_classes_below_it(data, tmp_path):
+    """The per-class recall bound is checked class by class (it failed every run
+    when recall was TFMA's top_k=1 Recall, whose keys no threshold matched)."""
+    labels, probs = _arrays(data)
+    recall = skm.recall_score(labels, probs.argmax(axis=1), average=None)
+    bound = float(np.median(recall))
+    built = ec.build_eval_config(PipelineConfig(min_class_recall=bound))
+    ec.set_classes(built, CLASSES)
+    eval_config = tfma.utils.update_eval_config_with_defaults(
+        built, has_baseline=False, rubber_stamp=True)
+    tfma.analyze_raw_data(data, eval_config, output_path=str(tmp_path))
+    validation = tfma.load_validation_result(str(tmp_path))
+    failed = {}
+    for per_slice in validation.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            assert failure.metric_key.name == ec.RECALL, failure
+            failed[failure.metric_key.sub_key.class_id.value] = (
+                failure.metric_value.double_value.value)
+    assert sorted(failed) == [c for c in range(CLASSES) if recall[c] < bound]
+    assert failed and all(failed[c] == pytest.approx(recall[c]) for c in failed)
