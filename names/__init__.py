@@ -43,6 +43,9 @@ PUSHED_VERSION_PROPERTY = "pushed_version"
 # Why newer pushed models were not the baseline (other inputs or classes).
 BASELINE_SKIPPED_PROPERTY = "baseline_skipped"
 
+# SchemaGen's output Schema: the curated schema file it was loaded from ("": inferred).
+SCHEMA_FILE_PROPERTY = "schema_file"
+
 # The EvaluationReport's artifact type: the schema title the Kubeflow Pipelines
 # UI renders as a web page (the HTML file at the artifact's URI).
 HTML_REPORT_TYPE = "system.HTML"

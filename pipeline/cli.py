@@ -152,6 +152,26 @@ def cmd_report(args) -> int:
     return EXIT_OK
 
 
+def cmd_schema(args) -> int:
+    """Copies the newest run's schema (inferred, or the curated file it loaded)
+    to --output: a starting point for a curated schema (`--set schema=FILE`)."""
+    import shutil
+
+    from pipeline import outcome
+
+    try:
+        path, source = outcome.latest_schema(os.path.join(args.output_dir, "metadata.sqlite"))
+    except (FileNotFoundError, LookupError) as err:
+        print(f"tiedflow: error: {err}; run `tiedflow run --output-dir {args.output_dir}` "
+              "first", file=sys.stderr)
+        return EXIT_USAGE
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    shutil.copyfile(path, args.output)
+    print(f"wrote {args.output} (from {path}; "
+          f"{'loaded from ' + source if source else 'inferred from the data'})")
+    return EXIT_OK
+
+
 def cmd_compile(args) -> int:
     from pipeline.config import PipelineConfig
     from pipeline import kubeflow_runner
@@ -238,6 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--statistics", default=None, metavar="URI",
                      help="with --evaluation: a StatisticsGen artifact for the class balance")
     rep.set_defaults(func=cmd_report)
+
+    sch = sub.add_parser("schema", help="copy the newest run's data schema to a file, "
+                                        "to curate and give back with --set schema=FILE")
+    sch.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
+    sch.add_argument("--output", required=True, metavar="FILE",
+                     help="where to write the schema (TFDV text format)")
+    sch.set_defaults(func=cmd_schema)
 
     comp = sub.add_parser("compile", help="compile the Kubeflow Pipelines v2 spec (pipeline.yaml)")
     comp.add_argument("--image", default=None,

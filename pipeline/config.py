@@ -10,6 +10,7 @@ import os
 from typing import Any, Iterable
 
 from ingestion.errors import DataError
+from ingestion.schema_file import REMOTE_MARK, read_schema
 from ingestion.settings import IngestSettings
 from names import LABEL_KEY, RAW_IMAGE_KEY, SLICEABLE_FEATURES
 from trainer.hparams import OPTIMIZERS, TIE_MODES, HParams, warm_start_source
@@ -47,6 +48,9 @@ class PipelineConfig:
     pixel_range: str = ""  # "lo,hi" of numeric pixels; empty: 0,255 (int) or 0,1 (float)
     image_shape: str = ""  # "H,W" or "H,W,C" of flat pixels; empty: square, one channel
     eval_percent: int = 20
+    # A curated TFDV schema (text format) the data must match, or empty: the
+    # schema is inferred from the data's statistics (ingestion.schema_file).
+    schema: str = ""
     seed: int = _HP.seed
     # Model (training defaults come from trainer.hparams.HParams).
     tie_mode: str = _HP.tie_mode
@@ -187,6 +191,11 @@ def _check(cfg: PipelineConfig) -> None:
     except DataError as err:
         raise ConfigError(str(err)) from None
     need(len(set(cfg.classes)) == len(cfg.classes), "classes", "must not repeat a class")
+    if cfg.schema and REMOTE_MARK not in cfg.schema:  # a remote one is read by SchemaGen
+        try:
+            read_schema(cfg.schema)
+        except DataError as err:
+            raise ConfigError(f"setting 'schema': {err}") from None
     need(1 <= cfg.eval_percent <= 90, "eval_percent", "must be between 1 and 90")
     need(cfg.tie_mode in TIE_MODES, "tie_mode", f"must be one of {', '.join(TIE_MODES)}")
     need(1 <= cfg.width <= 512, "width", "must be between 1 and 512")

@@ -1,7 +1,7 @@
 """create_pipeline(config): wiring only; no environment, file system or I/O.
 
-ImageExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator (anomalies stop
-the run) -> Transform -> Trainer; LatestPushedModel (baseline) -> Evaluator ->
+ImageExampleGen -> StatisticsGen -> SchemaGen (inferred, or the curated `schema`
+file) -> ExampleValidator (anomalies stop the run) -> Transform -> Trainer; LatestPushedModel (baseline) -> Evaluator ->
 Pusher (blessed only); EvaluationReport renders evaluation, blessing and
 statistics into one HTML file.
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from tfx.components import SchemaGen, StatisticsGen, Transform
+from tfx.components import StatisticsGen, Transform
 from tfx.orchestration import pipeline as tfx_pipeline
 
 from components.baseline import LatestPushedModel
@@ -22,6 +22,7 @@ from components.example_gen import SETTINGS as EXAMPLE_GEN_SETTINGS
 from components.example_gen import ImageExampleGen
 from components.pusher import Pusher
 from components.report import EvaluationReport
+from components.schema_gen import SchemaGen
 from components.trainer import KNOB_SETTINGS, Trainer
 from components.validator import ExampleValidator
 from evaluation.eval_config import build_eval_config
@@ -58,8 +59,11 @@ def create_pipeline(config, *, code_versions: Mapping[str, str] = {},
         ingestion["classes"] = ",".join(str(c) for c in ingestion["classes"])
     example_gen = ImageExampleGen(**ingestion, code_version=code("ImageExampleGen"))
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
+    # The same component whether the schema is inferred or loaded from a file:
+    # the graph does not depend on the `schema` setting (a Kubeflow run parameter).
     schema_gen = SchemaGen(
-        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True,
+        schema_file=value("schema"), code_version=code("SchemaGen"))
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
         code_version=code("ExampleValidator"))

@@ -26,6 +26,7 @@ PROJECT = ("pipeline", "components", "ingestion", "trainer", "evaluation", "repo
 # and what TFMA loads from the EvalConfig (the project's metrics).
 ENTRY_MODULES: Mapping[str, tuple[str, ...]] = {
     "ImageExampleGen": ("components.example_gen",),
+    "SchemaGen": ("components.schema_gen",),
     "ExampleValidator": ("components.validator",),
     "Transform": ("trainer.preprocessing",),
     "Trainer": ("components.trainer", "trainer.task"),

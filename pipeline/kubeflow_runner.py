@@ -43,6 +43,8 @@ RUNTIME_PARAMETERS = {
     "train_steps": (int, "training steps"),
     "learning_rate": (float, "optimizer learning rate"),
     "accuracy_threshold": (float, "lower bound on overall eval accuracy for blessing"),
+    "schema": (str, "a curated TFDV schema (text format, gs://...) the data must match; "
+                    "empty: inferred from the data's statistics"),
     # How to read the data: the same compiled spec serves any data set.
     "image_size": (int, "0: the data's own size; else every image is resized to it"),
     "channels": (int, "0: the data's own (3 when most images are colour); or 1 or 3"),

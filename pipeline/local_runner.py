@@ -21,7 +21,10 @@ from pipeline.fingerprints import code_versions
 def prepare(config: PipelineConfig) -> PipelineConfig:
     """Absolute paths: what a local run needs fixed."""
     data = config.data if config.data == "digits" else os.path.abspath(config.data)
-    return config.replace(output_dir=os.path.abspath(config.output_dir), data=data)
+    schema = config.schema if not config.schema or "://" in config.schema else (
+        os.path.abspath(config.schema))
+    return config.replace(output_dir=os.path.abspath(config.output_dir), data=data,
+                          schema=schema)
 
 
 def build(config: PipelineConfig) -> tfx_pipeline.Pipeline:

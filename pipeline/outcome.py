@@ -11,7 +11,7 @@ from ml_metadata.proto import metadata_store_pb2
 from components.data_properties import parse_class_names
 from names import (BASELINE_SKIPPED_PROPERTY, CLASS_NAMES_PROPERTY, HAS_MODEL_PROPERTY,
                    HTML_REPORT_TYPE, IMAGE_SHAPE_PROPERTY, PUSHED_VERSION_PROPERTY,
-                   SKIPPED_FILES_PROPERTY)
+                   SCHEMA_FILE_PROPERTY, SKIPPED_FILES_PROPERTY)
 
 
 @dataclasses.dataclass
@@ -88,6 +88,18 @@ def latest_run(store, pipeline_name: str, *, evaluated: bool = False,
     if run_id is not None:
         raise LookupError(f"no run {run_id!r} of pipeline {pipeline_name!r} in ML Metadata")
     raise LookupError(f"no run of pipeline {pipeline_name!r} got as far as an evaluation")
+
+
+def latest_schema(metadata_path: str) -> tuple[str, str]:
+    """(schema.pbtxt path, the curated file it was loaded from or "") of the
+    newest schema SchemaGen wrote in this store: a starting point to curate."""
+    store = open_store(metadata_path)
+    live = [a for a in store.get_artifacts_by_type("Schema")
+            if a.state == metadata_store_pb2.Artifact.LIVE]
+    if not live:
+        raise LookupError(f"{metadata_path}: no run got as far as SchemaGen")
+    newest = max(live, key=lambda a: a.id)
+    return os.path.join(newest.uri, "schema.pbtxt"), _prop(newest, SCHEMA_FILE_PROPERTY) or ""
 
 
 def _prop(artifact, name):

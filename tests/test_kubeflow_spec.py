@@ -146,6 +146,7 @@ CONSUMERS = {
     "train_steps": {"Trainer"},
     "learning_rate": {"Trainer"},
     "accuracy_threshold": {"Evaluator"},
+    "schema": {"SchemaGen"},
     **{name: {"ImageExampleGen"} for name in (
         "image_size", "channels", "classes", "image_feature", "label_feature",
         "pixel_encoding", "pixel_range", "image_shape")},
@@ -156,12 +157,16 @@ TYPES = {
     "train_steps": ParameterType.NUMBER_INTEGER,
     "learning_rate": ParameterType.NUMBER_DOUBLE,
     "accuracy_threshold": ParameterType.NUMBER_DOUBLE,
+    "schema": ParameterType.STRING,
     "image_size": ParameterType.NUMBER_INTEGER,
     "channels": ParameterType.NUMBER_INTEGER,
     **{name: ParameterType.STRING for name in (
         "classes", "image_feature", "label_feature", "pixel_encoding", "pixel_range",
         "image_shape")},
 }
+# A run parameter whose task property has another name (SchemaGen's output is
+# already called `schema`).
+PROPERTY_OF = {"schema": "schema_file"}
 
 
 def test_run_parameters_exist_with_types_and_reach_their_tasks(compiled):
@@ -173,9 +178,12 @@ def test_run_parameters_exist_with_types_and_reach_their_tasks(compiled):
     for task_name, task in compiled.root.dag.tasks.items():
         for key, value in task.inputs.parameters.items():
             if value.component_input_parameter:
-                assert key == value.component_input_parameter, task_name
+                param = value.component_input_parameter
+                assert key == PROPERTY_OF.get(param, param), task_name
+                key = param
                 readers.setdefault(key, set()).add(task_name)
-                declared = compiled.components[task_name].input_definitions.parameters[key]
+                declared = compiled.components[task_name].input_definitions.parameters[
+                    PROPERTY_OF.get(key, key)]
                 assert declared.parameter_type == TYPES[key], (task_name, key)
     assert readers == CONSUMERS
 
@@ -243,3 +251,16 @@ def test_report_is_an_html_artifact_the_kfp_ui_renders(committed):
     assert html == [("EvaluationReport", "report")]
     # A file at the URI, not TFX's usual directory: a value artifact.
     assert issubclass(HtmlReport, value_artifact.ValueArtifact)
+
+
+def test_a_schema_file_changes_no_task_only_the_parameters_default(compiled, tmp_path):
+    """SchemaGen infers or loads in one task: the graph, the tasks and their
+    inputs are the same with `schema` set; only that parameter's default moves."""
+    path = tmp_path / "schema.pbtxt"
+    path.write_text('feature { name: "pixels" type: INT shape { dim { size: 64 } } }\n')
+    with_file = kubeflow_runner.compile_spec(PipelineConfig(schema=str(path)), image=TEST_IMAGE)
+    assert with_file.root.input_definitions.parameters["schema"].default_value.string_value == (
+        str(path))
+    for spec in (with_file, compiled):
+        spec.root.input_definitions.parameters["schema"].ClearField("default_value")
+    assert with_file == compiled
