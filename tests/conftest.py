@@ -85,12 +85,26 @@ def failed_rerun(pipeline_rerun, tmp_path_factory):
 WEAK = ("--set", "train_steps=40", "--set", "learning_rate=0.002")
 
 
+# A bound on every class's recall that the weak model misses for some classes.
+WEAK_MIN_CLASS_RECALL = 0.99
+
+
 @pytest.fixture(scope="session")
 def weak_run(tmp_path_factory) -> CliRun:
-    """A first run (no baseline) whose accuracy bound cannot be met: not blessed."""
+    """A first run (no baseline) whose accuracy bound cannot be met: not blessed.
+    Its per-class recall bound fails the weakest classes too."""
     out = str(tmp_path_factory.mktemp("weak") / "out")
     return run_tiedflow("run", *WEAK, "--set", "accuracy_threshold=0.999",
-                        output_dir=out)
+                        "--set", f"min_class_recall={WEAK_MIN_CLASS_RECALL}", output_dir=out)
+
+
+def inferred_schema(run: CliRun) -> str:
+    """The schema SchemaGen inferred in `run`, where the README says it is."""
+    import glob
+
+    (path,) = glob.glob(os.path.join(run.output_dir, "pipeline_root", "SchemaGen", "schema",
+                                     "*", "schema.pbtxt"))[:1]
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -99,15 +113,18 @@ def regressed_run(pipeline_run, tmp_path_factory) -> CliRun:
 
     Its own output dir starts with a copy of pipeline_run's push destination
     (where LatestPushedModel looks), and its accuracy bound is low enough to
-    pass: only the change thresholds can fail it.
+    pass: only the change thresholds can fail it. Its schema is a file: the
+    one pipeline_run inferred (data that matches a curated schema trains).
     """
     import shutil
 
     assert pipeline_run.returncode == 0, pipeline_run.stderr[-3000:]
     out = tmp_path_factory.mktemp("regressed") / "out"
     shutil.copytree(os.path.join(pipeline_run.output_dir, "serving"), out / "serving")
+    schema = str(out.parent / "schema.pbtxt")
+    shutil.copyfile(inferred_schema(pipeline_run), schema)
     return run_tiedflow("run", *WEAK, "--set", "accuracy_threshold=0.3",
-                        output_dir=str(out))
+                        "--set", f"schema={schema}", output_dir=str(out))
 
 
 @pytest.fixture(scope="session")

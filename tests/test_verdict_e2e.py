@@ -1,6 +1,7 @@
 """The verdict, end to end: what `tiedflow run` prints and exits with, and what is pushed.
 
-`weak_run`: a first run (no baseline) with an accuracy bound no model meets.
+`weak_run`: a first run (no baseline) with an accuracy bound no model meets
+and a per-class recall bound its weakest classes miss.
 `regressed_run`: the same weak model with a bound it meets, evaluated against
 the default model pushed by `pipeline_run`: only the change thresholds fail.
 """
@@ -12,6 +13,8 @@ import re
 
 import pytest
 
+from conftest import WEAK_MIN_CLASS_RECALL
+from evaluation.eval_config import RECALL
 from reporting import evaluation_data as report_data
 from pipeline import outcome as outcome_lib
 
@@ -50,6 +53,24 @@ def test_weak_run_report_names_the_failed_threshold(weak_run):
     assert 'class="verdict fail">NOT BLESSED' in page
     assert re.search(r"accuracy on slice Overall: value 0\.\d+, bound &gt;= 0\.999", page)
     assert "first run, so only the absolute thresholds decide" in page
+
+
+def test_the_classes_below_min_class_recall_are_named_and_no_other(weak_run):
+    """min_class_recall blesses or fails class by class (it used to fail every
+    run, whatever the recall: TFMA found no metric for its threshold)."""
+    assert weak_run.returncode == 3, weak_run.stdout[-2000:] + weak_run.stderr[-3000:]
+    evaluation = report_data.load_evaluation(_outcome(weak_run).evaluation_uri)
+    recall = {c: evaluation.value(report_data.OVERALL, RECALL, class_id=c) for c in range(10)}
+    below = sorted(c for c, value in recall.items() if value < WEAK_MIN_CLASS_RECALL)
+    assert below, recall  # a weak model (accuracy < 0.95) misses 0.99 on some class
+    named = re.findall(r"^  - recall \(class (\d)\) on slice Overall: value ([\d.]+), "
+                       rf"bound >= {WEAK_MIN_CLASS_RECALL:g}$", weak_run.stdout, re.M)
+    assert sorted(int(c) for c, _ in named) == below, weak_run.stdout
+    for c, value in named:
+        assert float(value) == pytest.approx(recall[int(c)], abs=1e-4)
+    page = _report_text(weak_run)
+    for c in below:
+        assert f"recall (class {c}) on slice Overall: value" in page
 
 
 def test_worse_than_baseline_on_slices_fails_change_thresholds_only(regressed_run,
