@@ -173,3 +173,11 @@ def test_the_graph_is_the_same_with_and_without_a_schema_file(statistics, tmp_pa
     (loaded,) = [c for c in create_pipeline(PipelineConfig(schema=path)).components
                  if c.id == "SchemaGen"]
     assert loaded.exec_properties["schema_file"] == path
+
+
+def test_schema_command_without_a_run_exits_2_saying_what_to_do(tmp_path, capsys):
+    code = main(["schema", "--output-dir", str(tmp_path / "none"), "--output",
+                 str(tmp_path / "schema.pbtxt")])
+    assert code == 2
+    assert "run `tiedflow run --output-dir" in capsys.readouterr().err
+    assert not (tmp_path / "schema.pbtxt").exists()
