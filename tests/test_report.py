@@ -77,7 +77,7 @@ def test_tfma_metrics_match_the_models_own_predictions(weak_run, predictions):
     # One class's precision and recall: the class predicted most often.
     c = int(np.bincount(predicted).argmax())
     tp = np.sum((predicted == c) & (labels == c))
-    sub = f"classId:{c} topK:1"
+    sub = f"classId:{c}"
     assert overall[("precision", sub)] == pytest.approx(tp / np.sum(predicted == c), abs=1e-9)
     assert overall[("recall", sub)] == pytest.approx(tp / np.sum(labels == c), abs=1e-9)
     # One cell of the confusion matrix: the most frequent mistake.
