@@ -43,12 +43,19 @@ def dataset(data_dir: str, n: int, image_size: int) -> str:
     return os.path.join(folder, "*.tfrecord.gz")
 
 
-def timed_run(data: str, mode: str, settings: list[str], work: str) -> dict:
+def timed_run(data: str, mode: str, settings: list[str], work: str,
+              source: str | None = None) -> dict:
+    """One cold run on a fresh output dir. With `source` (another checkout, such
+    as an older commit), that tree's code runs, with its own default Beam mode."""
     output_dir = tempfile.mkdtemp(prefix=f"scale-{mode}-", dir=work)
+    env = dict(os.environ)
+    beam_args = [f"--beam-arg={flag}" for flag in MODES[mode]]
+    if source:
+        env["PYTHONPATH"] = os.path.abspath(source)
+        beam_args = []
     cmd = [tool("tiedflow"), "run", "--data", data, "--output-dir", output_dir,
-           *(f"--beam-arg={flag}" for flag in MODES[mode]),
-           *(a for s in settings for a in ("--set", s))]
-    result = {"mode": mode, **run_measured(cmd, output_dir + ".log")}
+           *beam_args, *(a for s in settings for a in ("--set", s))]
+    result = {"mode": mode, **run_measured(cmd, output_dir + ".log", env=env)}
     code = result["exit_code"]
     if code in (0, 3):
         outcome = read_outcome(os.path.join(output_dir, "metadata.sqlite"), "tiedflow")
@@ -94,6 +101,9 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=["train_steps=20"])
     parser.add_argument("--data-dir", default="bench_out/scale_data")
     parser.add_argument("--out", default="bench_out/scale.json")
+    parser.add_argument("--source", default=None, metavar="DIR",
+                        help="run the code of another checkout (e.g. an older commit) instead")
+    parser.add_argument("--label", default="", help="recorded with each row (e.g. the commit)")
     args = parser.parse_args()
 
     work = tempfile.mkdtemp(prefix="tiedflow-scale-")
@@ -103,19 +113,20 @@ def main() -> int:
         for mode in args.modes:
             if mode != "in_memory" and n < args.min_n_multi:
                 continue
-            row = {"n": n, "image_size": args.image_size, **timed_run(data, mode, args.set, work)}
+            row = {"n": n, "image_size": args.image_size, "label": args.label,
+                   **timed_run(data, mode, args.set, work, args.source)}
             rows.append(row)
             print(json.dumps(row), flush=True)
     shutil.rmtree(work, ignore_errors=True)
 
     print("seconds per component (examples per second)")
     header = f"{'N':>8} {'mode':<20}{'wall s':>8}" + "".join(f"{c[:15]:>18}" for c in SHOWN)
-    print(header + f"{'RSS MB':>9}")
+    print(header + f"{'RSS MB':>9}{'tree MB':>9}")
     for r in rows:
         comps = r.get("components_s", {})
         cells = "".join(f"{comps.get(c, float('nan')):>9.1f} ({r['n'] / comps[c] if comps.get(c) else 0:>6.0f})"
                         for c in SHOWN)
-        print(f"{r['n']:>8} {r['mode']:<20}{r['wall_s']:>8.1f}{cells}{r['peak_rss_mb']:>9.0f}")
+        print(f"{r['n']:>8} {r['mode']:<20}{r['wall_s']:>8.1f}{cells}{r['peak_rss_mb']:>9.0f}{r['peak_tree_rss_mb']:>9.0f}")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(rows, f, indent=2)

@@ -11,16 +11,16 @@ Slices: overall, each label, each ink density, and the features or crosses
 named in `slice_features`.
 
 The class count is not known when the pipeline is built (on Kubeflow the data
-is a run parameter): the per-class metrics' class list and macro F1's class
-count are left empty here and completed by `set_classes` when the Evaluator
-runs, from the Examples artifact (components.evaluator).
+is a run parameter): the per-class metrics' class list is left empty here and
+completed by `set_classes` when the Evaluator runs, from the Examples artifact
+(components.evaluator).
 
-Metrics: example count, accuracy, loss and macro F1 (overall and per slice);
-per class one-vs-rest precision, recall and F1 of the arg-max prediction
-(`top_k=1`, so they agree with the confusion matrix; recall is the project's
-ClassRecall, whose keys a per-class threshold matches) and AUC with the ROC
-curve; the multi-class confusion matrix; top-label calibration (plot and
-expected calibration error, `k=1`).
+Metrics (all the project's own, evaluation.metrics, computed from one pass per
+slice): example count, accuracy, loss and macro F1 (overall and per slice);
+per class one-vs-rest precision, recall and F1 of the arg-max prediction (so
+they agree with the confusion matrix) and AUC with the ROC curve; the
+multi-class confusion matrix; top-label calibration (plot and expected
+calibration error, `k=1`).
 
 Thresholds (a TFMA threshold without slices applies to *every* slice, so each
 one here names the slices it is meant for):
@@ -64,11 +64,6 @@ ECE = "expected_calibration_error"
 CONFUSION_MATRIX_PLOT = "multi_class_confusion_matrix_at_thresholds"
 ROC_PLOT = "confusion_matrix_at_thresholds"
 CALIBRATION_PLOT = "calibration_histogram_buckets"
-# One-vs-rest counts of the arg-max prediction: TFMA sets the non-top scores
-# to -inf. With its default threshold for top_k (-inf) TFMA 0.47 miscounts a
-# class that is never (or always) the top prediction in a slice; an explicit
-# threshold of 0 counts exactly the examples whose top class it is.
-ARGMAX = {"top_k": 1, "thresholds": [0.0]}
 ROC_THRESHOLDS = 200
 CALIBRATION_BINS = 10
 
@@ -139,29 +134,30 @@ def build_eval_config(config) -> tfma.EvalConfig:
         ece_bound = [_on(overall, tfma.MetricThreshold(
             value_threshold=_bound(upper=config.max_calibration_error)))]
 
+    def own(class_name, per_slice=(), **config):
+        return _metric(class_name, TFMA_METRICS_MODULE, per_slice=per_slice, **config)
+
     whole = tfma.MetricsSpec(metrics=[
-        _metric("ExampleCount"),
-        _metric(ACCURACY_CLASS, TFMA_METRICS_MODULE, per_slice=accuracy_thresholds(config)),
-        _metric("SparseCategoricalCrossentropy", TFMA_METRICS_MODULE),
-        _metric("MacroF1", TFMA_METRICS_MODULE, num_classes=0),  # set_classes
-        _metric("MultiClassConfusionMatrixPlot"),
+        own("ExampleTotal"),
+        own(ACCURACY_CLASS, per_slice=accuracy_thresholds(config)),
+        own("SparseCategoricalCrossentropy"),
+        own("MacroF1"),
+        own("ArgmaxConfusionMatrix"),
     ])
     per_class = tfma.MetricsSpec(
         binarize=tfma.BinarizationOptions(class_ids={}),  # set_classes
         metrics=[
-            _metric("Precision", **ARGMAX),
-            # The project's: TFMA's top_k=1 Recall cannot carry a threshold.
-            _metric("ClassRecall", TFMA_METRICS_MODULE, per_slice=recall_bound),
-            _metric("F1Score", **ARGMAX),
-            _metric("ExactAUC", TFMA_METRICS_MODULE),  # stored as "auc"
-            _metric("ConfusionMatrixPlot", num_thresholds=ROC_THRESHOLDS),
+            own("ArgmaxPrecision"),
+            own("ArgmaxRecall", per_slice=recall_bound),
+            own("ArgmaxF1"),
+            own("ExactAUC"),
+            own("RocCurve", num_thresholds=ROC_THRESHOLDS),
         ])
     top_label = tfma.MetricsSpec(
         binarize=tfma.BinarizationOptions(k_list={"values": [1]}),
         metrics=[
-            _metric("CalibrationPlot", num_buckets=CALIBRATION_BINS, left=0.0, right=1.0),
-            _metric("ExpectedCalibrationError", TFMA_METRICS_MODULE, per_slice=ece_bound,
-                    num_bins=CALIBRATION_BINS),
+            own("TopLabelCalibration", num_bins=CALIBRATION_BINS),
+            own("ExpectedCalibrationError", per_slice=ece_bound, num_bins=CALIBRATION_BINS),
         ])
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name=EXAMPLES_SIGNATURE, label_key=LABEL_KEY,
@@ -192,20 +188,14 @@ def set_accuracy_threshold(eval_config: tfma.EvalConfig, value: float) -> None:
 
 def set_classes(eval_config: tfma.EvalConfig, num_classes: int) -> None:
     """Completes the class list in place: binarized class ids 0..num_classes-1
-    for the per-class metrics, and macro F1's class count.
+    for the per-class metrics.
 
-    Raises ValueError if the EvalConfig has no such places to set."""
-    binarized = macro_f1 = 0
+    Raises ValueError if the EvalConfig has no such place to set."""
+    binarized = 0
     for spec in eval_config.metrics_specs:
         if spec.binarize.HasField("class_ids"):
             spec.binarize.class_ids.values[:] = list(range(num_classes))
             binarized += 1
-        for metric in spec.metrics:
-            if metric.class_name == "MacroF1":
-                config = json.loads(metric.config or "{}")
-                config["num_classes"] = num_classes
-                metric.config = json.dumps(config)
-                macro_f1 += 1
-    if binarized != 1 or macro_f1 != 1:
-        raise ValueError(f"the EvalConfig has {binarized} per-class specs and {macro_f1} "
-                         "MacroF1 metrics, expected one of each to set the classes of")
+    if binarized != 1:
+        raise ValueError(f"the EvalConfig has {binarized} per-class specs, expected one "
+                         "to set the classes of")

@@ -3,7 +3,9 @@
 The `schema` setting names one; SchemaGen (components.schema_gen) then loads
 it instead of inferring a schema, and ExampleValidator holds the data to it.
 The same reading serves the check before a local run starts (config) and the
-component (also in a Kubeflow container, where the path is gs://).
+component (also in a Kubeflow container, where the path is gs://). It parses
+with protobuf's text_format as tfdv.load_schema_text does, without loading
+TensorFlow for a local file (the check runs before TensorFlow loads).
 """
 from __future__ import annotations
 

@@ -86,16 +86,17 @@ def test_metrics_cover_the_issue_list():
     by_spec = [({m.class_name: json.loads(m.config or "{}") for m in spec.metrics},
                 spec.binarize) for spec in eval_config.metrics_specs]
     names = {name for metrics, _ in by_spec for name in metrics}
-    assert {"ExampleCount", "SparseCategoricalAccuracy", "SparseCategoricalCrossentropy",
-            "MacroF1", "MultiClassConfusionMatrixPlot", "Precision", "ClassRecall", "F1Score",
-            "ExactAUC", "ConfusionMatrixPlot", "CalibrationPlot",
+    assert {"ExampleTotal", "SparseCategoricalAccuracy", "SparseCategoricalCrossentropy",
+            "MacroF1", "ArgmaxConfusionMatrix", "ArgmaxPrecision", "ArgmaxRecall", "ArgmaxF1",
+            "ExactAUC", "RocCurve", "TopLabelCalibration",
             "ExpectedCalibrationError"} <= names
-    per_class = next(m for m, b in by_spec if "ClassRecall" in m)
-    binarize = next(b for m, b in by_spec if "ClassRecall" in m)
+    assert all(m.module == ec.TFMA_METRICS_MODULE
+               for spec in eval_config.metrics_specs for m in spec.metrics)
+    binarize = next(b for m, b in by_spec if "ArgmaxRecall" in m)
     assert list(binarize.class_ids.values) == list(range(10))
-    # Arg-max semantics with the explicit threshold that avoids TFMA's top_k miscount.
-    assert per_class["Precision"] == per_class["F1Score"] == {"top_k": 1, "thresholds": [0.0]}
-    calibration = next(b for m, b in by_spec if "CalibrationPlot" in m)
+    per_class = next(m for m, b in by_spec if "ArgmaxRecall" in m)
+    assert per_class["RocCurve"] == {"num_thresholds": ec.ROC_THRESHOLDS}
+    calibration = next(b for m, b in by_spec if "TopLabelCalibration" in m)
     assert list(calibration.k_list.values) == [1]
 
 
@@ -121,14 +122,12 @@ def test_the_accuracy_bound_is_left_to_the_evaluator_knob():
 
 def test_the_class_list_is_left_to_the_evaluator():
     """Built without a class count (the data is a run parameter on Kubeflow);
-    set_classes completes the per-class binarization and macro F1's count."""
+    set_classes completes the per-class binarization."""
     eval_config = ec.build_eval_config(PipelineConfig(min_class_recall=0.5))
     per_class = [s for s in eval_config.metrics_specs if s.binarize.HasField("class_ids")]
     assert len(per_class) == 1 and list(per_class[0].binarize.class_ids.values) == []
     ec.set_classes(eval_config, 3)
     assert list(per_class[0].binarize.class_ids.values) == [0, 1, 2]
-    macro = [m for s in eval_config.metrics_specs for m in s.metrics if m.class_name == "MacroF1"]
-    assert json.loads(macro[0].config)["num_classes"] == 3
     recall = {cid for (name, cid, _) in _thresholds(PipelineConfig(min_class_recall=0.5), 3)
               if name == ec.RECALL}
     assert recall == {0, 1, 2}

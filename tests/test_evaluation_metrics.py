@@ -58,6 +58,7 @@ def result(data, tmp_path_factory):
             k = sub.k.value if sub.HasField("k") else None
             by_slice.setdefault(key, {})[(kv.key.name, class_id, k)] = (
                 kv.value.double_value.value)
+    by_slice["__path__"] = out
     return by_slice
 
 
@@ -132,23 +133,65 @@ def test_exact_auc_counts_ties_as_half_and_weights_examples():
     assert math.isnan(exact_auc([0.2, 0.3], [1, 1], [1, 1]))  # no negatives
 
 
-def test_min_class_recall_fails_exactly_the_classes_below_it(data, tmp_path):
-    """The per-class recall bound is checked class by class (it failed every run
-    when recall was TFMA's top_k=1 Recall, whose keys no threshold matched)."""
+def _plots(out):
+    found = {}
+    for per_slice in tfma.load_plots(out):
+        if per_slice.slice_key.single_slice_keys:
+            continue
+        for kv in per_slice.plot_keys_and_values:
+            sub = kv.key.sub_key
+            class_id = sub.class_id.value if sub.HasField("class_id") else None
+            for field, value in kv.value.ListFields():
+                found[(field.name, class_id)] = value
+    return found
+
+
+def test_plots_match_the_predictions(data, result, tmp_path_factory):
+    """The confusion matrix, each class's ROC counts and the calibration bins,
+    recomputed from the predictions."""
+    out = result["__path__"]
     labels, probs = _arrays(data)
-    recall = skm.recall_score(labels, probs.argmax(axis=1), average=None)
-    bound = float(np.median(recall))
-    built = ec.build_eval_config(PipelineConfig(min_class_recall=bound))
+    plots = {name: value for (name, class_id), value in _plots(out).items()
+             if class_id in (None, 3)}
+    matrix = plots[ec.CONFUSION_MATRIX_PLOT]
+    counts = np.zeros((CLASSES, CLASSES))
+    for e in matrix.matrices[0].entries:
+        counts[e.actual_class_id, e.predicted_class_id] += e.num_weighted_examples
+    assert (counts == skm.confusion_matrix(labels, probs.argmax(axis=1),
+                                           labels=range(CLASSES))).all()
+    roc = plots[ec.ROC_PLOT].matrices
+    assert len(roc) == ec.ROC_THRESHOLDS
+    for m in roc[::37]:
+        predicted = probs[:, 3] > m.threshold
+        assert m.true_positives == ((labels == 3) & predicted).sum()
+        assert m.false_positives == ((labels != 3) & predicted).sum()
+        assert m.false_negatives == ((labels == 3) & ~predicted).sum()
+    buckets = plots[ec.CALIBRATION_PLOT].buckets
+    conf = probs.max(axis=1)
+    index = np.minimum((conf * 10).astype(int), 9)
+    assert [b.num_weighted_examples.value for b in buckets] == [
+        (index == b).sum() for b in range(10)]
+
+
+def _validate(data, tmp_path_factory, min_class_recall):
+    out = str(tmp_path_factory.mktemp("tfma-recall"))
+    built = ec.build_eval_config(PipelineConfig(min_class_recall=min_class_recall))
     ec.set_classes(built, CLASSES)
     eval_config = tfma.utils.update_eval_config_with_defaults(
         built, has_baseline=False, rubber_stamp=True)
-    tfma.analyze_raw_data(data, eval_config, output_path=str(tmp_path))
-    validation = tfma.load_validation_result(str(tmp_path))
-    failed = {}
-    for per_slice in validation.metric_validations_per_slice:
-        for failure in per_slice.failures:
-            assert failure.metric_key.name == ec.RECALL, failure
-            failed[failure.metric_key.sub_key.class_id.value] = (
-                failure.metric_value.double_value.value)
-    assert sorted(failed) == [c for c in range(CLASSES) if recall[c] < bound]
-    assert failed and all(failed[c] == pytest.approx(recall[c]) for c in failed)
+    tfma.analyze_raw_data(data, eval_config, output_path=out)
+    return tfma.load_validation_result(out)
+
+
+def test_min_class_recall_blesses_or_names_the_classes_below_it(data, tmp_path_factory):
+    """Each class's recall is a metric TFMA finds under the threshold's key (TFMA's
+    own top-k Recall was stored under another key: every run failed)."""
+    labels, probs = _arrays(data)
+    recall = skm.recall_score(labels, probs.argmax(axis=1), average=None)
+    low = _validate(data, tmp_path_factory, float(recall.min()) - 0.01)
+    assert low.validation_ok, low
+    high = _validate(data, tmp_path_factory, float(np.median(recall)))
+    failed = {f.metric_key.sub_key.class_id.value
+              for s in high.metric_validations_per_slice for f in s.failures
+              if f.metric_key.name == ec.RECALL}
+    assert failed == {c for c in range(CLASSES) if recall[c] < np.median(recall)}
