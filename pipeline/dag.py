@@ -1,9 +1,9 @@
 """create_pipeline(config): wiring only; no environment, file system or I/O.
 
 ImageExampleGen -> StatisticsGen -> SchemaGen (inferred, or the curated `schema`
-file) -> ExampleValidator (anomalies stop the run) -> Transform -> Trainer; LatestPushedModel (baseline) -> Evaluator ->
-Pusher (blessed only); EvaluationReport renders evaluation, blessing and
-statistics into one HTML file.
+file) -> ExampleValidator (anomalies stop the run) -> Transform -> Trainer;
+LatestPushedModel (baseline) -> Evaluator -> Pusher (blessed only);
+EvaluationReport renders evaluation, blessing and statistics into one HTML file.
 
 (Not `pipeline/pipeline.py`: the tfx CLI runs `pipeline/local_runner.py` as a
 script, with this folder first on sys.path, where such a file would shadow

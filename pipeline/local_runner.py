@@ -13,6 +13,7 @@ import os
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 
+from ingestion.schema_file import REMOTE_MARK
 from pipeline.config import DEFAULT_OUTPUT_DIR, PipelineConfig
 from pipeline.dag import create_pipeline
 from pipeline.fingerprints import code_versions
@@ -21,7 +22,7 @@ from pipeline.fingerprints import code_versions
 def prepare(config: PipelineConfig) -> PipelineConfig:
     """Absolute paths: what a local run needs fixed."""
     data = config.data if config.data == "digits" else os.path.abspath(config.data)
-    schema = config.schema if not config.schema or "://" in config.schema else (
+    schema = config.schema if not config.schema or REMOTE_MARK in config.schema else (
         os.path.abspath(config.schema))
     return config.replace(output_dir=os.path.abspath(config.output_dir), data=data,
                           schema=schema)
