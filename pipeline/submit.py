@@ -97,6 +97,10 @@ def resolve_parameters(declared: dict[str, str], assignments: Iterable[str],
     if data is not None and data != "digits" and not data.startswith(REMOTE_SCHEMES):
         raise ConfigError(f"data {data!r}: on a cluster use 'digits' or a gs:// location "
                           "the pods can read")
+    schema = result.get("schema")
+    if schema and not schema.startswith(REMOTE_SCHEMES):
+        raise ConfigError(f"schema {schema!r}: on a cluster use a gs:// schema file the pods "
+                          "can read (copy yours there), or leave it empty to infer the schema")
     return result
 
 

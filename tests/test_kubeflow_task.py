@@ -136,3 +136,39 @@ def test_next_run_compares_against_the_pushed_model(launched):
     assert tf.io.gfile.exists(os.path.join(baseline["uri"], "Format-Serving", "saved_model.pb"))
     blessing = launched.outputs["Evaluator"]["blessing"]["metadata"]
     assert blessing.get("baseline_model"), blessing
+
+
+def test_a_curated_schema_parameter_stops_the_validator_task_with_exit_2(launched, tmp_path):
+    """The `schema` run parameter: the SchemaGen task loads the file, and the
+    ExampleValidator task ends with exit 2 and the anomalies, one message."""
+    import tensorflow_data_validation as tfdv
+
+    inferred = launched.outputs["SchemaGen"]["schema"]
+    schema = tfdv.load_schema_text(os.path.join(inferred["uri"], "schema.pbtxt"))
+    label = tfdv.get_feature(schema, "label")
+    label.int_domain.min, label.int_domain.max = 0, 8  # the digits have a 9
+    curated = str(tmp_path / "curated.pbtxt")
+    tfdv.write_schema_text(schema, curated)
+
+    gen_input = launched.executor_input("SchemaGen")
+    gen_input["inputs"]["parameterValues"]["schema_file"] = curated
+    (out,) = gen_input["outputs"]["artifacts"]["schema"]["artifacts"]
+    out["uri"] += "-curated"
+    gen_input["outputs"]["outputFile"] += ".curated"
+    proc = launched.run("SchemaGen", executor_input=gen_input)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert tfdv.load_schema_text(os.path.join(out["uri"], "schema.pbtxt")) == schema
+    with open(gen_input["outputs"]["outputFile"]) as f:
+        reported = json.load(f)["artifacts"]["schema"]["artifacts"][0].get("metadata", {})
+
+    val_input = launched.executor_input("ExampleValidator")
+    (given,) = val_input["inputs"]["artifacts"]["schema"]["artifacts"]
+    given.update(uri=out["uri"], metadata=reported)
+    for artifacts in val_input["outputs"]["artifacts"].values():
+        artifacts["artifacts"][0]["uri"] += "-curated"
+    val_input["outputs"]["outputFile"] += ".curated"
+    proc = launched.run("ExampleValidator", executor_input=val_input)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "split 'train', feature 'label': Out-of-range values" in proc.stderr
+    assert f"update the schema file {curated}" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout

@@ -99,7 +99,7 @@ class FakeKfp:
 # How the data is read: run parameters too, with the config's defaults.
 INGESTION_DEFAULTS = {"image_size": 0, "channels": 0, "classes": "", "image_feature": "pixels",
                       "label_feature": "label", "pixel_encoding": "int", "pixel_range": "",
-                      "image_shape": ""}
+                      "image_shape": "", "schema": ""}
 
 
 @pytest.fixture
@@ -191,6 +191,7 @@ def test_no_cache_turns_caching_off_for_every_task(kfp_api, capsys):
     (["--pipeline-root", ROOT, "--set", "accuracy_threshold=1.5"], "'accuracy_threshold'"),
     (["--pipeline-root", ROOT, "--set", "data=./images"], "data './images'"),
     (["--pipeline-root", ROOT, "--set", "serving_dir=/srv/models"], "serving_dir"),
+    (["--pipeline-root", ROOT, "--set", "schema=/no/such/schema.pbtxt"], "setting 'schema'"),
     (["--pipeline-root", ROOT, "--set", "train_steps"], "expected KEY=VALUE"),
 ])
 def test_bad_input_exits_2_naming_the_problem_and_sends_nothing(kfp_api, capsys, args, needle):
@@ -223,3 +224,12 @@ def test_rejected_run_exits_1_with_the_servers_message(kfp_api, capsys):
     assert code == 1, err
     assert "rejected the request (HTTP 400" in err
     assert "pipeline root is not allowed" in err
+
+
+def test_a_local_schema_file_is_refused_for_a_cluster(kfp_api, capsys, tmp_path):
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text('feature { name: "pixels" type: INT shape { dim { size: 64 } } }\n')
+    code = submit("--host", kfp_api.host, "--pipeline-root", ROOT, "--set", f"schema={schema}")
+    err = capsys.readouterr().err
+    assert code == 2 and "on a cluster use a gs:// schema file" in err, err
+    assert not kfp_api.posts("/apis/v2beta1/runs")
