@@ -28,6 +28,8 @@ import time
 import traceback
 import zlib
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads
+
 RESULT, CLEAR, TRACEBACK, HANG = "result", "clear error", "traceback", "hang"
 ACCEPTED = "damage accepted"  # a cut TFRecord file read as a shorter, valid one
 BAD = (TRACEBACK, HANG, ACCEPTED)
