@@ -115,8 +115,10 @@ def decode_image(example, where: str, settings: IngestSettings) -> tuple[np.ndar
         pixels = _numeric_pixels(np.asarray(values, dtype=np.float64), where, settings)
     shape = _shape_for(pixels.size, where, settings)
     if shape[0] * shape[1] > settings.max_pixels:
-        raise DataError(f"{where}: image of {shape[1]}x{shape[0]} pixels is larger than the "
-                        f"limit of {settings.max_pixels} pixels")
+        size = shape[0] * shape[1]
+        raise DataError(f"{where}: image of {shape[1]}x{shape[0]} = {size} pixels is larger than "
+                        f"max_pixels ({settings.max_pixels}); raise it with --set "
+                        f"max_pixels={size}, or leave the record out")
     return pixels.reshape(shape), shape[2] == 3
 
 

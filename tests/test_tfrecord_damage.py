@@ -174,3 +174,17 @@ def test_masked_crc_matches_tensorflow_framing(tmp_path):
     assert int.from_bytes(data[8:12], "little") == record_stream.masked_crc32c(data[:8])
     assert int.from_bytes(data[-4:], "little") == record_stream.masked_crc32c(b"hello")
     assert os.path.getsize(path) == 16 + 5
+
+
+def test_flat_pixels_over_the_pixel_limit_are_refused_by_name(tmp_path):
+    from ingestion.tfrecords import decode_record
+
+    example = tf.train.Example(features=tf.train.Features(feature={
+        "pixels": tf.train.Feature(int64_list=tf.train.Int64List(value=[0] * 400)),
+        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[1]))}))
+    with pytest.raises(DataError) as err:
+        decode_record(example.SerializeToString(), "f.tfrecord: record 3",
+                      IngestSettings(max_pixels=100))
+    assert str(err.value) == ("f.tfrecord: record 3: image of 20x20 = 400 pixels is larger than "
+                              "max_pixels (100); raise it with --set max_pixels=400, or leave "
+                              "the record out")
