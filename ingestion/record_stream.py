@@ -23,6 +23,7 @@ CHUNK = 1 << 20
 PIECE = 1 << 12  # compressed bytes inflated at a time
 HEADER = 12  # uint64 length + masked crc32c of the length
 FOOTER = 4  # masked crc32c of the data
+MAX_RECORD = 1 << 30  # no image's tf.Example is larger; beyond it the length is not believed
 WBITS = {"GZIP": 16 + zlib.MAX_WBITS, "ZLIB": zlib.MAX_WBITS}
 FIX = ("the file is damaged: copy it again from its source, or leave it out of --data")
 
@@ -114,6 +115,9 @@ def checked_records(path: str, compression: str = "") -> Iterator[tuple[int, int
         if masked_crc32c(bytes(buffer[:8])) != length_crc:
             raise fail("its length field fails its checksum (corrupt bytes, or not a TFRecord "
                        "file)")
+        if length > MAX_RECORD:
+            raise fail(f"its length field says {length} bytes, more than any image's record "
+                       f"({MAX_RECORD}); not a TFRecord file of images")
         if not fill(HEADER + length + FOOTER):
             raise fail(f"cut off inside the record ({len(buffer)} of {HEADER + length + FOOTER}"
                        " bytes; the file is truncated)")

@@ -188,3 +188,16 @@ def test_flat_pixels_over_the_pixel_limit_are_refused_by_name(tmp_path):
     assert str(err.value) == ("f.tfrecord: record 3: image of 20x20 = 400 pixels is larger than "
                               "max_pixels (100); raise it with --set max_pixels=400, or leave "
                               "the record out")
+
+
+def test_a_length_beyond_any_image_is_not_believed(tmp_path):
+    """A length field that passes its checksum but claims a terabyte: refused at once,
+    without reading (or holding) the rest of the file."""
+    import struct
+
+    head = struct.pack("<Q", 1 << 40)
+    path = tmp_path / "huge.tfrecord"
+    path.write_bytes(head + struct.pack("<I", record_stream.masked_crc32c(head)) + b"x" * 10)
+    with pytest.raises(DataError, match=r"record 0 \(byte 0 of the file\): its length field "
+                                        r"says 1099511627776 bytes"):
+        list(tfrecords.read_file(str(path)))
