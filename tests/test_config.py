@@ -156,3 +156,17 @@ def test_edges_of_the_ranges_are_allowed():
     PipelineConfig().with_overrides(
         ["seed=0", "seed=4294967295", "accuracy_threshold=0", "accuracy_threshold=1",
          "l2=0", "max_pixels=1", "batch_size=65536", "max_calibration_error=1"])
+
+
+def test_max_pixels_travels_from_the_config_to_the_example_gen():
+    """config -> ImageExampleGen's execution property -> the IngestSettings it reads."""
+    from components.example_gen import settings_from
+    from ingestion.settings import IngestSettings
+    from pipeline.dag import create_pipeline
+
+    config = PipelineConfig().with_overrides(["max_pixels=1234"])
+    assert IngestSettings.from_config(config).max_pixels == 1234
+    (example_gen,) = [c for c in create_pipeline(config).components
+                      if c.id == "ImageExampleGen"]
+    assert example_gen.exec_properties["max_pixels"] == 1234
+    assert settings_from(example_gen.exec_properties).max_pixels == 1234
