@@ -148,7 +148,7 @@ CONSUMERS = {
     "accuracy_threshold": {"Evaluator"},
     **{name: {"ImageExampleGen"} for name in (
         "image_size", "channels", "classes", "image_feature", "label_feature",
-        "pixel_encoding", "pixel_range", "image_shape")},
+        "pixel_encoding", "pixel_range", "image_shape", "max_pixels")},
 }
 TYPES = {
     "data": ParameterType.STRING,
@@ -158,6 +158,7 @@ TYPES = {
     "accuracy_threshold": ParameterType.NUMBER_DOUBLE,
     "image_size": ParameterType.NUMBER_INTEGER,
     "channels": ParameterType.NUMBER_INTEGER,
+    "max_pixels": ParameterType.NUMBER_INTEGER,
     **{name: ParameterType.STRING for name in (
         "classes", "image_feature", "label_feature", "pixel_encoding", "pixel_range",
         "image_shape")},
