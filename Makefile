@@ -10,7 +10,7 @@ OUTPUT_DIR ?= tiedflow_output
 BENCH_OUT ?= bench_out/pipeline.json
 PIPELINE_YAML ?= pipeline.yaml
 
-.PHONY: setup browser run run-portable lint test test-unit test-image image bench bench-trainer bench-scale compile clean
+.PHONY: setup browser run run-portable lint test test-unit test-image image bench bench-trainer bench-scale fuzz compile clean
 # Empty: the compiled spec names tiedflow:<project version>, as the committed pipeline.yaml does.
 IMAGE ?=
 
@@ -70,6 +70,14 @@ bench-scale: setup
 
 bench-trainer: setup
 	BENCH_OUT=$${BENCH_OUT:-bench_out/trainer.json} $(BIN)/python benchmarks/bench_trainer.py
+
+# Damaged images and tf.Examples (FUZZ_CASES, half of each) through ingestion and
+# `tiedflow predict` (FUZZ_MODEL: a serving dir; empty: a small model is trained first).
+FUZZ_CASES ?= 400
+FUZZ_SEED ?= 12
+FUZZ_MODEL ?=
+fuzz: setup
+	$(BIN)/python tests/fuzz.py --cases $(FUZZ_CASES) --seed $(FUZZ_SEED) $(if $(FUZZ_MODEL),--model $(FUZZ_MODEL))
 
 compile: setup
 	$(BIN)/tiedflow compile $(if $(IMAGE),--image $(IMAGE)) --output $(PIPELINE_YAML)

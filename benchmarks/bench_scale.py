@@ -20,7 +20,6 @@ import sys
 import tempfile
 
 from measured import run_measured
-from pipeline.outcome import read_outcome
 
 MODES = {
     "in_memory": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
@@ -58,13 +57,30 @@ def timed_run(data: str, mode: str, settings: list[str], work: str,
     result = {"mode": mode, **run_measured(cmd, output_dir + ".log", env=env)}
     code = result["exit_code"]
     if code in (0, 3):
-        outcome = read_outcome(os.path.join(output_dir, "metadata.sqlite"), "tiedflow")
-        result["components_s"] = {k: round(v, 2) for k, v in outcome.component_seconds.items()}
-        result["eval_accuracy"] = outcome.accuracy
+        result.update(_outcome(output_dir, env))
         shutil.rmtree(output_dir, ignore_errors=True)
     else:
         print(f"run failed ({code}); its log: {output_dir}.log", file=sys.stderr)
     return result
+
+
+# Read by the code that ran (its own outcome module and TFMA metric modules;
+# run from the output dir so that the working directory shadows nothing).
+_READ_OUTCOME = """
+import json, sys
+from pipeline.outcome import read_outcome
+o = read_outcome(sys.argv[1], "tiedflow")
+print(json.dumps({"components_s": {k: round(v, 2) for k, v in o.component_seconds.items()},
+                  "eval_accuracy": o.accuracy}))
+"""
+
+
+def _outcome(output_dir: str, env: dict) -> dict:
+    out = subprocess.run([sys.executable, "-c", _READ_OUTCOME,
+                          os.path.join(output_dir, "metadata.sqlite")],
+                         env=env, cwd=output_dir, check=True, capture_output=True,
+                         text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def plot(rows: list, path: str) -> None:

@@ -38,7 +38,8 @@ FINGERPRINT_KEY = "data_fingerprint"
 # Settings that are execution properties (Kubeflow run parameters can replace them).
 SETTINGS = {"data": str, "image_size": int, "channels": int, "classes": str,
             "image_feature": str, "label_feature": str, "pixel_encoding": str,
-            "pixel_range": str, "image_shape": str, "eval_percent": int, "seed": int}
+            "pixel_range": str, "image_shape": str, "max_pixels": int, "eval_percent": int,
+            "seed": int}
 
 
 def settings_from(exec_properties: dict) -> IngestSettings:

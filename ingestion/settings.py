@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Optional
 
 from ingestion.errors import DataError
 
 PIXEL_ENCODINGS = ("int", "float", "bytes", "encoded")
 DEFAULT_RANGES = {"int": (0.0, 255.0), "float": (0.0, 1.0)}
+MAX_SEED = 2**32 - 1  # what NumPy's and TensorFlow's seeds take
+MAX_PIXELS_LIMIT = 2**30  # a 1-gigapixel image: gigabytes once decoded
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +29,12 @@ class IngestSettings:
     max_pixels: int = 4096 * 4096  # a larger image is refused by name
 
     def __post_init__(self):
+        if not 1 <= self.max_pixels <= MAX_PIXELS_LIMIT:
+            raise DataError(f"setting 'max_pixels': must be between 1 and {MAX_PIXELS_LIMIT} "
+                            f"(got {self.max_pixels!r})")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise DataError(f"setting 'seed': must be between 0 and {MAX_SEED} "
+                            f"(got {self.seed!r})")
         if self.pixel_encoding not in PIXEL_ENCODINGS:
             raise DataError(f"setting 'pixel_encoding': {self.pixel_encoding!r} is not one of "
                             f"{', '.join(PIXEL_ENCODINGS)}")
@@ -41,6 +50,9 @@ class IngestSettings:
         except ValueError:
             raise DataError(f"setting 'pixel_range': {self.pixel_range!r} is not 'lo,hi' "
                             "(e.g. 0,1 or -0.5,0.5)") from None
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise DataError(f"setting 'pixel_range': {self.pixel_range!r}: lo and hi must be "
+                            "finite numbers")
         if not lo < hi:
             raise DataError(f"setting 'pixel_range': {self.pixel_range!r}: lo must be below hi")
         return lo, hi

@@ -7,6 +7,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ingestion import record_stream
 from ingestion.errors import DataError
 from ingestion.images import decode
 from ingestion.settings import IngestSettings
@@ -20,27 +21,21 @@ def detect_compression(path: str) -> str:
     import tensorflow as tf
 
     with tf.io.gfile.GFile(path, "rb") as f:
-        head = f.read(2)
-    if head == GZIP_MAGIC:
+        head = f.read(record_stream.HEADER)
+    if record_stream.is_header(head):  # a plain record whose length starts like a magic
+        return ""
+    if head[:2] == GZIP_MAGIC:
         return "GZIP"
-    if len(head) == 2 and head[0] == 0x78 and head[1] in ZLIB_SECOND_BYTES:
+    if len(head) >= 2 and head[0] == 0x78 and head[1] in ZLIB_SECOND_BYTES:
         return "ZLIB"
     return ""
 
 
 def read_file(path: str) -> Iterator[tuple[int, bytes]]:
-    """(index, serialized record) of every record in one TFRecord file."""
-    import tensorflow as tf
-
-    compression = detect_compression(path)
-    index = -1
-    try:
-        for index, raw in enumerate(tf.data.TFRecordDataset(path, compression_type=compression)):
-            yield index, raw.numpy()
-    except tf.errors.OpError as err:
-        where = f"after record {index}" if index >= 0 else "(no record could be read)"
-        raise DataError(f"{path}: not a readable TFRecord file {where} "
-                        f"({err.message.splitlines()[0]})") from None
+    """(index, serialized record) of every record in one TFRecord file, each checked
+    (ingestion.record_stream): a truncated or corrupt file is a DataError naming the record."""
+    for index, _, data in record_stream.checked_records(path, detect_compression(path)):
+        yield index, data
 
 
 def _feature(example, name: str, where: str, setting: str):
@@ -120,8 +115,10 @@ def decode_image(example, where: str, settings: IngestSettings) -> tuple[np.ndar
         pixels = _numeric_pixels(np.asarray(values, dtype=np.float64), where, settings)
     shape = _shape_for(pixels.size, where, settings)
     if shape[0] * shape[1] > settings.max_pixels:
-        raise DataError(f"{where}: image of {shape[1]}x{shape[0]} pixels is larger than the "
-                        f"limit of {settings.max_pixels} pixels")
+        size = shape[0] * shape[1]
+        raise DataError(f"{where}: image of {shape[1]}x{shape[0]} = {size} pixels is larger than "
+                        f"max_pixels ({settings.max_pixels}); raise it with --set "
+                        f"max_pixels={size}, or leave the record out")
     return pixels.reshape(shape), shape[2] == 3
 
 

@@ -6,6 +6,7 @@ value is rejected with a message that names the knob.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from typing import Any, Iterable
 
@@ -47,6 +48,8 @@ class PipelineConfig:
     pixel_encoding: str = "int"  # int | float | bytes (raw uint8) | encoded (PNG/JPEG)
     pixel_range: str = ""  # "lo,hi" of numeric pixels; empty: 0,255 (int) or 0,1 (float)
     image_shape: str = ""  # "H,W" or "H,W,C" of flat pixels; empty: square, one channel
+    # A larger image (width x height, read from its header) is refused by name.
+    max_pixels: int = IngestSettings.max_pixels
     eval_percent: int = 20
     # A curated TFDV schema (text format) the data must match, or empty: the
     # schema is inferred from the data's statistics (ingestion.schema_file).
@@ -172,6 +175,8 @@ def _check(cfg: PipelineConfig) -> None:
             ok = False
         if not ok:
             raise ConfigError(f"setting {name!r}: expected {expected.__name__}, got {value!r}")
+        if expected is float and not math.isfinite(value):
+            raise ConfigError(f"setting {name!r}: must be a finite number (got {value!r})")
 
     def need(cond: bool, name: str, what: str) -> None:
         if not cond:
@@ -186,7 +191,8 @@ def _check(cfg: PipelineConfig) -> None:
     need(cfg.channels in (0, 1, 3), "channels", "must be 0 (the data's own), 1 or 3")
     need(bool(cfg.image_feature), "image_feature", "must not be empty")
     need(bool(cfg.label_feature), "label_feature", "must not be empty")
-    try:  # pixel_encoding, pixel_range, image_shape: parsed where ingestion reads them
+    try:  # pixel_encoding, pixel_range, image_shape, max_pixels, seed: checked where
+        # ingestion reads them
         IngestSettings.from_config(cfg)
     except DataError as err:
         raise ConfigError(str(err)) from None
@@ -203,7 +209,7 @@ def _check(cfg: PipelineConfig) -> None:
     need(cfg.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
     need(cfg.train_steps >= 0, "train_steps",
          "must be 0 (chosen from the image size and example count) or more")
-    need(cfg.batch_size >= 1, "batch_size", "must be at least 1")
+    need(1 <= cfg.batch_size <= 65536, "batch_size", "must be between 1 and 65536")
     need(0 < cfg.learning_rate <= 10, "learning_rate", "must be in (0, 10]")
     need(0 <= cfg.beta_1 < 1, "beta_1", "must be in [0, 1)")
     need(0 <= cfg.beta_2 < 1, "beta_2", "must be in [0, 1)")

@@ -54,6 +54,7 @@ RUNTIME_PARAMETERS = {
     "pixel_encoding": (str, "TFRecords: int, float, bytes (raw uint8) or encoded (PNG/JPEG)"),
     "pixel_range": (str, "TFRecords: lo,hi of numeric pixels; empty: 0,255 (int) or 0,1 (float)"),
     "image_shape": (str, "TFRecords: H,W or H,W,C of flat pixels; empty: square, one channel"),
+    "max_pixels": (int, "a larger image (width x height) is refused by name"),
 }
 # Knobs without a default in the spec: they name the user's own storage.
 REQUIRED_PARAMETERS = ("serving_dir",)

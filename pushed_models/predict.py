@@ -16,7 +16,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ingestion.images import load_image_file
 from ingestion.errors import DataError
+from ingestion.settings import IngestSettings
 from names import (ABSTAIN_BELOW_KEY, CLASS_NAMES_KEY, IMAGES_SIGNATURE,
                    PREDICTION_SETTINGS_FILE, PROBABILITIES_KEY)
 from pushed_models.versions import pushed_versions
@@ -24,6 +26,7 @@ from pushed_models.versions import pushed_versions
 SIGNATURE = IMAGES_SIGNATURE
 # For models exported before the threshold travelled with them.
 DEFAULT_ABSTAIN_BELOW = 0.5
+DEFAULT_MAX_PIXELS = IngestSettings.max_pixels
 
 
 @dataclasses.dataclass
@@ -67,21 +70,13 @@ def resolve_model_dir(output_dir: Optional[str] = None, model: Optional[str] = N
     return os.path.join(serving, versions[0])
 
 
-def load_image(path: str, shape) -> np.ndarray:
-    """One image file as a uint8 (H, W, C) array of the model's input `shape`
-    (grayscale for C=1, RGB for C=3, resized bilinearly); DataError names the file."""
-    from PIL import Image, UnidentifiedImageError
-
+def load_image(path: str, shape, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """One image file as a uint8 (H, W, C) array of the model's input `shape`,
+    converted as ingestion converts training images (any mode and bit depth,
+    transparency over white; resized bilinearly); DataError names the file."""
     height, width, channels = shape
-    try:
-        with Image.open(path) as image:
-            image.load()
-            converted = image.convert("L" if channels == 1 else "RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise DataError(f"{path}: not a readable image ({err})") from None
-    if converted.size != (width, height):
-        converted = converted.resize((width, height), Image.BILINEAR)
-    return np.asarray(converted, dtype=np.uint8).reshape(height, width, channels)
+    return load_image_file(path, (height, width), channels,
+                           max_pixels).reshape(height, width, channels)
 
 
 class Predictor:

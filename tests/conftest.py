@@ -68,15 +68,47 @@ def pipeline_rerun(pipeline_run) -> CliRun:
                         output_dir=pipeline_run.output_dir)
 
 
+def tree_digest(path: str) -> str:
+    """sha256 over every file's relative path and bytes under `path`."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for top, dirs, files in sorted(os.walk(path)):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(top, name)
+            digest.update(os.path.relpath(full, path).encode() + b"\0")
+            with open(full, "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest()
+
+
 @pytest.fixture(scope="session")
-def failed_rerun(pipeline_rerun, tmp_path_factory):
-    """A third run into the same output dir that fails on unreadable data.
+def pushed_before_failure(pipeline_rerun) -> dict:
+    """{version: tree_digest} of the models pushed before `failed_rerun`, and the
+    Trainer's outputs then (key "trainer_outputs")."""
+    serving = os.path.join(pipeline_rerun.output_dir, "serving")
+    trainer = os.path.join(pipeline_rerun.output_dir, "pipeline_root", "Trainer")
+    return {"versions": {v: tree_digest(os.path.join(serving, v)) for v in os.listdir(serving)},
+            "trainer_outputs": sorted(os.listdir(os.path.join(trainer, "model")))}
+
+
+@pytest.fixture(scope="session")
+def failed_rerun(pipeline_rerun, pushed_before_failure, tmp_path_factory):
+    """A third run into the same output dir that fails on a TFRecord file cut off
+    inside its gzip stream (TensorFlow's reader would take the cut for its end).
 
     Returns the run and the pushed versions there before it."""
-    serving = os.path.join(pipeline_rerun.output_dir, "serving")
-    before = sorted(os.listdir(serving))
-    bad = tmp_path_factory.mktemp("bad") / "bad.tfrecord"
-    bad.write_bytes(b"\x00not a tfrecord" * 20)
+    from ingestion import synthetic
+
+    made = tmp_path_factory.mktemp("bad")
+    synthetic.generate(str(made / "whole"), 400, "tfrecord")
+    (whole,) = os.listdir(made / "whole")
+    with open(made / "whole" / whole, "rb") as f:
+        data = f.read()
+    bad = made / "bad.tfrecord"
+    bad.write_bytes(data[: len(data) * 3 // 5])
+    before = sorted(pushed_before_failure["versions"])
     return run_tiedflow("run", "--data", str(bad), output_dir=pipeline_rerun.output_dir), before
 
 

@@ -9,11 +9,20 @@ from pipeline.cli import main
     ("train_steps=abc", "train_steps"),
     ("learning_rate=x", "learning_rate"),
     ("accuracy_threshold=2", "accuracy_threshold"),
+    ("seed=-1", "setting 'seed': must be between 0 and 4294967295 (got -1)"),
+    ("learning_rate=nan", "setting 'learning_rate': must be a finite number"),
+    ("l2=inf", "setting 'l2': must be a finite number"),
+    ("width=0", "setting 'width'"),
+    ("batch_size=0", "setting 'batch_size'"),
+    ("min_class_recall=-0.5", "setting 'min_class_recall'"),
+    ("max_pixels=0", "setting 'max_pixels'"),
+    ("pixel_range=-inf,inf", "setting 'pixel_range'"),
 ])
 def test_bad_setting_exits_2_naming_it(setting, named, tmp_path, capsys):
     code = main(["run", "--output-dir", str(tmp_path / "out"), "--set", setting])
     assert code == 2
-    assert named in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert named in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
 
 

@@ -101,3 +101,72 @@ def test_bad_ingestion_setting_is_rejected_by_name(setting, named):
     with pytest.raises(ConfigError, match=f"setting '{named}'"):
         PipelineConfig().with_overrides([setting])
     assert PipelineConfig().with_overrides(["pixel_range=-0.5,0.5", "image_shape=28,28,3"])
+
+
+# Every knob's type and range, before anything runs: (setting, what the message says).
+BAD_VALUES = [
+    ("seed=-1", "between 0 and 4294967295"),
+    ("seed=4294967296", "between 0 and 4294967295"),
+    ("learning_rate=nan", "finite"),
+    ("learning_rate=inf", "finite"),
+    ("learning_rate=0", "(0, 10]"),
+    ("l2=inf", "finite"),
+    ("l2=nan", "finite"),
+    ("beta_1=nan", "finite"),
+    ("beta_2=1", "[0, 1)"),
+    ("momentum=-0.5", "[0, 1)"),
+    ("accuracy_threshold=-0.1", "[0, 1]"),
+    ("accuracy_threshold=nan", "finite"),
+    ("min_class_recall=1.01", "[0, 1]"),
+    ("min_slice_accuracy=-inf", "finite"),
+    ("regression_tolerance=2", "[0, 1]"),
+    ("slice_regression_tolerance=-0.01", "[0, 1]"),
+    ("max_calibration_error=0", "(0, 1]"),
+    ("abstain_below=1.5", "[0, 1]"),
+    ("width=0", "between 1 and 512"),
+    ("tied_layers=0", "between 1 and 16"),
+    ("batch_size=0", "between 1 and 65536"),
+    ("batch_size=10000000", "between 1 and 65536"),
+    ("train_steps=-5", "0 (chosen"),
+    ("early_stopping_patience=-1", ">= 0"),
+    ("eval_percent=0", "between 1 and 90"),
+    ("eval_percent=95", "between 1 and 90"),
+    ("image_size=2", "between 4 and 256"),
+    ("channels=2", "1 or 3"),
+    ("max_pixels=0", "between 1 and"),
+    ("max_pixels=-1", "between 1 and"),
+    ("pixel_range=-inf,inf", "finite"),
+    ("pixel_range=nan,1", "finite"),
+    ("seed=1.5", "not a valid int"),
+    ("augment=sometimes", "not a valid bool"),
+    ("pipeline_name=a b", "letters, digits and dashes"),
+    ("image_feature=", "must not be empty"),
+]
+
+
+@pytest.mark.parametrize("item, says", BAD_VALUES, ids=[i for i, _ in BAD_VALUES])
+def test_every_knob_is_range_checked_by_name(item, says):
+    key = item.split("=", 1)[0]
+    with pytest.raises(ConfigError) as err:
+        PipelineConfig().with_overrides([item])
+    assert f"setting '{key}'" in str(err.value) and says in str(err.value), str(err.value)
+
+
+def test_edges_of_the_ranges_are_allowed():
+    PipelineConfig().with_overrides(
+        ["seed=0", "seed=4294967295", "accuracy_threshold=0", "accuracy_threshold=1",
+         "l2=0", "max_pixels=1", "batch_size=65536", "max_calibration_error=1"])
+
+
+def test_max_pixels_travels_from_the_config_to_the_example_gen():
+    """config -> ImageExampleGen's execution property -> the IngestSettings it reads."""
+    from components.example_gen import settings_from
+    from ingestion.settings import IngestSettings
+    from pipeline.dag import create_pipeline
+
+    config = PipelineConfig().with_overrides(["max_pixels=1234"])
+    assert IngestSettings.from_config(config).max_pixels == 1234
+    (example_gen,) = [c for c in create_pipeline(config).components
+                      if c.id == "ImageExampleGen"]
+    assert example_gen.exec_properties["max_pixels"] == 1234
+    assert settings_from(example_gen.exec_properties).max_pixels == 1234

@@ -149,7 +149,7 @@ CONSUMERS = {
     "schema": {"SchemaGen"},
     **{name: {"ImageExampleGen"} for name in (
         "image_size", "channels", "classes", "image_feature", "label_feature",
-        "pixel_encoding", "pixel_range", "image_shape")},
+        "pixel_encoding", "pixel_range", "image_shape", "max_pixels")},
 }
 TYPES = {
     "data": ParameterType.STRING,
@@ -160,6 +160,7 @@ TYPES = {
     "schema": ParameterType.STRING,
     "image_size": ParameterType.NUMBER_INTEGER,
     "channels": ParameterType.NUMBER_INTEGER,
+    "max_pixels": ParameterType.NUMBER_INTEGER,
     **{name: ParameterType.STRING for name in (
         "classes", "image_feature", "label_feature", "pixel_encoding", "pixel_range",
         "image_shape")},

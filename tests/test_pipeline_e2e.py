@@ -1,6 +1,7 @@
 """The whole pipeline, run for real into a temporary output dir (shared per session)."""
 import glob
 import os
+import re
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import tensorflow as tf
 
 from ingestion.split import digits_splits
 from pipeline.outcome import read_outcome
-from conftest import run_tiedflow
+from conftest import run_tiedflow, tree_digest
 
 pytestmark = pytest.mark.e2e
 
@@ -69,12 +70,21 @@ def test_second_run_reuses_the_cache(pipeline_run, pipeline_rerun):
     assert len(pushed_versions(pipeline_rerun.output_dir)) == 1
 
 
-def test_failed_run_leaves_pushed_models_alone(failed_rerun):
+def test_failed_run_leaves_pushed_models_alone(failed_rerun, pushed_before_failure):
+    """A TFRecord file cut inside its gzip stream: refused before training, by name."""
     failed, before = failed_rerun
     assert before  # there was a pushed model to lose
-    assert failed.returncode == 2
-    assert "bad.tfrecord" in failed.stderr
+    assert failed.returncode == 2, failed.stderr[-3000:]
+    assert re.search(r"tiedflow: error: \S*bad\.tfrecord: record \d+ \(byte \d+ of the "
+                     r"uncompressed data\): the gzip stream is cut off before its end .*copy it "
+                     r"again from its source", failed.stderr), failed.stderr[-3000:]
+    assert "Traceback" not in failed.stderr + failed.stdout
+    serving = os.path.join(failed.output_dir, "serving")
     assert pushed_versions(failed.output_dir) == before
+    for version, digest in pushed_before_failure["versions"].items():
+        assert tree_digest(os.path.join(serving, version)) == digest  # byte for byte
+    trainer = os.path.join(failed.output_dir, "pipeline_root", "Trainer", "model")
+    assert sorted(os.listdir(trainer)) == pushed_before_failure["trainer_outputs"]  # no training
 
 
 def test_bad_data_path_exits_2_naming_it(tmp_path):
