@@ -99,7 +99,7 @@ class FakeKfp:
 # How the data is read: run parameters too, with the config's defaults.
 INGESTION_DEFAULTS = {"image_size": 0, "channels": 0, "classes": "", "image_feature": "pixels",
                       "label_feature": "label", "pixel_encoding": "int", "pixel_range": "",
-                      "image_shape": "", "schema": ""}
+                      "image_shape": "", "schema": "", "max_pixels": 4096 * 4096}
 
 
 @pytest.fixture
