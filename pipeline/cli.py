@@ -75,8 +75,11 @@ def cmd_run(args) -> int:
         # TensorFlow and TFX load in here: their import-time warnings go to the log too.
         from pipeline import local_runner, outcome as outcome_lib, reports
 
-        ran = local_runner.run(config, orchestrator=args.orchestrator, on_built=watch.expect)
-        result = outcome_lib.read_outcome(ran.metadata_path, ran.pipeline_name)
+        run_id = local_runner.new_run_id()
+        ran = local_runner.run(config, orchestrator=args.orchestrator, on_built=watch.expect,
+                               run_id=run_id)
+        # This run's own pipeline-run context, not the newest in the store.
+        result = outcome_lib.read_outcome(ran.metadata_path, ran.pipeline_name, run_id=run_id)
         report = reports.copy_run_report(result, ran.reports_dir)
     accuracy = f"{result.accuracy:.4f}" if result.accuracy is not None else "n/a"
     if result.data:

@@ -8,7 +8,9 @@ the output dir and data (defaults: ./tiedflow_output and the embedded digits).
 """
 from __future__ import annotations
 
+import datetime
 import os
+from typing import Optional
 
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
@@ -31,24 +33,39 @@ def build(config: PipelineConfig) -> tfx_pipeline.Pipeline:
             config.metadata_path))
 
 
-def run(config: PipelineConfig, orchestrator: str = "local",
-        on_built=None) -> PipelineConfig:
-    """Runs the whole pipeline; returns the prepared config it ran with.
+def new_run_id() -> str:
+    """A run id as LocalDagRunner makes them (ISO time to the microsecond)."""
+    return datetime.datetime.now().isoformat()
 
+
+def run(config: PipelineConfig, orchestrator: str = "local",
+        on_built=None, run_id: Optional[str] = None) -> PipelineConfig:
+    """Runs the whole pipeline as run `run_id`; returns the prepared config it ran with.
+
+    The runners make up a run id of their own that nobody outside learns; the
+    id is substituted into the compiled pipeline here instead (the runners'
+    own substitution then finds nothing left to fill), so the caller can read
+    exactly this run's pipeline-run context from ML Metadata.
     `on_built(component ids)` is called once the pipeline is built."""
+    from tfx.dsl.compiler import constants as tfx_constants
+    from tfx.orchestration.portable import runtime_parameter_utils, tfx_runner
+
     config = prepare(config)
     os.makedirs(config.output_dir, exist_ok=True)
     pipeline = build(config)
     if on_built is not None:
         on_built([component.id for component in pipeline.components])
+    ir = tfx_runner._make_pipeline_proto(pipeline)  # what Runner.run compiles
+    runtime_parameter_utils.substitute_runtime_parameter(
+        ir, {tfx_constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id or new_run_id()})
     if orchestrator == "beam":
         from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 
-        BeamDagRunner().run(pipeline)
+        BeamDagRunner().run_with_ir(ir)
     else:
         from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-        LocalDagRunner().run(pipeline)
+        LocalDagRunner().run_with_ir(ir)
     return config
 
 
