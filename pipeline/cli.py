@@ -68,6 +68,9 @@ def cmd_run(args) -> int:
     from pipeline import progress
 
     _lock_output_dir(config.output_dir)
+    from pipeline.store_check import check_store
+
+    check_store(config.metadata_path)
     log_path = progress.log_path_for(config.logs_dir)
     print(f"log: {log_path}" + ("" if args.verbose else " (--verbose shows it live)"),
           flush=True)
@@ -145,7 +148,13 @@ def cmd_report(args) -> int:
         source = args.evaluation
         out = args.out or os.path.join(args.output_dir, "reports", "evaluation.html")
     else:
-        page, run_id = reports.render_latest(args.output_dir)
+        from ingestion.errors import DataError
+
+        try:
+            page, run_id = reports.render_latest(args.output_dir)
+        except LookupError as err:  # no run (evaluated) in this output dir
+            raise DataError(f"{args.output_dir}: {err}; run `tiedflow run` there first, "
+                            "or pass --evaluation URI") from None
         source = f"run {run_id}"
         out = args.out or os.path.join(args.output_dir, "reports", reports.report_name(run_id))
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

@@ -99,15 +99,34 @@ def regressed_run(pipeline_run, tmp_path_factory) -> CliRun:
 
     Its own output dir starts with a copy of pipeline_run's push destination
     (where LatestPushedModel looks), and its accuracy bound is low enough to
-    pass: only the change thresholds can fail it.
+    pass: only the change thresholds can fail it. Broken version folders
+    newer than the model are planted there too: the run must ignore them.
     """
     import shutil
 
     assert pipeline_run.returncode == 0, pipeline_run.stderr[-3000:]
     out = tmp_path_factory.mktemp("regressed") / "out"
     shutil.copytree(os.path.join(pipeline_run.output_dir, "serving"), out / "serving")
+    plant_broken_versions(str(out / "serving"))
     return run_tiedflow("run", *WEAK, "--set", "accuracy_threshold=0.3",
                         output_dir=str(out))
+
+
+# What interrupted copies and pushes leave in a push destination, newer than any
+# model: graph without variables, an empty folder, a staging leftover.
+BROKEN_VERSIONS = ("9999999990", "9999999991", ".staging-1-dead")
+
+
+def plant_broken_versions(serving: str) -> None:
+    """Adds BROKEN_VERSIONS beside the complete version folders in `serving`."""
+    import shutil
+
+    (good,) = [n for n in os.listdir(serving) if n.isdigit()][:1]
+    os.makedirs(os.path.join(serving, BROKEN_VERSIONS[0]))
+    shutil.copy(os.path.join(serving, good, "saved_model.pb"),
+                os.path.join(serving, BROKEN_VERSIONS[0]))
+    os.makedirs(os.path.join(serving, BROKEN_VERSIONS[1]))
+    shutil.copytree(os.path.join(serving, good), os.path.join(serving, BROKEN_VERSIONS[2]))
 
 
 @pytest.fixture(scope="session")
