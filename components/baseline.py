@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Optional
 
+from absl import logging
 from tfx import types
 from tfx.dsl.components.base import base_component, base_driver, base_executor, executor_spec
 from tfx.proto.orchestration import driver_output_pb2
@@ -89,6 +90,8 @@ class Executor(base_executor.BaseExecutor):
         serving_dir = exec_properties[SERVING_DIR_KEY]
         model = output_dict["model"][0]
         source, version, _, skipped = choose(serving_dir, _candidate_dir(input_dict))
+        for line in skipped:
+            logging.warning("LatestPushedModel: skipped %s", line)
         if skipped:
             model.set_string_custom_property(BASELINE_SKIPPED_PROPERTY, "\n".join(skipped))
         if source is None:

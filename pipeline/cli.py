@@ -15,6 +15,14 @@ from pipeline.config import DEFAULT_OUTPUT_DIR, ORCHESTRATORS
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_BLESSED = 0, 1, 2, 3
 
 
+def _say(text: str = "", file=None) -> None:
+    """print() for lines that may hold text from the data (class, folder and file
+    names, a server's message): control characters are shown as escapes."""
+    from ingestion.terminal_text import terminal_safe
+
+    print(terminal_safe(text), file=file or sys.stdout)
+
+
 def _quiet_logs(command: str) -> None:
     """`run` keeps library warnings and TensorFlow's own logs, for its log file
     (pipeline.progress); the other commands drop them (CUDA-stub noise on CPU
@@ -86,18 +94,18 @@ def cmd_run(args) -> int:
         report = reports.copy_run_report(result, ran.reports_dir)
     accuracy = f"{result.accuracy:.4f}" if result.accuracy is not None else "n/a"
     if result.data:
-        print(f"data: {result.data}")
-    print(f"run {result.run_id}: overall eval accuracy {accuracy}")
-    print(f"evaluation: {result.evaluation_uri}")
+        _say(f"data: {result.data}")
+    _say(f"run {result.run_id}: overall eval accuracy {accuracy}")
+    _say(f"evaluation: {result.evaluation_uri}")
     for line in (result.baseline_skipped or "").splitlines():
-        print(f"baseline: skipped {line}")
-    print(f"report: {report or '(none: the run stopped before the report)'}")
+        _say(f"baseline: skipped {line}")
+    _say(f"report: {report or '(none: the run stopped before the report)'}")
     if result.blessed and result.pushed_dir:
-        print(f"BLESSED and pushed to {result.pushed_dir}")
+        _say(f"BLESSED and pushed to {result.pushed_dir}")
         return EXIT_OK
-    print("NOT BLESSED: nothing was pushed. Failed thresholds:")
+    _say("NOT BLESSED: nothing was pushed. Failed thresholds:")
     for line in result.failures or ["(no threshold details found)"]:
-        print(f"  - {line}")
+        _say(f"  - {line}")
     return EXIT_NOT_BLESSED
 
 
@@ -160,7 +168,7 @@ def cmd_report(args) -> int:
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         f.write(page)
-    print(f"wrote {out} ({source}, {time.time() - start:.1f} s)")
+    _say(f"wrote {out} ({source}, {time.time() - start:.1f} s)")
     return EXIT_OK
 
 
@@ -189,10 +197,10 @@ def cmd_submit(args) -> int:
             namespace=args.namespace, existing_token=args.existing_token,
             enable_caching=False if args.no_cache else None)
     except submit_lib.SubmitError as err:
-        print(f"tiedflow: error: {err}", file=sys.stderr)
+        _say(f"tiedflow: error: {err}", file=sys.stderr)
         return EXIT_FAILURE
-    print(f"submitted run {done.run_id}")
-    print(f"run URL: {done.run_url}")
+    _say(f"submitted run {done.run_id}")
+    _say(f"run URL: {done.run_url}")
     return EXIT_OK
 
 
@@ -336,9 +344,9 @@ def _main(argv=None) -> int:
         if user_error is not None:
             # Beam re-raises an error from a worker with the step appended.
             message = re.sub(r"\s*\[while running '[^']*'\]", "", str(user_error))
-            print(f"tiedflow: error: {message}", file=sys.stderr)
+            _say(f"tiedflow: error: {message}", file=sys.stderr)
             return EXIT_USAGE
-        print(f"tiedflow: failed: {type(err).__name__}: {err}", file=sys.stderr)
+        _say(f"tiedflow: failed: {type(err).__name__}: {err}", file=sys.stderr)
         return EXIT_FAILURE
 
 

@@ -17,6 +17,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ingestion.errors import DataError
+from ingestion.terminal_text import terminal_safe
 from names import (ABSTAIN_BELOW_KEY, CLASS_NAMES_KEY, IMAGES_SIGNATURE,
                    PREDICTION_SETTINGS_FILE, PROBABILITIES_KEY)
 from pushed_models.versions import broken_versions, model_dirs
@@ -165,12 +166,13 @@ def run(paths: Sequence[str], output_dir: Optional[str] = None, model: Optional[
     if abstain_below is not None and not 0 <= abstain_below <= 1:
         raise DataError(f"--abstain-below {abstain_below}: must be in [0, 1]")
     predictor = Predictor(resolve_model_dir(
-        output_dir, model, warn=lambda text: print(f"tiedflow predict: warning: {text}",
-                                                   file=sys.stderr)))
+        output_dir, model, warn=lambda text: print(
+            terminal_safe(f"tiedflow predict: warning: {text}"), file=sys.stderr)))
     threshold = predictor.abstain_below if abstain_below is None else abstain_below
     results = predict_files(predictor, paths, threshold)
-    for result in results:
-        print(result.to_json() if as_json else result.to_text(threshold), file=out)
+    for result in results:  # file and class names from others: escaped (JSON escapes itself)
+        print(result.to_json() if as_json else terminal_safe(result.to_text(threshold)),
+              file=out)
     failed = sum(1 for r in results if r.error)
     if failed:
         print(f"tiedflow predict: {failed} of {len(results)} file(s) could not be read",

@@ -4,14 +4,14 @@ One place answers "which pushed models are there, and which is newest" for
 the baseline lookup, warm start and `tiedflow predict`. Only complete
 SavedModels count: a version folder left half-written by an interrupted copy
 (saved_model.pb without its variables, an empty folder) or a push's staging
-folder is left out, logged and listed by `broken_versions` with a note that
-it can be deleted, so one bad folder never stops later runs.
+folder is left out and listed by `broken_versions` with a note that it can
+be deleted (the run prints it, `predict` warns), so one bad folder never
+stops later runs.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import logging
 import os
 import re
 from typing import Optional
@@ -22,7 +22,6 @@ import tensorflow as tf
 # (numeric version folders only) and `pushed_versions` ignore.
 STAGING_PREFIX = ".staging-"
 _SHARD = re.compile(r"^variables\.data-(\d+)-of-(\d+)$")
-_log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,13 +87,9 @@ def scan_versions(serving_dir: str) -> tuple[list[str], list[BrokenVersion]]:
 
 
 def pushed_versions(serving_dir: str) -> list[str]:
-    """Numeric version folders holding a complete SavedModel, newest first.
-
-    Broken folders are left out and logged (see `broken_versions`)."""
-    versions, broken = scan_versions(serving_dir)
-    for item in broken:
-        _log.warning("pushed models: %s", item.describe())
-    return versions
+    """Numeric version folders holding a complete SavedModel, newest first
+    (broken ones left out: `broken_versions` lists them for the caller to report)."""
+    return scan_versions(serving_dir)[0]
 
 
 def broken_versions(serving_dir: str) -> list[BrokenVersion]:
