@@ -190,11 +190,12 @@ def cmd_compile(args) -> int:
 def cmd_submit(args) -> int:
     from pipeline import submit as submit_lib
 
+    token = args.existing_token or submit_lib.read_token(args.token_file)
     try:
         done = submit_lib.submit(
             args.host, pipeline_file=args.pipeline_file, pipeline_root=args.pipeline_root,
             assignments=args.set, experiment=args.experiment, run_name=args.run_name,
-            namespace=args.namespace, existing_token=args.existing_token,
+            namespace=args.namespace, existing_token=token,
             enable_caching=False if args.no_cache else None)
     except submit_lib.SubmitError as err:
         _say(f"tiedflow: error: {err}", file=sys.stderr)
@@ -280,7 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
                           "accuracy_threshold (repeatable)")
     sbm.add_argument("--pipeline-file", default="pipeline.yaml")
     sbm.add_argument("--namespace", default=None, help="Kubernetes namespace (multi-user)")
-    sbm.add_argument("--existing-token", default=None, help="bearer token for the API")
+    token = sbm.add_mutually_exclusive_group()
+    token.add_argument("--token-file", default=None, metavar="PATH",
+                       help="file holding the bearer token for the API (default: the "
+                            "KFP_TOKEN environment variable, if set)")
+    token.add_argument("--existing-token", default=None, metavar="TOKEN",
+                       help="bearer token given inline; avoid it: any user of this machine "
+                            "can read it in the process list (use --token-file or KFP_TOKEN)")
     sbm.add_argument("--no-cache", action="store_true", help="disable KFP caching for this run")
     sbm.set_defaults(func=cmd_submit)
 
