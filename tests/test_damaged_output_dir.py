@@ -67,3 +67,11 @@ def test_damaged_metadata_exits_2_naming_the_file_and_what_to_do(damaged_dir, co
         assert f"mv {path} {path}.damaged" in proc.stderr
         assert "the next run starts a fresh store" in proc.stderr
     assert _digest(path) == before  # left for the user to inspect
+
+
+def test_report_on_an_output_dir_without_runs_exits_2(tmp_path):
+    proc = subprocess.run([TIEDFLOW, "report", "--output-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert "no ML Metadata store" in proc.stderr and "tiedflow run" in proc.stderr
+    assert "Traceback" not in proc.stderr
