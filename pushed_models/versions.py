@@ -36,7 +36,7 @@ class BrokenVersion:
 
 def version_problem(model_dir: str) -> Optional[str]:
     """Why `model_dir` is not a complete SavedModel (None when it is): the graph
-    must parse and every variables shard the index names must be there."""
+    must parse, and the variables index and every data shard (i of N) be there."""
     graph = os.path.join(model_dir, "saved_model.pb")
     if not tf.io.gfile.exists(graph):
         listing = tf.io.gfile.listdir(model_dir) if tf.io.gfile.isdir(model_dir) else []

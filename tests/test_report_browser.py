@@ -189,6 +189,7 @@ def test_hostile_class_names_render_as_text_and_run_nothing(browser, tmp_path):
     html = report_page.render(report_page.ReportInputs(
         evaluation_uri="eval", blessed=True, class_names=HOSTILE_NAMES,
         title="hostile names"), evaluation())
+    assert "<script" not in html.lower()  # no JSON or code embedded: nothing to break out of
     path = tmp_path / "hostile.html"
     path.write_text(html)
     page = _open_report(browser, str(path))
