@@ -42,31 +42,38 @@ def run(config: PipelineConfig, orchestrator: str = "local",
         on_built=None, run_id: Optional[str] = None) -> PipelineConfig:
     """Runs the whole pipeline as run `run_id`; returns the prepared config it ran with.
 
-    The runners make up a run id of their own that nobody outside learns; the
-    id is substituted into the compiled pipeline here instead (the runners'
-    own substitution then finds nothing left to fill), so the caller can read
-    exactly this run's pipeline-run context from ML Metadata.
     `on_built(component ids)` is called once the pipeline is built."""
-    from tfx.dsl.compiler import constants as tfx_constants
-    from tfx.orchestration.portable import runtime_parameter_utils, tfx_runner
-
     config = prepare(config)
     os.makedirs(config.output_dir, exist_ok=True)
     pipeline = build(config)
     if on_built is not None:
         on_built([component.id for component in pipeline.components])
-    ir = tfx_runner._make_pipeline_proto(pipeline)  # what Runner.run compiles
-    runtime_parameter_utils.substitute_runtime_parameter(
-        ir, {tfx_constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id or new_run_id()})
     if orchestrator == "beam":
-        from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
-
-        BeamDagRunner().run_with_ir(ir)
+        from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner as runner_class
     else:
-        from tfx.orchestration.local.local_dag_runner import LocalDagRunner
-
-        LocalDagRunner().run_with_ir(ir)
+        from tfx.orchestration.local.local_dag_runner import LocalDagRunner as runner_class
+    _with_run_id(runner_class, run_id or new_run_id())().run(pipeline)
     return config
+
+
+def _with_run_id(runner_class: type, run_id: str) -> type:
+    """`runner_class` running under `run_id`.
+
+    The runners make up a run id of their own that nobody outside learns; this
+    one fills the id into the compiled pipeline first (the runner's own
+    substitution then finds nothing left to fill), so the caller can read
+    exactly this run's pipeline-run context from ML Metadata. `run` itself is
+    left alone: the `tfx` CLI patches it to capture the pipeline."""
+    from tfx.dsl.compiler import constants
+    from tfx.orchestration.portable import runtime_parameter_utils
+
+    class WithRunId(runner_class):
+        def run_with_ir(self, pipeline, run_options=None, **kwargs):
+            runtime_parameter_utils.substitute_runtime_parameter(
+                pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+            return super().run_with_ir(pipeline, run_options=run_options, **kwargs)
+
+    return WithRunId
 
 
 def config_from_env() -> PipelineConfig:
