@@ -13,8 +13,9 @@ unchanged code and data fully cached instead of re-evaluating and re-pushing.
 It also skips pushed models that do not serve the same inputs and classes
 (the `serving_images` input shape and the class names in prediction.json,
 pushed_models.versions.incompatibility): a model of other classes is no baseline,
-its accuracy is on another task. Each skip is recorded, with why, in the
-output's `baseline_skipped` property, which `tiedflow run` prints.
+its accuracy is on another task. Half-written version folders are never
+taken (pushed_models.versions.pushed_versions). Each skip is recorded, with
+why, in the output's `baseline_skipped` property, which `tiedflow run` prints.
 
 Without a candidate (the warm start's lookup), `serving_dir` may also be a
 SavedModel dir itself, and the newest model is taken whatever it serves.
@@ -28,6 +29,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Optional
 
+from absl import logging
 from tfx import types
 from tfx.dsl.components.base import base_component, base_driver, base_executor, executor_spec
 from tfx.proto.orchestration import driver_output_pb2
@@ -36,7 +38,8 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from tfx.utils import io_utils, path_utils
 
 from names import BASELINE_SKIPPED_PROPERTY, HAS_MODEL_PROPERTY, PUSHED_VERSION_PROPERTY
-from pushed_models.versions import model_dirs, model_digest, newest_compatible
+from pushed_models.versions import (broken_versions, model_dirs, model_digest,
+                                    newest_compatible)
 
 SERVING_DIR_KEY = "serving_dir"
 STATE_KEY = "serving_state"
@@ -64,9 +67,10 @@ def choose(serving_dir: str, candidate_dir: Optional[str]):
         version, digest, skipped = newest_compatible(serving_dir, candidate_dir)
         return (os.path.join(serving_dir, version) if version else None), version, digest, skipped
     dirs = model_dirs(serving_dir)
+    skipped = [item.describe() for item in broken_versions(serving_dir)]
     if not dirs:
-        return None, None, None, []
-    return dirs[0], os.path.basename(dirs[0].rstrip("/")), model_digest(dirs[0]), []
+        return None, None, None, skipped
+    return dirs[0], os.path.basename(dirs[0].rstrip("/")), model_digest(dirs[0]), skipped
 
 
 class LatestPushedModelSpec(ComponentSpec):
@@ -86,6 +90,8 @@ class Executor(base_executor.BaseExecutor):
         serving_dir = exec_properties[SERVING_DIR_KEY]
         model = output_dict["model"][0]
         source, version, _, skipped = choose(serving_dir, _candidate_dir(input_dict))
+        for line in skipped:
+            logging.warning("LatestPushedModel: skipped %s", line)
         if skipped:
             model.set_string_custom_property(BASELINE_SKIPPED_PROPERTY, "\n".join(skipped))
         if source is None:

@@ -1,4 +1,5 @@
-"""Pusher whose push destination folder can change per run.
+"""Pusher whose push destination folder can change per run, and whose pushes
+are all or nothing under a version number of their own (pushed_models.push).
 
 `serving_dir` is a knob (components.knobs): on Kubeflow it is a run
 parameter (a bucket the compiler cannot know), shared with LatestPushedModel
@@ -7,14 +8,17 @@ into the PushDestination's filesystem base directory.
 """
 from __future__ import annotations
 
+from absl import logging
 from tfx.components.pusher import component as tfx_component
 from tfx.components.pusher import executor as tfx_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils
 from tfx.types import standard_component_specs as specs
-from tfx.utils import proto_utils
+from tfx.utils import io_utils, proto_utils
 
 from components.knobs import CODE_VERSION, FoldKnobs, Knob, WithKnobs
+from pushed_models.push import push
 
 
 def _fold_serving_dir(props: dict, serving_dir: str) -> None:
@@ -28,7 +32,29 @@ def _fold_serving_dir(props: dict, serving_dir: str) -> None:
 KNOBS = (Knob("serving_dir", str, _fold_serving_dir), CODE_VERSION)
 
 
-class Executor(FoldKnobs, tfx_executor.Executor):
+class SafePushExecutor(tfx_executor.Executor):
+    """TFX's Pusher executor, with the copy replaced by pushed_models.push: a new
+    version number every time, written elsewhere and moved into place. The
+    PushedModel artifact records the version actually written."""
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        model_push = artifact_utils.get_single_instance(output_dict[specs.PUSHED_MODEL_KEY])
+        if not self.CheckBlessing(input_dict):
+            self._MarkNotPushed(model_push)
+            return
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(exec_properties[specs.PUSH_DESTINATION_KEY], destination)
+        if destination.WhichOneof("destination") != "filesystem":
+            raise NotImplementedError("tiedflow pushes to a filesystem destination only")
+        model_path = self.GetModelPath(input_dict)
+        version, target = push(model_path, destination.filesystem.base_directory)
+        logging.info("Model written to serving path %s.", target)
+        io_utils.copy_dir(model_path, model_push.uri)  # TFX's archive copy
+        self._MarkPushed(model_push, pushed_destination=target, pushed_version=version)
+
+
+class Executor(FoldKnobs, SafePushExecutor):
     KNOBS = KNOBS
 
 

@@ -15,6 +15,14 @@ from pipeline.config import DEFAULT_OUTPUT_DIR, ORCHESTRATORS
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_BLESSED = 0, 1, 2, 3
 
 
+def _say(text: str = "", file=None) -> None:
+    """print() for lines that may hold text from the data (class, folder and file
+    names, a server's message): control characters are shown as escapes."""
+    from ingestion.terminal_text import terminal_safe
+
+    print(terminal_safe(text), file=file or sys.stdout)
+
+
 def _quiet_logs(command: str) -> None:
     """`run` keeps library warnings and TensorFlow's own logs, for its log file
     (pipeline.progress); the other commands drop them (CUDA-stub noise on CPU
@@ -68,6 +76,9 @@ def cmd_run(args) -> int:
     from pipeline import progress
 
     _lock_output_dir(config.output_dir)
+    from pipeline.store_check import check_store
+
+    check_store(config.metadata_path)
     log_path = progress.log_path_for(config.logs_dir)
     print(f"log: {log_path}" + ("" if args.verbose else " (--verbose shows it live)"),
           flush=True)
@@ -75,23 +86,26 @@ def cmd_run(args) -> int:
         # TensorFlow and TFX load in here: their import-time warnings go to the log too.
         from pipeline import local_runner, outcome as outcome_lib, reports
 
-        ran = local_runner.run(config, orchestrator=args.orchestrator, on_built=watch.expect)
-        result = outcome_lib.read_outcome(ran.metadata_path, ran.pipeline_name)
+        run_id = local_runner.new_run_id()
+        ran = local_runner.run(config, orchestrator=args.orchestrator, on_built=watch.expect,
+                               run_id=run_id)
+        # This run's own pipeline-run context, not the newest in the store.
+        result = outcome_lib.read_outcome(ran.metadata_path, ran.pipeline_name, run_id=run_id)
         report = reports.copy_run_report(result, ran.reports_dir)
     accuracy = f"{result.accuracy:.4f}" if result.accuracy is not None else "n/a"
     if result.data:
-        print(f"data: {result.data}")
-    print(f"run {result.run_id}: overall eval accuracy {accuracy}")
-    print(f"evaluation: {result.evaluation_uri}")
+        _say(f"data: {result.data}")
+    _say(f"run {result.run_id}: overall eval accuracy {accuracy}")
+    _say(f"evaluation: {result.evaluation_uri}")
     for line in (result.baseline_skipped or "").splitlines():
-        print(f"baseline: skipped {line}")
-    print(f"report: {report or '(none: the run stopped before the report)'}")
+        _say(f"baseline: skipped {line}")
+    _say(f"report: {report or '(none: the run stopped before the report)'}")
     if result.blessed and result.pushed_dir:
-        print(f"BLESSED and pushed to {result.pushed_dir}")
+        _say(f"BLESSED and pushed to {result.pushed_dir}")
         return EXIT_OK
-    print("NOT BLESSED: nothing was pushed. Failed thresholds:")
+    _say("NOT BLESSED: nothing was pushed. Failed thresholds:")
     for line in result.failures or ["(no threshold details found)"]:
-        print(f"  - {line}")
+        _say(f"  - {line}")
     return EXIT_NOT_BLESSED
 
 
@@ -142,13 +156,19 @@ def cmd_report(args) -> int:
         source = args.evaluation
         out = args.out or os.path.join(args.output_dir, "reports", "evaluation.html")
     else:
-        page, run_id = reports.render_latest(args.output_dir)
+        from ingestion.errors import DataError
+
+        try:
+            page, run_id = reports.render_latest(args.output_dir)
+        except LookupError as err:  # no run (evaluated) in this output dir
+            raise DataError(f"{args.output_dir}: {err}; run `tiedflow run` there first, "
+                            "or pass --evaluation URI") from None
         source = f"run {run_id}"
         out = args.out or os.path.join(args.output_dir, "reports", reports.report_name(run_id))
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         f.write(page)
-    print(f"wrote {out} ({source}, {time.time() - start:.1f} s)")
+    _say(f"wrote {out} ({source}, {time.time() - start:.1f} s)")
     return EXIT_OK
 
 
@@ -190,17 +210,18 @@ def cmd_compile(args) -> int:
 def cmd_submit(args) -> int:
     from pipeline import submit as submit_lib
 
+    token = args.existing_token or submit_lib.read_token(args.token_file)
     try:
         done = submit_lib.submit(
             args.host, pipeline_file=args.pipeline_file, pipeline_root=args.pipeline_root,
             assignments=args.set, experiment=args.experiment, run_name=args.run_name,
-            namespace=args.namespace, existing_token=args.existing_token,
+            namespace=args.namespace, existing_token=token,
             enable_caching=False if args.no_cache else None)
     except submit_lib.SubmitError as err:
-        print(f"tiedflow: error: {err}", file=sys.stderr)
+        _say(f"tiedflow: error: {err}", file=sys.stderr)
         return EXIT_FAILURE
-    print(f"submitted run {done.run_id}")
-    print(f"run URL: {done.run_url}")
+    _say(f"submitted run {done.run_id}")
+    _say(f"run URL: {done.run_url}")
     return EXIT_OK
 
 
@@ -287,7 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
                           "accuracy_threshold (repeatable)")
     sbm.add_argument("--pipeline-file", default="pipeline.yaml")
     sbm.add_argument("--namespace", default=None, help="Kubernetes namespace (multi-user)")
-    sbm.add_argument("--existing-token", default=None, help="bearer token for the API")
+    token = sbm.add_mutually_exclusive_group()
+    token.add_argument("--token-file", default=None, metavar="PATH",
+                       help="file holding the bearer token for the API (default: the "
+                            "KFP_TOKEN environment variable, if set)")
+    token.add_argument("--existing-token", default=None, metavar="TOKEN",
+                       help="bearer token given inline; avoid it: any user of this machine "
+                            "can read it in the process list (use --token-file or KFP_TOKEN)")
     sbm.add_argument("--no-cache", action="store_true", help="disable KFP caching for this run")
     sbm.set_defaults(func=cmd_submit)
 
@@ -351,9 +378,9 @@ def _main(argv=None) -> int:
         if user_error is not None:
             # Beam re-raises an error from a worker with the step appended.
             message = re.sub(r"\s*\[while running '[^']*'\]", "", str(user_error))
-            print(f"tiedflow: error: {message}", file=sys.stderr)
+            _say(f"tiedflow: error: {message}", file=sys.stderr)
             return EXIT_USAGE
-        print(f"tiedflow: failed: {type(err).__name__}: {err}", file=sys.stderr)
+        _say(f"tiedflow: failed: {type(err).__name__}: {err}", file=sys.stderr)
         return EXIT_FAILURE
 
 

@@ -121,12 +121,13 @@ def main() -> None:
         if done.code not in (None, 0):
             raise
     except Exception as err:  # bad data or settings: one line in the task's log, exit 2
+        from ingestion.terminal_text import terminal_safe
         from pipeline.cli import EXIT_USAGE, find_user_error
 
         user_error = find_user_error(err)
         if user_error is None:
             raise
-        print(f"tiedflow: error: {user_error}", file=sys.stderr)
+        print(terminal_safe(f"tiedflow: error: {user_error}"), file=sys.stderr)
         sys.exit(EXIT_USAGE)
     for uri in output_uris(sys.argv[at_input]) if at_input is not None else []:
         if uri.startswith("gs://"):

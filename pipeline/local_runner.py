@@ -8,7 +8,9 @@ the output dir and data (defaults: ./tiedflow_output and the embedded digits).
 """
 from __future__ import annotations
 
+import datetime
 import os
+from typing import Optional
 
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
@@ -35,9 +37,14 @@ def build(config: PipelineConfig) -> tfx_pipeline.Pipeline:
             config.metadata_path))
 
 
+def new_run_id() -> str:
+    """A run id as LocalDagRunner makes them (ISO time to the microsecond)."""
+    return datetime.datetime.now().isoformat()
+
+
 def run(config: PipelineConfig, orchestrator: str = "local",
-        on_built=None) -> PipelineConfig:
-    """Runs the whole pipeline; returns the prepared config it ran with.
+        on_built=None, run_id: Optional[str] = None) -> PipelineConfig:
+    """Runs the whole pipeline as run `run_id`; returns the prepared config it ran with.
 
     `on_built(component ids)` is called once the pipeline is built."""
     config = prepare(config)
@@ -46,14 +53,31 @@ def run(config: PipelineConfig, orchestrator: str = "local",
     if on_built is not None:
         on_built([component.id for component in pipeline.components])
     if orchestrator == "beam":
-        from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
-
-        BeamDagRunner().run(pipeline)
+        from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner as runner_class
     else:
-        from tfx.orchestration.local.local_dag_runner import LocalDagRunner
-
-        LocalDagRunner().run(pipeline)
+        from tfx.orchestration.local.local_dag_runner import LocalDagRunner as runner_class
+    _with_run_id(runner_class, run_id or new_run_id())().run(pipeline)
     return config
+
+
+def _with_run_id(runner_class: type, run_id: str) -> type:
+    """`runner_class` running under `run_id`.
+
+    The runners make up a run id of their own that nobody outside learns; this
+    one fills the id into the compiled pipeline first (the runner's own
+    substitution then finds nothing left to fill), so the caller can read
+    exactly this run's pipeline-run context from ML Metadata. `run` itself is
+    left alone: the `tfx` CLI patches it to capture the pipeline."""
+    from tfx.dsl.compiler import constants
+    from tfx.orchestration.portable import runtime_parameter_utils
+
+    class WithRunId(runner_class):
+        def run_with_ir(self, pipeline, run_options=None, **kwargs):
+            runtime_parameter_utils.substitute_runtime_parameter(
+                pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+            return super().run_with_ir(pipeline, run_options=run_options, **kwargs)
+
+    return WithRunId
 
 
 def config_from_env() -> PipelineConfig:

@@ -9,6 +9,8 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.data_properties import parse_class_names
+from ingestion.errors import DataError
+from pipeline.store_check import check_store
 from names import (BASELINE_SKIPPED_PROPERTY, CLASS_NAMES_PROPERTY, HAS_MODEL_PROPERTY,
                    HTML_REPORT_TYPE, IMAGE_SHAPE_PROPERTY, PUSHED_VERSION_PROPERTY,
                    SCHEMA_FILE_PROPERTY, SKIPPED_FILES_PROPERTY)
@@ -55,7 +57,9 @@ def describe_data(examples, class_names) -> Optional[str]:
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
     if not os.path.exists(metadata_path):
-        raise FileNotFoundError(f"{metadata_path}: no ML Metadata store (has a run happened here?)")
+        raise DataError(f"{metadata_path}: no ML Metadata store; has a run happened in this "
+                        "output dir? Run `tiedflow run` or pass the right --output-dir")
+    check_store(metadata_path)
     cfg = metadata_store_pb2.ConnectionConfig()
     cfg.sqlite.filename_uri = metadata_path
     cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY

@@ -4,11 +4,13 @@ TFX leaves parameter values out of the compiled spec, so every run parameter
 is sent explicitly: the user's `--set` values, else the config's defaults;
 `serving_dir` defaults to `<pipeline root>/serving`. Inputs are checked before
 anything is sent, because a bad value on a cluster fails minutes later in a
-pod log instead of here.
+pod log instead of here. The API token comes from a file or $KFP_TOKEN (see
+`read_token`) and never appears in a message.
 """
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
 from typing import Any, Iterable, Optional
 from urllib.parse import urlsplit
@@ -116,12 +118,56 @@ def check_reachable(host: str) -> None:
         raise SubmitError(f"cannot reach Kubeflow Pipelines at {host}: {err}") from None
 
 
+TOKEN_ENV = "KFP_TOKEN"
+
+
+def read_token(token_file: Optional[str] = None, environ=None) -> Optional[str]:
+    """The API token from `token_file`, else from $KFP_TOKEN, else None.
+
+    Not from the command line by default: every user of the machine can read
+    a process's arguments (`ps`), not its environment or a private file."""
+    environ = os.environ if environ is None else environ
+    if token_file:
+        try:
+            with open(token_file) as f:
+                token = f.read().strip()
+        except OSError as err:
+            raise ConfigError(f"--token-file {token_file}: cannot be read ({err.strerror})"
+                              ) from None
+        if not token:
+            raise ConfigError(f"--token-file {token_file}: is empty; put the bearer token in it")
+        return token
+    return environ.get(TOKEN_ENV, "").strip() or None
+
+
+def redact(text: str, secret: Optional[str]) -> str:
+    """`text` with the token replaced, whatever echoes it (a server's message,
+    an exception's text)."""
+    return text.replace(secret, "[token]") if secret else text
+
+
 def submit(host: str, *, pipeline_file: str = "pipeline.yaml",
            pipeline_root: Optional[str] = None, assignments: Iterable[str] = (),
            experiment: str = "tiedflow", run_name: Optional[str] = None,
            namespace: Optional[str] = None, existing_token: Optional[str] = None,
            enable_caching: Optional[bool] = None) -> Submission:
-    """Creates one run of `pipeline_file`; returns its id and URL."""
+    """Creates one run of `pipeline_file`; returns its id and URL.
+
+    No message it raises holds `existing_token`."""
+    try:
+        return _submit(host, pipeline_file=pipeline_file, pipeline_root=pipeline_root,
+                       assignments=assignments, experiment=experiment, run_name=run_name,
+                       namespace=namespace, existing_token=existing_token,
+                       enable_caching=enable_caching)
+    except Exception as err:
+        if existing_token and existing_token in str(err):
+            kind = type(err) if isinstance(err, (SubmitError, ConfigError)) else SubmitError
+            raise kind(redact(str(err), existing_token)) from None
+        raise
+
+
+def _submit(host: str, *, pipeline_file, pipeline_root, assignments, experiment, run_name,
+            namespace, existing_token, enable_caching) -> Submission:
     if not pipeline_root:
         raise ConfigError("--pipeline-root is required: a gs:// folder for the run's "
                           "artifacts")

@@ -19,9 +19,10 @@ import numpy as np
 from ingestion.images import load_image_file
 from ingestion.errors import DataError
 from ingestion.settings import IngestSettings
+from ingestion.terminal_text import terminal_safe
 from names import (ABSTAIN_BELOW_KEY, CLASS_NAMES_KEY, IMAGES_SIGNATURE,
                    PREDICTION_SETTINGS_FILE, PROBABILITIES_KEY)
-from pushed_models.versions import pushed_versions
+from pushed_models.versions import broken_versions, model_dirs
 
 SIGNATURE = IMAGES_SIGNATURE
 # For models exported before the threshold travelled with them.
@@ -52,22 +53,22 @@ class Prediction:
         return f"{self.file}: {self.label} ({self.probability:.3f})"
 
 
-def resolve_model_dir(output_dir: Optional[str] = None, model: Optional[str] = None) -> str:
+def resolve_model_dir(output_dir: Optional[str] = None, model: Optional[str] = None,
+                      warn=None) -> str:
     """The SavedModel to use: `model` (a SavedModel or a serving dir of versions)
-    or the newest version under `<output_dir>/serving`."""
+    or the newest complete version under `<output_dir>/serving`. Half-written
+    version folders are skipped and passed to `warn(text)`."""
+    warn = warn or (lambda text: None)
+    where = model or os.path.join(output_dir, "serving")
+    dirs = model_dirs(where)
+    for item in broken_versions(where):
+        warn(item.describe())
+    if dirs:
+        return dirs[0]
     if model:
-        if os.path.exists(os.path.join(model, "saved_model.pb")):
-            return model
-        versions = pushed_versions(model)
-        if not versions:
-            raise DataError(f"--model {model}: no SavedModel there (nor version folders)")
-        return os.path.join(model, versions[0])
-    serving = os.path.join(output_dir, "serving")
-    versions = pushed_versions(serving)
-    if not versions:
-        raise DataError(f"no pushed model under {serving}: run `tiedflow run` first "
-                        "or pass --model DIR")
-    return os.path.join(serving, versions[0])
+        raise DataError(f"--model {model}: no SavedModel there (nor complete version folders)")
+    raise DataError(f"no pushed model under {where}: run `tiedflow run` first "
+                    "or pass --model DIR")
 
 
 def load_image(path: str, shape, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -159,11 +160,14 @@ def run(paths: Sequence[str], output_dir: Optional[str] = None, model: Optional[
     out = out or sys.stdout
     if abstain_below is not None and not 0 <= abstain_below <= 1:
         raise DataError(f"--abstain-below {abstain_below}: must be in [0, 1]")
-    predictor = Predictor(resolve_model_dir(output_dir, model))
+    predictor = Predictor(resolve_model_dir(
+        output_dir, model, warn=lambda text: print(
+            terminal_safe(f"tiedflow predict: warning: {text}"), file=sys.stderr)))
     threshold = predictor.abstain_below if abstain_below is None else abstain_below
     results = predict_files(predictor, paths, threshold)
-    for result in results:
-        print(result.to_json() if as_json else result.to_text(threshold), file=out)
+    for result in results:  # file and class names from others: escaped (JSON escapes itself)
+        print(result.to_json() if as_json else terminal_safe(result.to_text(threshold)),
+              file=out)
     failed = sum(1 for r in results if r.error)
     if failed:
         print(f"tiedflow predict: {failed} of {len(results)} file(s) could not be read",

@@ -1,28 +1,100 @@
 """The version folders of a push destination (`<serving_dir>/<version>/`).
 
 One place answers "which pushed models are there, and which is newest" for
-the baseline lookup, warm start and `tiedflow predict`.
+the baseline lookup, warm start and `tiedflow predict`. Only complete
+SavedModels count: a version folder left half-written by an interrupted copy
+(saved_model.pb without its variables, an empty folder) or a push's staging
+folder is left out and listed by `broken_versions` with a note that it can
+be deleted (the run prints it, `predict` warns), so one bad folder never
+stops later runs.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
+import re
 from typing import Optional
 
 import tensorflow as tf
 
+# Where a push writes before it renames into place: a name model servers
+# (numeric version folders only) and `pushed_versions` ignore.
+STAGING_PREFIX = ".staging-"
+_SHARD = re.compile(r"^variables\.data-(\d+)-of-(\d+)$")
 
-def pushed_versions(serving_dir: str) -> list[str]:
-    """Numeric version folders holding a SavedModel, newest first."""
+
+@dataclasses.dataclass(frozen=True)
+class BrokenVersion:
+    """A folder in a push destination that is not a complete SavedModel."""
+    path: str
+    why: str
+
+    def describe(self) -> str:
+        return f"folder {self.path}: {self.why}; ignored, it can be deleted"
+
+
+def version_problem(model_dir: str) -> Optional[str]:
+    """Why `model_dir` is not a complete SavedModel (None when it is): the graph
+    must parse, and the variables index and every data shard (i of N) be there."""
+    graph = os.path.join(model_dir, "saved_model.pb")
+    if not tf.io.gfile.exists(graph):
+        listing = tf.io.gfile.listdir(model_dir) if tf.io.gfile.isdir(model_dir) else []
+        return ("an empty folder" if not listing else
+                "no saved_model.pb (an interrupted push?)")
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    try:
+        with tf.io.gfile.GFile(graph, "rb") as f:
+            saved_model_pb2.SavedModel().ParseFromString(f.read())
+    except Exception:  # protobuf's DecodeError, or an unreadable file
+        return "saved_model.pb cannot be read (cut short?)"
+    variables = os.path.join(model_dir, "variables")
+    names = (set(n.rstrip("/") for n in tf.io.gfile.listdir(variables))
+             if tf.io.gfile.isdir(variables) else set())
+    if "variables.index" not in names:
+        return "saved_model.pb without variables/variables.index (an interrupted copy?)"
+    shards = [_SHARD.match(n) for n in names]
+    counts = {int(m.group(2)) for m in shards if m}
+    if not counts:
+        return "saved_model.pb without variables/variables.data-* (an interrupted copy?)"
+    total = max(counts)
+    missing = [i for i in range(total)
+               if f"variables.data-{i:05d}-of-{total:05d}" not in names]
+    if missing:
+        return f"variables shard(s) {missing} of {total} missing (an interrupted copy?)"
+    return None
+
+
+def scan_versions(serving_dir: str) -> tuple[list[str], list[BrokenVersion]]:
+    """(complete numeric versions newest first, every broken or staging folder)."""
     if not serving_dir or not tf.io.gfile.isdir(serving_dir):
-        return []
-    versions = []
+        return [], []
+    versions, broken = [], []
     for name in tf.io.gfile.listdir(serving_dir):
         name = name.rstrip("/")
-        if name.isdigit() and tf.io.gfile.exists(
-                os.path.join(serving_dir, name, "saved_model.pb")):
-            versions.append(name)
-    return sorted(versions, key=int, reverse=True)
+        path = os.path.join(serving_dir, name)
+        if name.startswith(STAGING_PREFIX):
+            broken.append(BrokenVersion(path, "a push's staging folder (left by an "
+                                              "interrupted push, unless one is running now)"))
+        elif name.isdigit() and tf.io.gfile.isdir(path):
+            why = version_problem(path)
+            if why:
+                broken.append(BrokenVersion(path, why))
+            else:
+                versions.append(name)
+    return sorted(versions, key=int, reverse=True), sorted(broken, key=lambda b: b.path)
+
+
+def pushed_versions(serving_dir: str) -> list[str]:
+    """Numeric version folders holding a complete SavedModel, newest first
+    (broken ones left out: `broken_versions` lists them for the caller to report)."""
+    return scan_versions(serving_dir)[0]
+
+
+def broken_versions(serving_dir: str) -> list[BrokenVersion]:
+    """The folders `pushed_versions` leaves out, for a caller to report."""
+    return scan_versions(serving_dir)[1]
 
 
 def model_digest(model_dir: str) -> str:
@@ -43,9 +115,15 @@ def model_digest(model_dir: str) -> str:
 
 
 def model_dirs(path: str) -> list[str]:
-    """The SavedModels at `path`: itself if it is one, else its version folders,
-    newest first."""
+    """The SavedModels at `path`: itself if it is one, else its complete version
+    folders, newest first. A broken SavedModel at `path` itself is a DataError."""
     if path and tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
+        why = version_problem(path)
+        if why:
+            from ingestion.errors import DataError
+
+            raise DataError(f"{path}: not a usable SavedModel: {why}; copy the model "
+                            "again or point at another one")
         return [path]
     return [os.path.join(path, v) for v in pushed_versions(path)]
 
@@ -113,8 +191,9 @@ def newest_compatible(serving_dir: str, candidate_dir: Optional[str]):
     has_candidate = bool(candidate_dir) and tf.io.gfile.exists(
         os.path.join(candidate_dir, "saved_model.pb"))
     skip = model_digest(candidate_dir) if has_candidate else None
-    skipped = []
-    for version in pushed_versions(serving_dir):
+    versions, broken = scan_versions(serving_dir)
+    skipped = [item.describe() for item in broken]
+    for version in versions:
         model_dir = os.path.join(serving_dir, version)
         digest = model_digest(model_dir)
         if digest == skip:

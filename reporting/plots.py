@@ -6,9 +6,11 @@ plain numbers (see reporting.evaluation_data) and returns PNG bytes.
 """
 from __future__ import annotations
 
+import functools
 import io
 from typing import Optional, Sequence
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -23,12 +25,18 @@ def _png(fig: Figure) -> bytes:
     return out.getvalue()
 
 
-def _plain(text) -> str:
-    """Text shown as written: matplotlib reads `$...$` as math (class names are
-    other people's folder names)."""
-    return str(text).replace("$", r"\$")
+def _text_as_written(draw):
+    """Draws with matplotlib's math parsing off: it reads `$...$` in any label
+    as TeX (class names and feature values are other people's; `$\\x$` would
+    even fail to draw), so every label, legend and title shows what it holds."""
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs) -> bytes:
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+    return drawn
 
 
+@_text_as_written
 def confusion_matrix(counts: np.ndarray, class_names: Sequence[str], title: str) -> bytes:
     """Heat map coloured by row share (recall per cell), annotated with counts."""
     n = counts.shape[0]
@@ -43,7 +51,7 @@ def confusion_matrix(counts: np.ndarray, class_names: Sequence[str], title: str)
                 color = "white" if share[a, p] > 0.6 else ("#b00020" if a != p else "black")
                 ax.text(p, a, f"{counts[a, p]:g}", ha="center", va="center", fontsize=8,
                         color=color)
-    labels = [_plain(name) for name in class_names]
+    labels = [str(name) for name in class_names]
     ax.set_xticks(range(n), labels, rotation=90 if max(map(len, labels), default=0) > 3 else 0)
     ax.set_yticks(range(n), labels)
     ax.set_xlabel("predicted class")
@@ -53,13 +61,14 @@ def confusion_matrix(counts: np.ndarray, class_names: Sequence[str], title: str)
     return _png(fig)
 
 
+@_text_as_written
 def roc_curves(curves: dict, title: str) -> bytes:
     """One-vs-rest ROC curve per class; `curves[name] = (fpr, tpr, auc)`."""
     fig = Figure(figsize=(6.4, 4.8))
     ax = fig.add_subplot()
     colors = [f"C{i}" for i in range(10)]
     for i, (name, (fpr, tpr, auc)) in enumerate(curves.items()):
-        label = f"{_plain(name)} (AUC {auc:.3f})" if auc is not None else _plain(name)
+        label = f"{name} (AUC {auc:.3f})" if auc is not None else str(name)
         ax.plot(fpr, tpr, color=colors[i % 10], linewidth=1.4, label=label)
     ax.plot([0, 1], [0, 1], color="#bbbbbb", linestyle="--", linewidth=1)
     ax.set_xlim(-0.01, 1.0)
@@ -72,6 +81,7 @@ def roc_curves(curves: dict, title: str) -> bytes:
     return _png(fig)
 
 
+@_text_as_written
 def calibration(bins, ece: Optional[float], title: str, baseline_bins=None,
                 baseline_ece: Optional[float] = None) -> bytes:
     """Reliability diagram of the top-label confidence, with bin counts below."""
@@ -110,6 +120,7 @@ def calibration(bins, ece: Optional[float], title: str, baseline_bins=None,
     return _png(fig)
 
 
+@_text_as_written
 def distributions(panels: list, title: str) -> bytes:
     """Side-by-side bar charts of value shares per split.
 
@@ -128,7 +139,7 @@ def distributions(panels: list, title: str) -> bytes:
             shares = [100.0 * counts[split].get(v, 0) / total for v in values]
             ax.bar(np.arange(len(values)) + (i - (len(splits) - 1) / 2) * width, shares,
                    width=width, label=f"{split} (n={total:g})", color=f"C{i}")
-        ax.set_xticks(range(len(values)), values)
+        ax.set_xticks(range(len(values)), [str(v) for v in values])
         ax.set_ylabel("% of split")
         ax.set_title(feature + ("" if exact else " (approx. counts)"), fontsize=10)
         ax.legend(fontsize=8)

@@ -147,6 +147,8 @@ def regressed_run(pipeline_run, tmp_path_factory) -> CliRun:
     (where LatestPushedModel looks), and its accuracy bound is low enough to
     pass: only the change thresholds can fail it. Its schema is a file: the
     one pipeline_run inferred (data that matches a curated schema trains).
+    Broken version folders newer than the model are planted there too: the
+    run must ignore them.
     """
     import shutil
 
@@ -155,8 +157,26 @@ def regressed_run(pipeline_run, tmp_path_factory) -> CliRun:
     shutil.copytree(os.path.join(pipeline_run.output_dir, "serving"), out / "serving")
     schema = str(out.parent / "schema.pbtxt")
     shutil.copyfile(inferred_schema(pipeline_run), schema)
+    plant_broken_versions(str(out / "serving"))
     return run_tiedflow("run", *WEAK, "--set", "accuracy_threshold=0.3",
                         "--set", f"schema={schema}", output_dir=str(out))
+
+
+# What interrupted copies and pushes leave in a push destination, newer than any
+# model: graph without variables, an empty folder, a staging leftover.
+BROKEN_VERSIONS = ("9999999990", "9999999991", ".staging-1-dead")
+
+
+def plant_broken_versions(serving: str) -> None:
+    """Adds BROKEN_VERSIONS beside the complete version folders in `serving`."""
+    import shutil
+
+    (good,) = [n for n in os.listdir(serving) if n.isdigit()][:1]
+    os.makedirs(os.path.join(serving, BROKEN_VERSIONS[0]))
+    shutil.copy(os.path.join(serving, good, "saved_model.pb"),
+                os.path.join(serving, BROKEN_VERSIONS[0]))
+    os.makedirs(os.path.join(serving, BROKEN_VERSIONS[1]))
+    shutil.copytree(os.path.join(serving, good), os.path.join(serving, BROKEN_VERSIONS[2]))
 
 
 @pytest.fixture(scope="session")

@@ -73,8 +73,19 @@ def test_good_beam_flags_reach_beam_pipeline_args():
 def test_a_second_run_on_an_output_dir_in_use_fails_at_once(tmp_path, capsys):
     import fcntl
 
+    from ml_metadata import metadata_store
+    from ml_metadata.proto import metadata_store_pb2 as mlmd
+
+    from pipeline.store_check import check_store
+
     out = tmp_path / "out"
     out.mkdir()
+    config = mlmd.ConnectionConfig()  # the running run's store
+    config.sqlite.filename_uri = str(out / "metadata.sqlite")
+    config.sqlite.connection_mode = mlmd.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    store = metadata_store.MetadataStore(config)
+    store.put_context_type(mlmd.ContextType(name="pipeline_run"))
+    before = (out / "metadata.sqlite").read_bytes()
     with open(out / ".run.lock", "a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         held.write("pid 4242\n")
@@ -83,6 +94,8 @@ def test_a_second_run_on_an_output_dir_in_use_fails_at_once(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "another run is using it (pid 4242)" in err and "--output-dir" in err
+    assert (out / "metadata.sqlite").read_bytes() == before  # the store untouched
+    check_store(str(out / "metadata.sqlite"))
 
 
 def test_an_output_dir_that_is_a_file_is_refused(tmp_path, capsys):

@@ -67,3 +67,15 @@ def test_class_names_are_read_from_the_runs_examples():
     assert outcome.class_names_of(examples) == ["cat", "dog"]
     examples.custom_properties["class_names"].string_value = "not json"
     assert outcome.class_names_of(examples) is None
+
+
+def test_a_runs_own_context_is_read_even_when_a_newer_run_exists(store):
+    """`tiedflow run` reads the run it started (its run id), not the newest."""
+    _context(store, "pipeline", "tiedflow")
+    mine = _context(store, "pipeline_run", "2026-01-01T00:00:00.000001")
+    evaluation = _artifact(store, "ModelEvaluation", mine)
+    _artifact(store, "Examples", _context(store, "pipeline_run", "2026-01-01T00:00:00.000002"))
+    run, arts = outcome.latest_run(store, "tiedflow", run_id="2026-01-01T00:00:00.000001")
+    assert run.id == mine and [a.id for a in arts["ModelEvaluation"]] == [evaluation]
+    with pytest.raises(LookupError, match="no run 'other'"):
+        outcome.latest_run(store, "tiedflow", run_id="other")

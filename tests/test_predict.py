@@ -192,3 +192,18 @@ def test_colour_model_with_named_classes_prints_names(transform_dir_rgb, tmp_pat
     row = json.loads(row)
     assert row["label"] == names[row["class_id"]]
     assert line.startswith(f"{path}: {row['label']} (")
+
+
+def test_hostile_file_and_class_names_are_escaped_on_the_terminal(serving_dir, image_files,
+                                                                  tmp_path):
+    """A file name with terminal escape codes: its line shows them as escapes."""
+    import shutil
+
+    hostile = str(tmp_path / "digit\x1b[2J\x1b]0;owned\x07.png")
+    shutil.copy(image_files["png"], hostile)
+    proc = subprocess.run([TIEDFLOW, "predict", "--model", serving_dir, "--abstain-below", "0",
+                           hostile, image_files["empty"]], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2, proc.stderr  # the empty file
+    assert "\x1b" not in proc.stdout + proc.stderr
+    assert "digit\\x1b[2J\\x1b]0;owned\\x07.png: " in proc.stdout, proc.stdout

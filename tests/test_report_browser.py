@@ -171,3 +171,37 @@ def test_report_renders_in_chromium(fixture, verdict, request, browser, tmp_path
     red, green = banner[0], banner[1]
     assert (green > red) if verdict == "BLESSED" else (red > green), banner
     page.ws.close()
+
+
+# Class folder names as an attacker would pick them: an HTML tag whose handler
+# would run if the page inserted it as markup, terminal escape codes (colour,
+# window title, bell), and TeX that matplotlib would parse.
+HOSTILE_NAMES = ["<img src=x onerror=\"window.pwned=1;document.title='pwned'\">",
+                 "red\x1b[31m\x1b]0;owned\x07", "$\\x$"]
+
+
+def test_hostile_class_names_render_as_text_and_run_nothing(browser, tmp_path):
+    """The report of an evaluation whose classes carry the names above (page.render
+    on the evaluation of test_report_names, figures included)."""
+    from reporting import page as report_page
+    from test_report_names import evaluation
+
+    html = report_page.render(report_page.ReportInputs(
+        evaluation_uri="eval", blessed=True, class_names=HOSTILE_NAMES,
+        title="hostile names"), evaluation())
+    assert "<script" not in html.lower()  # no JSON or code embedded: nothing to break out of
+    path = tmp_path / "hostile.html"
+    path.write_text(html)
+    page = _open_report(browser, str(path))
+    state = page.evaluate("""(() => ({
+      pwned: window.pwned === undefined ? null : window.pwned, title: document.title,
+      handlers: document.querySelectorAll('[onerror]').length,
+      imgs: Array.from(document.images).map(i => i.src.slice(0, 22)),
+      text: document.body.innerText}))()""")
+    assert state["pwned"] is None and state["title"] == "hostile names", state
+    assert state["handlers"] == 0
+    assert state["imgs"] and all(src.startswith("data:image/png;base64") for src in state["imgs"])
+    assert HOSTILE_NAMES[0] in state["text"]  # shown as the text it is
+    assert "$\\x$" in state["text"]
+    assert not [e for e in page.events if e.get("method") == "Runtime.exceptionThrown"]
+    page.ws.close()

@@ -116,7 +116,8 @@ def isolated_kfp_env(monkeypatch, tmp_path):
     """No user kfp context or endpoint variables leak in."""
     monkeypatch.setenv("HOME", str(tmp_path))
     for var in ("KF_PIPELINES_ENDPOINT", "KF_PIPELINES_UI_ENDPOINT",
-                "KF_PIPELINES_DEFAULT_EXPERIMENT_NAME", "KF_PIPELINES_OVERRIDE_EXPERIMENT_NAME"):
+                "KF_PIPELINES_DEFAULT_EXPERIMENT_NAME", "KF_PIPELINES_OVERRIDE_EXPERIMENT_NAME",
+                "KFP_TOKEN"):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -233,3 +234,62 @@ def test_a_local_schema_file_is_refused_for_a_cluster(kfp_api, capsys, tmp_path)
     err = capsys.readouterr().err
     assert code == 2 and "on a cluster use a gs:// schema file" in err, err
     assert not kfp_api.posts("/apis/v2beta1/runs")
+
+
+TOKEN = "tok-3f9a1c-very-secret"
+
+
+def test_token_from_a_file_or_the_environment_is_sent(kfp_api, capsys, tmp_path, monkeypatch):
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n")
+    assert submit("--host", kfp_api.host, "--pipeline-root", ROOT, "--token-file", str(path)) == 0
+    assert kfp_api.requests and all(r["auth"] == f"Bearer {TOKEN}" for r in kfp_api.requests)
+    kfp_api.requests.clear()
+    monkeypatch.setenv("KFP_TOKEN", "env-token")
+    assert submit("--host", kfp_api.host, "--pipeline-root", ROOT) == 0
+    assert all(r["auth"] == "Bearer env-token" for r in kfp_api.requests)
+    assert TOKEN not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content, needle", [(None, "cannot be read"), ("  \n", "is empty")])
+def test_an_unusable_token_file_exits_2_naming_it(kfp_api, capsys, tmp_path, content, needle):
+    path = tmp_path / "token"
+    if content is not None:
+        path.write_text(content)
+    code = submit("--host", kfp_api.host, "--pipeline-root", ROOT, "--token-file", str(path))
+    err = capsys.readouterr().err
+    assert code == 2 and f"--token-file {path}: {needle}" in err, err
+    assert not kfp_api.requests
+
+
+def _files_text(root) -> str:
+    text = []
+    for folder, _, files in os.walk(root):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as f:
+                text.append(f.read().decode("utf-8", "replace"))
+    return "\n".join(text)
+
+
+def test_the_token_never_appears_in_an_error_or_a_log(kfp_api, tmp_path):
+    """Failing submits with a token from the environment, run as the user runs
+    them (a subprocess, kfp's own logging on): against a dead endpoint, and
+    against a server whose error message echoes the token back."""
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    kfp_api.reject_runs = f"Unauthenticated: token {TOKEN} has expired"
+    env = {**os.environ, "KFP_TOKEN": TOKEN, "HOME": str(tmp_path / "home")}
+    tiedflow = os.path.join(os.path.dirname(sys.executable), "tiedflow")
+    for host, needle in ((dead, "cannot reach"), (kfp_api.host, "rejected the request")):
+        proc = subprocess.run([tiedflow, "submit", "--host", host, "--pipeline-root", ROOT,
+                               "--pipeline-file", PIPELINE_YAML],
+                              capture_output=True, text=True, env=env, timeout=300)
+        assert proc.returncode == 1 and needle in proc.stderr, proc.stderr
+        assert TOKEN not in proc.stdout + proc.stderr
+    assert "has expired" in proc.stderr and "[token]" in proc.stderr  # redacted, not dropped
+    assert any(r["auth"] == f"Bearer {TOKEN}" for r in kfp_api.requests)  # it was used
+    assert TOKEN not in _files_text(tmp_path / "home")  # kfp's context file, any log

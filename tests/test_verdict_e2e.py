@@ -17,13 +17,14 @@ from conftest import WEAK_MIN_CLASS_RECALL
 from evaluation.eval_config import RECALL
 from reporting import evaluation_data as report_data
 from pipeline import outcome as outcome_lib
+from pushed_models.versions import pushed_versions
 
 pytestmark = pytest.mark.e2e
 
 
 def _serving_versions(output_dir: str) -> list:
-    return sorted(os.listdir(os.path.join(output_dir, "serving"))) if os.path.isdir(
-        os.path.join(output_dir, "serving")) else []
+    """The complete pushed versions (regressed_run's copy also holds broken folders)."""
+    return pushed_versions(os.path.join(output_dir, "serving"))
 
 
 def _outcome(run):

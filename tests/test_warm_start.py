@@ -162,3 +162,27 @@ def test_only_the_projects_own_model_class_is_loaded(tmp_path):
     (tmp_path / "junk.keras").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a Keras model file"):
         warm_start.load_keras_model(str(tmp_path / "junk.keras"))
+
+
+def test_a_model_with_a_lambda_layer_is_refused_naming_the_layer(tmp_path):
+    """Also when the file claims to be a TiedCNN: a Lambda layer holds Python
+    bytecode, which Keras would run; the file is refused before Keras reads it."""
+    import json
+    import zipfile
+
+    path = str(tmp_path / "lambda.keras")
+    keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda x: x * 2, name="double"),
+                      keras.layers.Dense(2)]).save(path)
+    with pytest.raises(ValueError, match="only tiedflow's own"):
+        warm_start.load_keras_model(path)
+    forged = str(tmp_path / "forged.keras")
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(forged, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                config["registered_name"] = warm_start.ACCEPTED_CLASS
+                data = json.dumps(config).encode()
+            target.writestr(item, data)
+    with pytest.raises(ValueError, match=r"layer 'double' carries Python code .*refused"):
+        warm_start.load_keras_model(forged)

@@ -67,7 +67,25 @@ def load_keras_model(path: str) -> TiedCNN:
     if config.get("registered_name") != ACCEPTED_CLASS:
         raise ValueError(f"{path}: holds a {config.get('registered_name') or config.get('class_name')!r}"
                          f" model; only tiedflow's own {ACCEPTED_CLASS} is loaded")
+    code = _code_in(config)
+    if code:
+        raise ValueError(f"{path}: layer {code!r} carries Python code (a Lambda layer or a "
+                         "serialized lambda); refused, nothing from the file is run")
     return keras.saving.load_model(local, compile=False, safe_mode=True)
+
+
+def _code_in(config) -> Optional[str]:
+    """The name of the first layer or object in a Keras config that carries code
+    (a Lambda layer, a serialized lambda), or None. Keras's safe mode
+    refuses these too; naming them here says which one."""
+    if isinstance(config, list):
+        return next((found for item in config if (found := _code_in(item))), None)
+    if not isinstance(config, dict):
+        return None
+    if config.get("class_name") in ("Lambda", "TFOpLambda", "__lambda__"):
+        inner = config.get("config")
+        return (inner.get("name") if isinstance(inner, dict) else None) or config["class_name"]
+    return next((found for value in config.values() if (found := _code_in(value))), None)
 
 
 def base_class_names(base_model_dir: str) -> Optional[list]:
