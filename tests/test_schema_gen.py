@@ -179,5 +179,5 @@ def test_schema_command_without_a_run_exits_2_saying_what_to_do(tmp_path, capsys
     code = main(["schema", "--output-dir", str(tmp_path / "none"), "--output",
                  str(tmp_path / "schema.pbtxt")])
     assert code == 2
-    assert "run `tiedflow run --output-dir" in capsys.readouterr().err
+    assert "`tiedflow run" in capsys.readouterr().err
     assert not (tmp_path / "schema.pbtxt").exists()
