@@ -1,7 +1,8 @@
 """The `tiedflow` command line: run, compile, submit, report, predict.
 
 Exit status of `run`: 0 blessed and pushed; 3 ran but not blessed (nothing
-pushed); 2 bad input or configuration; 1 any other failure.
+pushed); 2 bad input or configuration; 1 any other failure; 130 / 143
+interrupted by Ctrl-C / SIGTERM (pipeline.interrupt).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import re
 import sys
 
+from pipeline import interrupt
 from pipeline.config import DEFAULT_OUTPUT_DIR, ORCHESTRATORS
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_BLESSED = 0, 1, 2, 3
@@ -68,16 +70,28 @@ def cmd_run(args) -> int:
     from pipeline import progress
 
     _lock_output_dir(config.output_dir)
+    from pipeline import recovery
+
+    metadata_path, pipeline_root = (os.path.abspath(config.metadata_path),
+                                    os.path.abspath(config.pipeline_root))
+    for line in recovery.recover(metadata_path, pipeline_root, config.output_dir):
+        print(line)
     log_path = progress.log_path_for(config.logs_dir)
     print(f"log: {log_path}" + ("" if args.verbose else " (--verbose shows it live)"),
           flush=True)
     with progress.watched_run(log_path, verbose=args.verbose) as watch:
-        # TensorFlow and TFX load in here: their import-time warnings go to the log too.
-        from pipeline import local_runner, outcome as outcome_lib, reports
+        try:
+            # TensorFlow and TFX load in here: their import-time warnings go to the log too.
+            from pipeline import local_runner, outcome as outcome_lib, reports
 
-        ran = local_runner.run(config, orchestrator=args.orchestrator, on_built=watch.expect)
-        result = outcome_lib.read_outcome(ran.metadata_path, ran.pipeline_name)
-        report = reports.copy_run_report(result, ran.reports_dir)
+            ran = local_runner.run(config, orchestrator=args.orchestrator, on_built=watch.expect)
+            result = outcome_lib.read_outcome(ran.metadata_path, ran.pipeline_name)
+            report = reports.copy_run_report(result, ran.reports_dir)
+        except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM (pipeline.interrupt)
+            stopped = interrupt.as_interrupted(err)
+            stopped.during = watch.where()
+            recovery.cancel_unfinished(metadata_path, pipeline_root)
+            raise stopped from None
     accuracy = f"{result.accuracy:.4f}" if result.accuracy is not None else "n/a"
     if result.data:
         print(f"data: {result.data}")
@@ -314,9 +328,15 @@ def _main(argv=None) -> int:
     args = parser.parse_args(argv)
     _quiet_logs(args.command)
     try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        return EXIT_FAILURE
+        with interrupt.signals_raise():
+            return args.func(args)
+    except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM: a line, no traceback
+        stopped = interrupt.as_interrupted(err)
+        where = f" during {stopped.during}" if stopped.during else ""
+        resume = ("; run the same command again to resume: finished components are reused"
+                  if args.command == "run" else "")
+        print(f"tiedflow: interrupted by {stopped}{where}{resume}", file=sys.stderr)
+        return stopped.exit_status
     except BaseException as err:  # map to the documented exit statuses
         if isinstance(err, SystemExit):
             raise
