@@ -87,8 +87,10 @@ def cmd_run(args) -> int:
             ran = local_runner.run(config, orchestrator=args.orchestrator, on_built=watch.expect)
             result = outcome_lib.read_outcome(ran.metadata_path, ran.pipeline_name)
             report = reports.copy_run_report(result, ran.reports_dir)
-        except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM (pipeline.interrupt)
-            stopped = interrupt.as_interrupted(err)
+        except BaseException as err:
+            stopped = interrupt.stopped_by(err)  # Ctrl-C or SIGTERM
+            if stopped is None:
+                raise
             stopped.during = watch.where()
             recovery.cancel_unfinished(metadata_path, pipeline_root)
             raise stopped from None
@@ -330,16 +332,16 @@ def _main(argv=None) -> int:
     try:
         with interrupt.signals_raise():
             return args.func(args)
-    except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM: a line, no traceback
-        stopped = interrupt.as_interrupted(err)
-        where = f" during {stopped.during}" if stopped.during else ""
-        resume = ("; run the same command again to resume: finished components are reused"
-                  if args.command == "run" else "")
-        print(f"tiedflow: interrupted by {stopped}{where}{resume}", file=sys.stderr)
-        return stopped.exit_status
     except BaseException as err:  # map to the documented exit statuses
         if isinstance(err, SystemExit):
             raise
+        stopped = interrupt.stopped_by(err)
+        if stopped is not None:  # Ctrl-C or SIGTERM: a line, no traceback
+            where = f" during {stopped.during}" if stopped.during else ""
+            resume = ("; run the same command again to resume: finished components are reused"
+                      if args.command == "run" else "")
+            print(f"tiedflow: interrupted by {stopped}{where}{resume}", file=sys.stderr)
+            return stopped.exit_status
         user_error = find_user_error(err)
         if user_error is not None:
             # Beam re-raises an error from a worker with the step appended.

@@ -3,15 +3,16 @@
 Python turns SIGINT into KeyboardInterrupt; SIGTERM (what `kill`, systemd and
 Kubernetes send) would end the process at once, with no message and the
 ML Metadata store not told. Here both raise `Interrupted`, a KeyboardInterrupt,
-in the main thread: TFX's launcher catches only `Exception`, so it unwinds
-without recording the component as failed, Beam's in-process runner and
-Keras' fit stop at their next Python step, and the command exits with the
+in the main thread, where Keras' fit and Beam's in-process runner stop at
+their next Python step (Beam re-raises it as a RuntimeError naming the
+transform: `stopped_by` sees through that), and the command exits with the
 shell's status for the signal (130 for SIGINT, 143 for SIGTERM).
 """
 from __future__ import annotations
 
 import contextlib
 import signal
+from typing import Optional
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -26,11 +27,15 @@ class Interrupted(KeyboardInterrupt):
         self.during = None  # the component that was running, when known
 
 
+_received: list = []  # the signal that interrupted this process, once one has
+
+
 def _raise(signum, frame):
     # A second signal ends the process at once (the default action), in case
     # something between here and the exit hangs.
     for each in SIGNALS:
         signal.signal(each, signal.SIG_DFL)
+    _received.append(signum)
     raise Interrupted(signum)
 
 
@@ -51,6 +56,15 @@ def signals_raise():
                 signal.signal(signum, handler)
 
 
-def as_interrupted(err: KeyboardInterrupt) -> Interrupted:
-    """A KeyboardInterrupt raised elsewhere (Ctrl-C outside the block) as SIGINT's."""
-    return err if isinstance(err, Interrupted) else Interrupted(signal.SIGINT)
+def stopped_by(err: BaseException) -> Optional[Interrupted]:
+    """The interruption `err` stands for, if any. Beam turns an exception raised
+    inside a transform into a RuntimeError naming the step, so a signal received
+    counts whatever exception it ended as; a KeyboardInterrupt raised outside
+    the block (Ctrl-C before it) counts as SIGINT."""
+    if isinstance(err, Interrupted):
+        return err
+    if _received:
+        return Interrupted(_received[0])
+    if isinstance(err, KeyboardInterrupt):
+        return Interrupted(signal.SIGINT)
+    return None
