@@ -206,11 +206,16 @@ class KillChain:
     def stop_during(self, component: str, signum: int, while_paused=None) -> BackgroundRun:
         run = BackgroundRun(*self.args, output_dir=self.output_dir, pause_at=component,
                             pause_on=PAUSE_ON.get(component))
-        run.wait_until_paused()
-        if while_paused is not None:
-            while_paused(run)
-        run.signal(signum)
-        code = run.wait()
+        try:
+            run.wait_until_paused()
+            if while_paused is not None:
+                while_paused(run)
+            run.signal(signum)
+            code = run.wait()
+        finally:
+            if run.proc.poll() is None:  # a failed check: no run left stopped, holding the lock
+                run.proc.kill()
+                run.proc.wait()
         self._check_resumed(run)
         self.runs.append(run)
         assert code == EXIT_STATUS[signum], (code, run.stdout, run.stderr)
