@@ -36,7 +36,22 @@ def _raise(signum, frame):
     for each in SIGNALS:
         signal.signal(each, signal.SIG_DFL)
     _received.append(signum)
+    _stop_children()
     raise Interrupted(signum)
+
+
+def _stop_children() -> None:
+    """Beam's multi-processing SDK workers are child processes that its teardown
+    waits for, forever once the pipeline is interrupted. Ctrl-C in a terminal
+    reaches them through the process group; a SIGTERM sent to this process
+    alone does not: they are sent one."""
+    import psutil
+
+    for child in psutil.Process().children(recursive=True):
+        try:
+            child.send_signal(signal.SIGTERM)
+        except psutil.Error:
+            pass
 
 
 @contextlib.contextmanager

@@ -109,3 +109,26 @@ def test_two_runs_on_two_output_dirs_at_once_both_succeed(tmp_path):
         assert run.wait() == 0, run.stdout + run.stderr
         assert len(pushed(run.output_dir)) == 1
         assert set(newest_run_states(run.output_dir).values()) == {"COMPLETE"}
+
+
+def test_sigterm_with_beam_worker_processes_stops_them_and_the_run(tmp_path):
+    """With --direct_running_mode=multi_processing Beam's teardown waits for its
+    SDK worker processes, which a SIGTERM to the run alone does not reach: the
+    run would hang. It passes the signal on."""
+    import psutil
+
+    run = BackgroundRun("--beam-arg=--direct_running_mode=multi_processing",
+                        "--beam-arg=--direct_num_workers=2", output_dir=str(tmp_path / "out"),
+                        pause_at="StatisticsGen", pause_on=r"Control channel established")
+    try:
+        run.wait_until_paused()
+        workers = psutil.Process(run.proc.pid).children(recursive=True)
+        assert workers
+        run.signal(signal.SIGTERM)
+        assert run.wait(timeout=120) == 143, run.stdout + run.stderr
+    finally:
+        if run.proc.poll() is None:
+            run.proc.kill()
+    assert "interrupted by SIGTERM during StatisticsGen" in run.stderr
+    gone, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, alive
