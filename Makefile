@@ -2,6 +2,7 @@
 #   make run    creates .venv from the lock (if needed) and runs the pipeline on the embedded digits
 #   make test   creates .venv from the lock (if needed) and runs every test, end to end included
 #   make test-image   builds the image (make image) and runs every task of pipeline.yaml in it
+#   make test-faults  stops runs during every component (SIGTERM, SIGKILL) and resumes them
 PYTHON ?= python3.10
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,7 @@ OUTPUT_DIR ?= tiedflow_output
 BENCH_OUT ?= bench_out/pipeline.json
 PIPELINE_YAML ?= pipeline.yaml
 
-.PHONY: setup browser run run-portable lint test test-unit test-image image bench bench-trainer bench-scale fuzz compile clean
+.PHONY: setup browser run run-portable lint test test-unit test-faults test-image image bench bench-trainer bench-scale fuzz compile clean
 # Empty: the compiled spec names tiedflow:<project version>, as the committed pipeline.yaml does.
 IMAGE ?=
 
@@ -47,6 +48,11 @@ test: setup browser lint
 
 test-unit: setup lint
 	$(BIN)/python -m pytest -m "not e2e"
+
+# Runs stopped by SIGTERM and SIGKILL during each component and resumed; each
+# component's artifacts deleted between runs; two runs at once (a sample is in `make test`).
+test-faults: setup
+	$(BIN)/python -m pytest -m faults tests/test_faults_e2e.py
 
 # The image pipeline.yaml names (IMAGE=... for another tag), built with podman
 # or docker; podman is installed from Debian when neither is there. On the TFX

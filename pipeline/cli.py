@@ -1,7 +1,8 @@
 """The `tiedflow` command line: run, compile, submit, report, predict.
 
 Exit status of `run`: 0 blessed and pushed; 3 ran but not blessed (nothing
-pushed); 2 bad input or configuration; 1 any other failure.
+pushed); 2 bad input or configuration; 1 any other failure; 130 / 143
+interrupted by Ctrl-C / SIGTERM (pipeline.interrupt).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import re
 import sys
 
+from pipeline import interrupt
 from pipeline.config import DEFAULT_OUTPUT_DIR, ORCHESTRATORS
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_BLESSED = 0, 1, 2, 3
@@ -76,22 +78,36 @@ def cmd_run(args) -> int:
     from pipeline import progress
 
     _lock_output_dir(config.output_dir)
+    from pipeline import recovery
     from pipeline.store_check import check_store
 
     check_store(config.metadata_path)
+    metadata_path, pipeline_root = (os.path.abspath(config.metadata_path),
+                                    os.path.abspath(config.pipeline_root))
+    for line in recovery.recover(metadata_path, pipeline_root, config.output_dir):
+        _say(line)
     log_path = progress.log_path_for(config.logs_dir)
     print(f"log: {log_path}" + ("" if args.verbose else " (--verbose shows it live)"),
           flush=True)
     with progress.watched_run(log_path, verbose=args.verbose) as watch:
-        # TensorFlow and TFX load in here: their import-time warnings go to the log too.
-        from pipeline import local_runner, outcome as outcome_lib, reports
+        try:
+            # TensorFlow and TFX load in here: their import-time warnings go to the log too.
+            from pipeline import local_runner, outcome as outcome_lib, reports
 
-        run_id = local_runner.new_run_id()
-        ran = local_runner.run(config, orchestrator=args.orchestrator, on_built=watch.expect,
-                               run_id=run_id)
-        # This run's own pipeline-run context, not the newest in the store.
-        result = outcome_lib.read_outcome(ran.metadata_path, ran.pipeline_name, run_id=run_id)
-        report = reports.copy_run_report(result, ran.reports_dir)
+            run_id = local_runner.new_run_id()
+            ran = local_runner.run(config, orchestrator=args.orchestrator,
+                                   on_built=watch.expect, run_id=run_id)
+            # This run's own pipeline-run context, not the newest in the store.
+            result = outcome_lib.read_outcome(ran.metadata_path, ran.pipeline_name,
+                                              run_id=run_id)
+            report = reports.copy_run_report(result, ran.reports_dir)
+        except BaseException as err:
+            stopped = interrupt.stopped_by(err)  # Ctrl-C or SIGTERM
+            if stopped is None:
+                raise
+            stopped.during = watch.where()
+            recovery.cancel_unfinished(metadata_path, pipeline_root)
+            raise stopped from None
     accuracy = f"{result.accuracy:.4f}" if result.accuracy is not None else "n/a"
     if result.data:
         _say(f"data: {result.data}")
@@ -368,12 +384,18 @@ def _main(argv=None) -> int:
     args = parser.parse_args(argv)
     _quiet_logs(args.command)
     try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        return EXIT_FAILURE
+        with interrupt.signals_raise():
+            return args.func(args)
     except BaseException as err:  # map to the documented exit statuses
         if isinstance(err, SystemExit):
             raise
+        stopped = interrupt.stopped_by(err)
+        if stopped is not None:  # Ctrl-C or SIGTERM: a line, no traceback
+            where = f" during {stopped.during}" if stopped.during else ""
+            resume = ("; run the same command again to resume: finished components are reused"
+                      if args.command == "run" else "")
+            print(f"tiedflow: interrupted by {stopped}{where}{resume}", file=sys.stderr)
+            return stopped.exit_status
         user_error = find_user_error(err)
         if user_error is not None:
             # Beam re-raises an error from a worker with the step appended.

@@ -55,6 +55,14 @@ class ProgressHandler(logging.Handler):
         self.total = len(components)
         self.order: dict[str, int] = {}
 
+    def where(self) -> str:
+        """What the run was doing: the component running, else between which."""
+        if self.current:
+            return self.current
+        if not self.ended:
+            return "start-up, before the first component"
+        return f"the step after {self.ended[-1][0]}"
+
     def _label(self, node: str) -> str:
         if node not in self.order:
             self.order[node] = len(self.order) + 1
