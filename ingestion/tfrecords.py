@@ -3,8 +3,11 @@ from the features the settings name, in the encoding they say."""
 from __future__ import annotations
 
 import math
+import struct
+import zlib
 from typing import Iterator
 
+import google_crc32c
 import numpy as np
 
 from ingestion.errors import DataError
@@ -13,34 +16,153 @@ from ingestion.settings import IngestSettings
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZLIB_SECOND_BYTES = (0x01, 0x5E, 0x9C, 0xDA)
+HEADER = 12  # uint64 length, masked crc32c of the length
+FOOTER = 4  # masked crc32c of the data
+CHUNK = 1 << 20  # bytes read (or inflated) at a time: memory stays flat
+PIECE = 1 << 16  # compressed bytes inflated at a time
+WBITS = {"GZIP": 16 + zlib.MAX_WBITS, "ZLIB": zlib.MAX_WBITS}
+FIX = "the file is truncated or damaged: copy it again from its source, or leave it out of --data"
 
 
-def detect_compression(path: str) -> str:
-    """'GZIP', 'ZLIB' or '' from a file's first bytes (its name says nothing certain)."""
+def _open(path: str):
+    """A binary file object: open() for local paths, tf.io.gfile for gs:// and friends."""
+    if "://" not in path:
+        return open(path, "rb")
     import tensorflow as tf
 
-    with tf.io.gfile.GFile(path, "rb") as f:
-        head = f.read(2)
-    if head == GZIP_MAGIC:
+    return tf.io.gfile.GFile(path, "rb")
+
+
+def masked_crc32c(data: bytes) -> int:
+    """TFRecord's checksum: crc32c rotated right by 15 bits plus a constant."""
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _compression(head: bytes) -> str:
+    if len(head) >= HEADER and masked_crc32c(head[:8]) == struct.unpack_from("<I", head, 8)[0]:
+        return ""  # a plain record whose length happens to start like a magic number
+    if head[:2] == GZIP_MAGIC:
         return "GZIP"
-    if len(head) == 2 and head[0] == 0x78 and head[1] in ZLIB_SECOND_BYTES:
+    if len(head) >= 2 and head[0] == 0x78 and head[1] in ZLIB_SECOND_BYTES:
         return "ZLIB"
     return ""
 
 
-def read_file(path: str) -> Iterator[tuple[int, bytes]]:
-    """(index, serialized record) of every record in one TFRecord file."""
-    import tensorflow as tf
+def detect_compression(path: str) -> str:
+    """'GZIP', 'ZLIB' or '' from a file's first bytes (its name says nothing certain)."""
+    with _open(path) as f:
+        return _compression(f.read(HEADER))
 
-    compression = detect_compression(path)
-    index = -1
-    try:
-        for index, raw in enumerate(tf.data.TFRecordDataset(path, compression_type=compression)):
-            yield index, raw.numpy()
-    except tf.errors.OpError as err:
-        where = f"after record {index}" if index >= 0 else "(no record could be read)"
-        raise DataError(f"{path}: not a readable TFRecord file {where} "
-                        f"({err.message.splitlines()[0]})") from None
+
+class _Cut(Exception):
+    """The compressed stream is damaged or ends early; the reader says which record it hit."""
+
+
+def _salvage(inflater, data: bytes) -> Iterator[bytes]:
+    """What inflates before the fault in `data`, byte by byte (only on the error path),
+    so that the error names the record the fault is in, not the first of its piece."""
+    for i in range(len(data)):
+        try:
+            out = inflater.decompress(data[i:i + 1])
+        except zlib.error:
+            return
+        if out:
+            yield out
+
+
+def _inflated(f, compression: str) -> Iterator[bytes]:
+    """A gzip (members one after another) or zlib stream, inflated piece by piece
+    so that the records before a fault are all read before it is met."""
+    kind = compression.lower()
+    inflater = zlib.decompressobj(WBITS[compression])
+    data = f.read(PIECE)
+    while True:
+        if not data:
+            raise _Cut(f"the {kind} stream ends before its end-of-stream marker")
+        while True:
+            before = inflater.copy()
+            try:
+                out = inflater.decompress(data, CHUNK)  # bounded: no zip bomb in memory
+            except zlib.error as err:  # includes a gzip trailer's CRC or length mismatch
+                yield from _salvage(before, data)
+                raise _Cut(f"the {kind} data is corrupt ({err})") from None
+            if out:
+                yield out
+            data = inflater.unconsumed_tail
+            if not data and len(out) < CHUNK:  # a full CHUNK may leave output pending
+                break
+        if not inflater.eof:
+            data = f.read(PIECE)
+            continue
+        data = inflater.unused_data
+        if len(data) < len(GZIP_MAGIC):
+            data += f.read(PIECE)
+        if not data.strip(b"\0"):  # the end of the file (zero padding allowed)
+            return
+        if compression != "GZIP" or data[:2] != GZIP_MAGIC:
+            raise _Cut(f"there are bytes after the end of the {kind} stream")
+        inflater = zlib.decompressobj(WBITS[compression])
+
+
+def _chunks(f, compression: str) -> Iterator[bytes]:
+    """The file's bytes, inflated, in chunks of at most CHUNK; _Cut on damage."""
+    if compression:
+        return _inflated(f, compression)
+    return iter(lambda: f.read(CHUNK), b"")
+
+
+def read_file(path: str) -> Iterator[tuple[int, bytes]]:
+    """(index, serialized record) of every record in one TFRecord file, streaming.
+
+    Every record's framing is checked (the length and the data against their
+    crc32c, nothing cut short) and a compressed stream must reach its end
+    marker: a truncated or corrupt file is a DataError naming the file, the
+    record and its byte offset (in the inflated stream when compressed), never
+    a silently shorter data set."""
+    with _open(path) as f:
+        compression = _compression(f.read(HEADER))
+        f.seek(0)
+        stream = "of the inflated stream" if compression else "of the file"
+        buf, pos, start, index = b"", 0, 0, 0  # start: offset of buf[0] in the stream
+
+        def fail(problem: str) -> DataError:
+            return DataError(f"{path}: not a readable TFRecord file: record {index} at byte "
+                             f"{start + pos} {stream}: {problem} ({index} record(s) before it "
+                             f"are intact); {FIX}")
+
+        chunks = _chunks(f, compression)
+
+        def more():
+            try:
+                return next(chunks, None)
+            except _Cut as err:
+                raise fail(str(err)) from None
+
+        while True:
+            while len(buf) - pos < HEADER and (chunk := more()) is not None:
+                buf, start, pos = buf[pos:] + chunk, start + pos, 0
+            if len(buf) == pos:
+                return
+            if len(buf) - pos < HEADER:
+                raise fail(f"the file ends inside the record's header ({len(buf) - pos} of "
+                           f"{HEADER} bytes)")
+            length, length_crc = struct.unpack_from("<QI", buf, pos)
+            if masked_crc32c(buf[pos:pos + 8]) != length_crc:
+                raise fail("its length fails its checksum (corrupt, or not TFRecord framing)")
+            end = pos + HEADER + length + FOOTER
+            while len(buf) < end and (chunk := more()) is not None:
+                buf, start, pos, end = buf[pos:] + chunk, start + pos, 0, end - pos
+            if len(buf) < end:
+                have = len(buf) - pos - HEADER
+                part = "data" if have < length else "footer (the data's checksum)"
+                raise fail(f"the file ends inside the record's {part} ({have} of "
+                           f"{length + FOOTER} bytes after the header)")
+            data = buf[pos + HEADER:end - FOOTER]
+            if masked_crc32c(data) != struct.unpack_from("<I", buf, end - FOOTER)[0]:
+                raise fail("its data fails its checksum (corrupt bytes)")
+            yield index, data
+            pos, index = end, index + 1
 
 
 def _feature(example, name: str, where: str, setting: str):
