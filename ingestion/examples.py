@@ -20,8 +20,23 @@ class Record(NamedTuple):
 
 
 def mean_ink(pixels: np.ndarray) -> float:
-    """Mean pixel value on 0-1: how much of the image is ink (white on black)."""
+    """Mean pixel value on 0-1: how much of the image is ink (white on black).
+
+    8-bit images are summed as integers: exact, so the same value as a float
+    mean, and several times faster (it runs once per example)."""
+    pixels = np.asarray(pixels)
+    if pixels.dtype == np.uint8 and pixels.size:
+        return int(pixels.sum(dtype=np.uint64)) / pixels.size / 255.0
     return float(np.asarray(pixels, dtype=np.float64).mean()) / 255.0
+
+
+def ink_bucket(ink: float, edges: Sequence[float] = DIGITS_INK_EDGES) -> str:
+    """The bucket of a mean ink (see ink_density)."""
+    if ink < edges[0]:
+        return INK_BUCKETS[0]
+    if ink < edges[1]:
+        return INK_BUCKETS[1]
+    return INK_BUCKETS[2]
 
 
 def ink_density(pixels: np.ndarray, edges: Sequence[float] = DIGITS_INK_EDGES) -> str:
@@ -29,26 +44,20 @@ def ink_density(pixels: np.ndarray, edges: Sequence[float] = DIGITS_INK_EDGES) -
 
     `edges` are the training split's tertiles (ingestion.transforms), so the
     three buckets hold about a third of the examples each on any data set."""
-    mean = mean_ink(pixels)
-    if mean < edges[0]:
-        return INK_BUCKETS[0]
-    if mean < edges[1]:
-        return INK_BUCKETS[1]
-    return INK_BUCKETS[2]
+    return ink_bucket(mean_ink(pixels), edges)
 
 
 def to_example(rec: Record, edges: Sequence[float] = DIGITS_INK_EDGES):
-    """Serializes one record in the pipeline's raw schema."""
-    import tensorflow as tf
+    """Serializes one record in the pipeline's raw schema (filled in place, the
+    pixels as one list: it runs once per example)."""
+    from tensorflow.core.example import example_pb2
 
-    flat = np.asarray(rec.pixels).reshape(-1).astype(np.int64)
-    feature = {
-        RAW_IMAGE_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=flat)),
-        LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[rec.label])),
-        INK_DENSITY_KEY: tf.train.Feature(
-            bytes_list=tf.train.BytesList(value=[ink_density(rec.pixels, edges).encode()])),
-    }
-    return tf.train.Example(features=tf.train.Features(feature=feature))
+    example = example_pb2.Example()
+    feature = example.features.feature
+    feature[RAW_IMAGE_KEY].int64_list.value.extend(np.asarray(rec.pixels).ravel().tolist())
+    feature[LABEL_KEY].int64_list.value.append(int(rec.label))
+    feature[INK_DENSITY_KEY].bytes_list.value.append(ink_density(rec.pixels, edges).encode())
+    return example
 
 
 def to_arrays(records) -> tuple[np.ndarray, np.ndarray]:

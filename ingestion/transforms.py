@@ -6,6 +6,12 @@ split cutoffs, the ink tertiles) are computed as side inputs. The result is
 one PCollection of serialized tf.Examples per split, and a summary of what
 was learnt from the data (`DataSummary`), which the executor records on the
 Examples artifact.
+
+Per-example cost is what limits large data, so the images themselves are
+encoded between Beam stages once (a side input ends a stage): every side
+input is computed from small projections of them (label, size, colour; then
+class id, split hash and the ink of the converted image), and a single
+final DoFn turns each image into its example and its split.
 """
 from __future__ import annotations
 
@@ -33,6 +39,33 @@ class RawImage(NamedTuple):
     pixels: np.ndarray  # uint8 H x W x C at the data's own size
     colour: bool
     where: str  # file (and record) for error messages
+
+
+class RawImageCoder(beam.coders.Coder):
+    """RawImages as a tuple of primitives (Beam's fast coder) with the pixels as bytes:
+    several times cheaper than pickling a NamedTuple that holds an array."""
+
+    def __init__(self):
+        self._tuple = beam.coders.FastPrimitivesCoder()
+
+    def encode(self, image: "RawImage") -> bytes:
+        pixels = image.pixels
+        return self._tuple.encode((image.key, image.label, pixels.tobytes(), pixels.shape,
+                                   image.colour, image.where))
+
+    def decode(self, encoded: bytes) -> "RawImage":
+        key, label, pixels, shape, colour, where = self._tuple.decode(encoded)
+        return RawImage(key, label, np.frombuffer(pixels, dtype=np.uint8).reshape(shape),
+                        colour, where)
+
+    def is_deterministic(self) -> bool:
+        return False
+
+    def to_type_hint(self):
+        return RawImage
+
+
+beam.coders.registry.register_coder(RawImage, RawImageCoder)
 
 
 def _digit_image(index: int) -> RawImage:
@@ -74,13 +107,14 @@ class ReadImages(beam.PTransform):
         kind = sources.check_source(settings.data)
         if kind == "digits":
             raw = (pipeline | "Indices" >> beam.Create(range(sources.DIGITS_COUNT))
-                   | "Digit" >> beam.Map(_digit_image))
+                   | "Digit" >> beam.Map(_digit_image).with_output_types(RawImage))
             return raw, pipeline | "NoneSkipped" >> beam.Create([])
         if kind == "tfrecord":
             files = sources.tfrecord_files(settings.data)
             raw = (pipeline | "Files" >> beam.Create(files)
                    | "SpreadFiles" >> beam.Reshuffle()
-                   | "ReadRecords" >> beam.FlatMap(_tfrecord_images, settings))
+                   | "ReadRecords" >> beam.FlatMap(_tfrecord_images, settings)
+                   .with_output_types(RawImage))
             return raw, pipeline | "NoneSkipped" >> beam.Create([])
         root = settings.data.rstrip("/")
         patterns = [f"{root}/{name}/*" for name in sources.class_folders(root)]
@@ -89,7 +123,8 @@ class ReadImages(beam.PTransform):
         wanted, skipped = matched | "ImagesOnly" >> beam.Partition(
             lambda m, _: 0 if images.is_image_name(m.path) else 1, 2)
         raw = (wanted | "Open" >> fileio.ReadMatches()
-               | "Decode" >> beam.Map(_image_file, root, settings.max_pixels))
+               | "Decode" >> beam.Map(_image_file, root, settings.max_pixels)
+               .with_output_types(RawImage))
         return raw, skipped | "SkippedPath" >> beam.Map(lambda m: m.path)
 
 
@@ -118,12 +153,12 @@ def class_names(labels: list, settings: IngestSettings) -> list[str]:
     return names
 
 
-def _class_id(image: RawImage, ids: dict) -> tuple[int, RawImage]:
+def _class_id(image: RawImage, ids: dict) -> int:
     label = str(image.label)
     if label not in ids:
         raise DataError(f"{image.where}: label {label!r} is not among the classes "
                         f"({', '.join(list(ids)[:20])}); fix the label or the `classes` setting")
-    return ids[label], image
+    return ids[label]
 
 
 def target_shape(shape_counts: list, colour_share: float,
@@ -138,10 +173,31 @@ def target_shape(shape_counts: list, colour_share: float,
     return height, width, channels
 
 
-def _convert(item, shape) -> Record:
-    class_id, image = item
-    pixels = images.convert(image.pixels, *shape)
-    return Record(pixels, class_id, image.key)
+def _facts(image: RawImage, ids: dict, shape: tuple, seed: int) -> tuple[int, str, float]:
+    """(class id, split hash, mean ink of the converted image): what the split and
+    the ink tertiles need, small enough to cross stage boundaries cheaply."""
+    pixels = images.convert(image.pixels, *shape)  # no copy when already that shape
+    return _class_id(image, ids), split_hash(seed, image.key), mean_ink(pixels)
+
+
+def _place(facts: tuple, cutoffs: dict) -> tuple[int, int, float]:
+    """(split index into SPLITS, class id, ink)."""
+    class_id, hashed, ink = facts
+    return (1 if hashed <= cutoffs[class_id] else 0), class_id, ink
+
+
+class _ToExamples(beam.DoFn):
+    """Each image to its serialized tf.Example, output under its split's tag."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def process(self, image: RawImage, ids, shape, cutoffs, edges):
+        class_id = ids[str(image.label)]  # known: _facts checked it
+        pixels = images.convert(image.pixels, *shape)
+        example = to_example(Record(pixels, class_id, image.key), edges)
+        split = SPLITS[1 if split_hash(self.seed, image.key) <= cutoffs[class_id] else 0]
+        yield beam.pvalue.TaggedOutput(split, example.SerializeToString(deterministic=True))
 
 
 class DataSummary(NamedTuple):
@@ -179,6 +235,7 @@ class ImagesToExamples(beam.PTransform):
 
     def expand(self, raw):
         settings = self.settings
+        # Side inputs from projections made as the images are read (same stage).
         names_pc = (raw | "Labels" >> beam.Map(lambda r: r.label)
                     | "DistinctLabels" >> beam.Distinct()
                     | "AllLabels" >> beam.combiners.ToList()
@@ -186,7 +243,6 @@ class ImagesToExamples(beam.PTransform):
         names = beam.pvalue.AsSingleton(names_pc)
         ids = beam.pvalue.AsSingleton(  # name -> id, built once, not per image
             names_pc | "ClassIds" >> beam.Map(lambda ns: {n: i for i, n in enumerate(ns)}))
-        labelled = raw | "ClassId" >> beam.Map(_class_id, ids)
         shape_counts = beam.pvalue.AsSingleton(
             raw | "Shape" >> beam.Map(lambda r: r.pixels.shape[:2])
             | "CountShapes" >> beam.combiners.Count.PerElement()
@@ -198,32 +254,33 @@ class ImagesToExamples(beam.PTransform):
                     | "TargetShape" >> beam.Map(lambda _, counts, share: target_shape(
                         counts, share, settings), shape_counts, colour))
         shape = beam.pvalue.AsSingleton(shape_pc)
-        records = labelled | "Convert" >> beam.Map(_convert, shape)
 
-        seed, percent = settings.seed, settings.eval_percent
-        hashed = records | "Hash" >> beam.Map(lambda r: (split_hash(seed, r.key), r))
+        # (class id, hash, ink) per image: the split cutoffs, the ink tertiles of the
+        # converted training images (exact: the images are converted to measure
+        # them, which costs nothing when they already have the target shape) and
+        # the counts come from these.
+        facts = raw | "Facts" >> beam.Map(_facts, ids, shape, settings.seed)
+        percent = settings.eval_percent
         cutoffs = beam.pvalue.AsDict(
-            hashed | "HashByClass" >> beam.Map(lambda hr: (hr[1].label, hr[0]))
+            facts | "HashByClass" >> beam.Map(lambda f: f[:2])
             | "ByClass" >> beam.GroupByKey()
             | "Cutoff" >> beam.Map(lambda kv, names: (kv[0], eval_cutoff(names[kv[0]], kv[1],
                                                                          percent)), names))
-        train, eval_ = hashed | "Split" >> beam.Partition(
-            lambda hr, _, cuts: 1 if hr[0] <= cuts[hr[1].label] else 0, 2, cutoffs)
-        parts = {"train": train | "DropHash[train]" >> beam.Map(lambda hr: hr[1]),
-                 "eval": eval_ | "DropHash[eval]" >> beam.Map(lambda hr: hr[1])}
-
-        edges_pc = (parts["train"] | "Ink" >> beam.Map(lambda r: mean_ink(r.pixels))
-                    | "InkTertiles" >> beam.ApproximateQuantiles.Globally(4)
-                    | "Edges" >> beam.Map(lambda q: (q[1], q[2]) if len(q) == 4 else (0.0, 0.0)))
-        edges = beam.pvalue.AsSingleton(edges_pc)
-        examples = {name: part | f"Serialize[{name}]" >> beam.Map(
-            lambda r, e: to_example(r, e).SerializeToString(), edges)
-            for name, part in parts.items()}
-
+        placed = facts | "Place" >> beam.Map(_place, cutoffs)
+        edges = beam.pvalue.AsSingleton(
+            placed | "TrainInk" >> beam.FlatMap(lambda p: [p[2]] if p[0] == 0 else [])
+            | "InkTertiles" >> beam.ApproximateQuantiles.Globally(4)
+            | "Edges" >> beam.Map(lambda q: (q[1], q[2]) if len(q) == 4 else (0.0, 0.0)))
         counts = {name: beam.pvalue.AsList(
-            part | f"Class[{name}]" >> beam.Map(lambda r: r.label)
+            placed | f"Class[{name}]" >> beam.FlatMap(lambda p, i: [p[1]] if p[0] == i else [], i)
             | f"CountClasses[{name}]" >> beam.combiners.Count.PerElement())
-            for name, part in parts.items()}
+            for i, name in enumerate(SPLITS)}
+
+        # The one stage that reads the images after the side inputs are known.
+        tagged = raw | "ToExamples" >> beam.ParDo(
+            _ToExamples(settings.seed), ids, shape, cutoffs, edges).with_outputs(*SPLITS)
+        examples = {name: tagged[name] for name in SPLITS}
+
         skipped = self.skipped if self.skipped is not None else (
             raw.pipeline | "NoSkipped" >> beam.Create([]))
         summary = (raw.pipeline | "SummaryOnce" >> beam.Create([None])
