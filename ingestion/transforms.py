@@ -88,10 +88,8 @@ def _image_file(readable, root: str, max_pixels: int) -> RawImage:
 
 def _tfrecord_images(path: str, settings: IngestSettings):
     name = os.path.basename(path)
-    for index, raw in tfrecords.read_file(path):
-        where = f"{path}: record {index}"
-        label, pixels, colour = tfrecords.decode_record(raw, where, settings)
-        yield RawImage(f"{name}:{index}", label, pixels, colour, where)
+    for index, label, pixels, colour in tfrecords.read_images(path, settings):
+        yield RawImage(f"{name}:{index}", label, pixels, colour, f"{path}: record {index}")
 
 
 class ReadImages(beam.PTransform):
