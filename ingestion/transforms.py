@@ -22,6 +22,7 @@ from typing import NamedTuple, Optional
 import apache_beam as beam
 import numpy as np
 from apache_beam.io import fileio
+from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
 
 from ingestion import images, sources, tfrecords
 from ingestion.errors import DataError
@@ -184,6 +185,72 @@ def _place(facts: tuple, cutoffs: dict) -> tuple[int, int, float]:
     return (1 if hashed <= cutoffs[class_id] else 0), class_id, ink
 
 
+class _Profile(beam.CombineFn):
+    """The labels, image sizes and colour of all images, in one pass as they are read:
+    (distinct labels, [((H, W), images)], share of colour images)."""
+
+    def create_accumulator(self):
+        return set(), {}, 0, 0
+
+    def add_input(self, acc, image: RawImage):
+        labels, sizes, colour, count = acc
+        labels.add(image.label)
+        size = image.pixels.shape[:2]
+        sizes[size] = sizes.get(size, 0) + 1
+        return labels, sizes, colour + bool(image.colour), count + 1
+
+    def merge_accumulators(self, accumulators):
+        labels, sizes, colour, count = set(), {}, 0, 0
+        for more, more_sizes, more_colour, more_count in accumulators:
+            labels |= more
+            for size, n in more_sizes.items():
+                sizes[size] = sizes.get(size, 0) + n
+            colour, count = colour + more_colour, count + more_count
+        return labels, sizes, colour, count
+
+    def extract_output(self, acc):
+        labels, sizes, colour, count = acc
+        return list(labels), list(sizes.items()), colour / count if count else float("nan")
+
+
+class _SplitStats(beam.CombineFn):
+    """Examples per (split, class id) and the ink tertiles of the training split
+    (Beam's approximate quantiles, fed as before), in one pass over the placed facts:
+    ({split: [(class id, examples)]}, (edge, edge))."""
+
+    def __init__(self):
+        self._quantiles = ApproximateQuantilesCombineFn.create(num_quantiles=4)
+
+    def create_accumulator(self):
+        return {}, self._quantiles.create_accumulator()
+
+    def add_input(self, acc, placed):
+        counts, inks = acc
+        split, class_id, ink = placed
+        counts[split, class_id] = counts.get((split, class_id), 0) + 1
+        if split == 0:
+            inks = self._quantiles.add_input(inks, ink)
+        return counts, inks
+
+    def merge_accumulators(self, accumulators):
+        accumulators = list(accumulators)
+        counts: dict = {}
+        for more, _ in accumulators:
+            for key, n in more.items():
+                counts[key] = counts.get(key, 0) + n
+        return counts, self._quantiles.merge_accumulators([inks for _, inks in accumulators])
+
+    def compact(self, acc):
+        return acc[0], self._quantiles.compact(acc[1])
+
+    def extract_output(self, acc):
+        counts, inks = acc
+        q = self._quantiles.extract_output(inks)
+        per_split = {name: [(class_id, n) for (split, class_id), n in counts.items() if split == i]
+                     for i, name in enumerate(SPLITS)}
+        return per_split, ((q[1], q[2]) if len(q) == 4 else (0.0, 0.0))
+
+
 class _ToExamples(beam.DoFn):
     """Each image to its serialized tf.Example, output under its split's tag."""
 
@@ -215,7 +282,8 @@ class DataSummary(NamedTuple):
                       "ink_edges": tuple(values["ink_edges"])})
 
 
-def _summary(_, names, shape, edges, skipped, **counts) -> DataSummary:
+def _summary(_, names, shape, stats, skipped) -> DataSummary:
+    counts, edges = stats
     per_split = {}
     for split, pairs in counts.items():
         found = dict(pairs)
@@ -233,30 +301,19 @@ class ImagesToExamples(beam.PTransform):
 
     def expand(self, raw):
         settings = self.settings
-        # Side inputs from projections made as the images are read (same stage).
-        names_pc = (raw | "Labels" >> beam.Map(lambda r: r.label)
-                    | "DistinctLabels" >> beam.Distinct()
-                    | "AllLabels" >> beam.combiners.ToList()
-                    | "ClassNames" >> beam.Map(class_names, settings))
+        # Side inputs from a profile made as the images are read (same stage).
+        profile = raw | "Profile" >> beam.CombineGlobally(_Profile())
+        names_pc = profile | "ClassNames" >> beam.Map(lambda p: class_names(p[0], settings))
         names = beam.pvalue.AsSingleton(names_pc)
         ids = beam.pvalue.AsSingleton(  # name -> id, built once, not per image
             names_pc | "ClassIds" >> beam.Map(lambda ns: {n: i for i, n in enumerate(ns)}))
-        shape_counts = beam.pvalue.AsSingleton(
-            raw | "Shape" >> beam.Map(lambda r: r.pixels.shape[:2])
-            | "CountShapes" >> beam.combiners.Count.PerElement()
-            | "AllShapes" >> beam.combiners.ToList())
-        colour = beam.pvalue.AsSingleton(
-            raw | "Colour" >> beam.Map(lambda r: float(r.colour))
-            | "ColourShare" >> beam.combiners.Mean.Globally())
-        shape_pc = (raw.pipeline | "One" >> beam.Create([None])
-                    | "TargetShape" >> beam.Map(lambda _, counts, share: target_shape(
-                        counts, share, settings), shape_counts, colour))
-        shape = beam.pvalue.AsSingleton(shape_pc)
+        shape = beam.pvalue.AsSingleton(
+            profile | "TargetShape" >> beam.Map(lambda p: target_shape(p[1], p[2], settings)))
 
-        # (class id, hash, ink) per image: the split cutoffs, the ink tertiles of the
-        # converted training images (exact: the images are converted to measure
-        # them, which costs nothing when they already have the target shape) and
-        # the counts come from these.
+        # (class id, hash, ink) per image: the split cutoffs, then the counts and the
+        # ink tertiles of the converted training images (exact: the images are
+        # converted to measure them, which costs nothing when they already have the
+        # target shape) come from these.
         facts = raw | "Facts" >> beam.Map(_facts, ids, shape, settings.seed)
         percent = settings.eval_percent
         cutoffs = beam.pvalue.AsDict(
@@ -264,15 +321,10 @@ class ImagesToExamples(beam.PTransform):
             | "ByClass" >> beam.GroupByKey()
             | "Cutoff" >> beam.Map(lambda kv, names: (kv[0], eval_cutoff(names[kv[0]], kv[1],
                                                                          percent)), names))
-        placed = facts | "Place" >> beam.Map(_place, cutoffs)
-        edges = beam.pvalue.AsSingleton(
-            placed | "TrainInk" >> beam.FlatMap(lambda p: [p[2]] if p[0] == 0 else [])
-            | "InkTertiles" >> beam.ApproximateQuantiles.Globally(4)
-            | "Edges" >> beam.Map(lambda q: (q[1], q[2]) if len(q) == 4 else (0.0, 0.0)))
-        counts = {name: beam.pvalue.AsList(
-            placed | f"Class[{name}]" >> beam.FlatMap(lambda p, i: [p[1]] if p[0] == i else [], i)
-            | f"CountClasses[{name}]" >> beam.combiners.Count.PerElement())
-            for i, name in enumerate(SPLITS)}
+        stats_pc = (facts | "Place" >> beam.Map(_place, cutoffs)
+                    | "SplitStats" >> beam.CombineGlobally(_SplitStats()))
+        stats = beam.pvalue.AsSingleton(stats_pc)
+        edges = beam.pvalue.AsSingleton(stats_pc | "Edges" >> beam.Map(lambda st: st[1]))
 
         # The one stage that reads the images after the side inputs are known.
         tagged = raw | "ToExamples" >> beam.ParDo(
@@ -283,10 +335,9 @@ class ImagesToExamples(beam.PTransform):
             raw.pipeline | "NoSkipped" >> beam.Create([]))
         summary = (raw.pipeline | "SummaryOnce" >> beam.Create([None])
                    | "Summary" >> beam.Map(
-                       _summary, names, shape, edges,
+                       _summary, names, shape, stats,
                        beam.pvalue.AsSingleton(skipped | "CountSkipped"
-                                               >> beam.combiners.Count.Globally()),
-                       **counts))
+                                               >> beam.combiners.Count.Globally())))
         return examples, summary
 
 
