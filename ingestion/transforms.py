@@ -23,10 +23,11 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io import fileio
 from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
+from apache_beam.transforms.window import GlobalWindows
 
 from ingestion import images, sources, tfrecords
 from ingestion.errors import DataError
-from ingestion.examples import Record, mean_ink, to_example
+from ingestion.examples import mean_ink, serialized_examples
 from ingestion.settings import IngestSettings
 from ingestion.split import eval_cutoff, split_hash
 
@@ -252,17 +253,35 @@ class _SplitStats(beam.CombineFn):
 
 
 class _ToExamples(beam.DoFn):
-    """Each image to its serialized tf.Example, output under its split's tag."""
+    """Each image to its serialized tf.Example, output under its split's tag; the
+    examples are encoded a batch at a time (ingestion.examples.serialized_examples)."""
 
     def __init__(self, seed: int):
         self.seed = seed
 
+    def start_bundle(self):
+        self._batch: list = []
+        self._edges = None
+
     def process(self, image: RawImage, ids, shape, cutoffs, edges):
         class_id = ids[str(image.label)]  # known: _facts checked it
-        pixels = images.convert(image.pixels, *shape)
-        example = to_example(Record(pixels, class_id, image.key), edges)
-        split = SPLITS[1 if split_hash(self.seed, image.key) <= cutoffs[class_id] else 0]
-        yield beam.pvalue.TaggedOutput(split, example.SerializeToString(deterministic=True))
+        split = 1 if split_hash(self.seed, image.key) <= cutoffs[class_id] else 0
+        self._batch.append((split, images.convert(image.pixels, *shape), class_id))
+        self._edges = edges
+        if len(self._batch) >= tfrecords.BATCH:
+            yield from self._flush(lambda value: value)
+
+    def finish_bundle(self):
+        yield from self._flush(GlobalWindows.windowed_value)
+
+    def _flush(self, wrap):
+        if not self._batch:
+            return
+        splits, pixels, class_ids = zip(*self._batch)
+        self._batch = []
+        for split, example in zip(splits, serialized_examples(np.stack(pixels), class_ids,
+                                                              self._edges)):
+            yield beam.pvalue.TaggedOutput(SPLITS[split], wrap(example))
 
 
 class DataSummary(NamedTuple):

@@ -1,14 +1,17 @@
 """The streaming TFRecord reader: the same records as TensorFlow's reader, and every
-kind of cut or corruption a DataError naming the file, the record and its byte offset."""
+kind of cut or corruption a DataError naming the file, the record and its byte offset;
+records decoded in batches exactly as one by one, a bad one named wherever it is."""
 import gzip
 import struct
 import zlib
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
 from ingestion import tfrecords
 from ingestion.errors import DataError
+from ingestion.settings import IngestSettings
 
 RECORDS = [bytes([i % 251]) * (i * 7 % 300 + 1) for i in range(200)]
 FRAME = tfrecords.HEADER + tfrecords.FOOTER
@@ -137,3 +140,59 @@ def test_gzip_zero_padding_after_the_stream_is_allowed(tmp_path):
 
 def test_not_a_tfrecord_file(tmp_path):
     _damaged(tmp_path, b"garbage" * 10, "its length fails its checksum", 0, 0)
+
+
+def _examples(n, label_of=lambda i: i % 10,
+              pixels_of=lambda i: [(i * 7 + j) % 256 for j in range(64)]):
+    out = []
+    for i in range(n):
+        label = label_of(i)
+        feature = {"pixels": tf.train.Feature(int64_list=tf.train.Int64List(value=pixels_of(i))),
+                   "label": tf.train.Feature(
+                       bytes_list=tf.train.BytesList(value=[label.encode()]))
+                   if isinstance(label, str) else
+                   tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))}
+        out.append(tf.train.Example(features=tf.train.Features(feature=feature))
+                   .SerializeToString())
+    return out
+
+
+@pytest.mark.parametrize("settings", [
+    IngestSettings(), IngestSettings(pixel_encoding="float", pixel_range="0,255"),
+    IngestSettings(image_shape="4,16"),
+])
+def test_batches_decode_as_record_by_record(tmp_path, settings):
+    records = _examples(tfrecords.BATCH + 100, label_of=lambda i: ["cat", "dog"][i % 2])
+    if settings.pixel_encoding == "float":
+        records = [tf.train.Example(features=tf.train.Features(feature={
+            "pixels": tf.train.Feature(float_list=tf.train.FloatList(value=[
+                float(v) for v in tf.train.Example.FromString(r).features.feature[
+                    "pixels"].int64_list.value])),
+            "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 3]))}))
+            .SerializeToString() for i, r in enumerate(records)]
+    path = _write(tmp_path / "data.tfrecord", records, "GZIP")
+    batched = list(tfrecords.read_images(str(path), settings))
+    assert tfrecords._decoded_batch(records[:10], settings) is not None  # the fast path ran
+    one_by_one = [tfrecords.decode_record(r, "x", settings) for r in records]
+    assert [b[0] for b in batched] == list(range(len(records)))
+    for (_, label, pixels, colour), (label1, pixels1, colour1) in zip(batched, one_by_one):
+        assert label == label1 and type(label) is type(label1) and colour == colour1
+        assert pixels.dtype == np.uint8 and np.array_equal(pixels, pixels1)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda i: [300] * 64, "outside pixel_range 0,255"),
+    (lambda i: [1] * 60, "60 values, not a square image"),
+])
+def test_a_bad_record_in_a_batch_is_named(tmp_path, bad, match):
+    index = tfrecords.BATCH + 37
+    records = _examples(tfrecords.BATCH + 100, pixels_of=lambda i: bad(i) if i == index
+                        else [i % 256] * 64)
+    path = _write(tmp_path / "data.tfrecord", records)
+    with pytest.raises(DataError, match=f"record {index}: .*{match}"):
+        list(tfrecords.read_images(str(path), IngestSettings()))
+    # A bad record before damage to the file is named first: the file is cut after it.
+    whole = path.read_bytes()
+    path.write_bytes(whole[:len(whole) - 5000])
+    with pytest.raises(DataError, match=f"record {index}: .*{match}"):
+        list(tfrecords.read_images(str(path), IngestSettings()))
