@@ -7,11 +7,14 @@ one PCollection of serialized tf.Examples per split, and a summary of what
 was learnt from the data (`DataSummary`), which the executor records on the
 Examples artifact.
 
-Per-example cost is what limits large data, so the images themselves are
-encoded between Beam stages once (a side input ends a stage): every side
-input is computed from small projections of them (label, size, colour; then
-class id, split hash and the ink of the converted image), and a single
-final DoFn turns each image into its example and its split.
+Per-example cost is what limits large data, so the images are encoded
+between Beam stages once (a side input ends a stage; RawImageCoder makes it
+cheap), and every side input comes from small projections of them: a profile
+(labels, sizes, colour) taken as they are read, then per image the class id,
+split hash and ink of the converted image (one pass, `_facts`). A single final
+DoFn converts, splits and serializes, a batch at a time, with one tagged
+output per split. Decoding and encoding of tf.Examples run in tfx_bsl's C++
+coders, batched.
 """
 from __future__ import annotations
 
@@ -180,10 +183,15 @@ def _facts(image: RawImage, ids: dict, shape: tuple, seed: int) -> tuple[int, st
     return _class_id(image, ids), split_hash(seed, image.key), mean_ink(pixels)
 
 
+def _split_index(hashed: str, cutoff: str) -> int:
+    """Index into SPLITS: eval holds the smallest hashes of each class."""
+    return 1 if hashed <= cutoff else 0
+
+
 def _place(facts: tuple, cutoffs: dict) -> tuple[int, int, float]:
-    """(split index into SPLITS, class id, ink)."""
+    """(split index, class id, ink)."""
     class_id, hashed, ink = facts
-    return (1 if hashed <= cutoffs[class_id] else 0), class_id, ink
+    return _split_index(hashed, cutoffs[class_id]), class_id, ink
 
 
 class _Profile(beam.CombineFn):
@@ -265,7 +273,7 @@ class _ToExamples(beam.DoFn):
 
     def process(self, image: RawImage, ids, shape, cutoffs, edges):
         class_id = ids[str(image.label)]  # known: _facts checked it
-        split = 1 if split_hash(self.seed, image.key) <= cutoffs[class_id] else 0
+        split = _split_index(split_hash(self.seed, image.key), cutoffs[class_id])
         self._batch.append((split, images.convert(image.pixels, *shape), class_id))
         self._edges = edges
         if len(self._batch) >= tfrecords.BATCH:
