@@ -21,7 +21,7 @@ FOOTER = 4  # masked crc32c of the data
 CHUNK = 1 << 20  # bytes read (or inflated) at a time: memory stays flat
 PIECE = 1 << 16  # compressed bytes inflated at a time
 WBITS = {"GZIP": 16 + zlib.MAX_WBITS, "ZLIB": zlib.MAX_WBITS}
-FIX = "the file is truncated or damaged: copy it again from its source, or leave it out of --data"
+FIX = "copy it again from its source, or leave it out of --data"
 
 
 def _open(path: str):
@@ -79,14 +79,14 @@ def _inflated(f, compression: str) -> Iterator[bytes]:
     data = f.read(PIECE)
     while True:
         if not data:
-            raise _Cut(f"the {kind} stream ends before its end-of-stream marker")
+            raise _Cut(f"the {kind} stream is cut off before its end (the file is truncated)")
         while True:
             before = inflater.copy()
             try:
                 out = inflater.decompress(data, CHUNK)  # bounded: no zip bomb in memory
             except zlib.error as err:  # includes a gzip trailer's CRC or length mismatch
                 yield from _salvage(before, data)
-                raise _Cut(f"the {kind} data is corrupt ({err})") from None
+                raise _Cut(f"the {kind} data is corrupt at or after this record ({err})") from None
             if out:
                 yield out
             data = inflater.unconsumed_tail
@@ -101,7 +101,7 @@ def _inflated(f, compression: str) -> Iterator[bytes]:
         if not data.strip(b"\0"):  # the end of the file (zero padding allowed)
             return
         if compression != "GZIP" or data[:2] != GZIP_MAGIC:
-            raise _Cut(f"there are bytes after the end of the {kind} stream")
+            raise _Cut(f"there are bytes after the end of the {kind} stream (corrupt bytes)")
         inflater = zlib.decompressobj(WBITS[compression])
 
 
@@ -118,18 +118,17 @@ def read_file(path: str) -> Iterator[tuple[int, bytes]]:
     Every record's framing is checked (the length and the data against their
     crc32c, nothing cut short) and a compressed stream must reach its end
     marker: a truncated or corrupt file is a DataError naming the file, the
-    record and its byte offset (in the inflated stream when compressed), never
+    record and its byte offset (in the uncompressed data when compressed), never
     a silently shorter data set."""
     with _open(path) as f:
         compression = _compression(f.read(HEADER))
         f.seek(0)
-        stream = "of the inflated stream" if compression else "of the file"
+        stream = "of the uncompressed data" if compression else "of the file"
         buf, pos, start, index = b"", 0, 0, 0  # start: offset of buf[0] in the stream
 
         def fail(problem: str) -> DataError:
-            return DataError(f"{path}: not a readable TFRecord file: record {index} at byte "
-                             f"{start + pos} {stream}: {problem} ({index} record(s) before it "
-                             f"are intact); {FIX}")
+            return DataError(f"{path}: record {index} (byte {start + pos} {stream}): {problem}; "
+                             f"the {index} record(s) before it are intact; {FIX}")
 
         chunks = _chunks(f, compression)
 
@@ -145,19 +144,20 @@ def read_file(path: str) -> Iterator[tuple[int, bytes]]:
             if len(buf) == pos:
                 return
             if len(buf) - pos < HEADER:
-                raise fail(f"the file ends inside the record's header ({len(buf) - pos} of "
-                           f"{HEADER} bytes)")
+                raise fail(f"cut off inside the record's header ({len(buf) - pos} of {HEADER} "
+                           "bytes; the file is truncated)")
             length, length_crc = struct.unpack_from("<QI", buf, pos)
             if masked_crc32c(buf[pos:pos + 8]) != length_crc:
-                raise fail("its length fails its checksum (corrupt, or not TFRecord framing)")
+                raise fail("its length field fails its checksum (corrupt bytes, or not a TFRecord "
+                           "file)")
             end = pos + HEADER + length + FOOTER
             while len(buf) < end and (chunk := more()) is not None:
                 buf, start, pos, end = buf[pos:] + chunk, start + pos, 0, end - pos
             if len(buf) < end:
                 have = len(buf) - pos - HEADER
                 part = "data" if have < length else "footer (the data's checksum)"
-                raise fail(f"the file ends inside the record's {part} ({have} of "
-                           f"{length + FOOTER} bytes after the header)")
+                raise fail(f"cut off inside the record's {part} ({have} of {length + FOOTER} "
+                           "bytes after the header; the file is truncated)")
             data = buf[pos + HEADER:end - FOOTER]
             if masked_crc32c(data) != struct.unpack_from("<I", buf, end - FOOTER)[0]:
                 raise fail("its data fails its checksum (corrupt bytes)")

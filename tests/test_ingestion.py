@@ -220,7 +220,8 @@ def test_unreadable_image_and_tfrecord_files_are_named(tmp_path):
         ingest(IngestSettings(data=str(root)))
     garbage = tmp_path / "garbage.tfrecord"
     garbage.write_bytes(b"garbage" * 10)
-    with pytest.raises(DataError, match="garbage.tfrecord: not a readable TFRecord"):
+    with pytest.raises(DataError, match=r"garbage.tfrecord: record 0 \(byte 0 of the file\): "
+                       "its length field fails its checksum"):
         ingest(IngestSettings(data=str(garbage)))
 
 

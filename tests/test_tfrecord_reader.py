@@ -69,16 +69,15 @@ def _damaged(tmp_path, data: bytes, match: str, index: int, offset: int):
         for i, rec in tfrecords.read_file(str(path)):
             got.append(rec)
     message = str(err.value)
-    assert message.startswith(f"{path}: not a readable TFRecord file: record {index} at byte "
-                              f"{offset} "), message
+    assert message.startswith(f"{path}: record {index} (byte {offset} of "), message
     assert "copy it again" in message
     assert got == RECORDS[:index], "every record before the damage is read, none after"
 
 
 @pytest.mark.parametrize("cut, match", [
-    (5, r"ends inside the record's header \(5 of 12 bytes\)"),
-    (12 + 3, r"ends inside the record's data \(3 of \d+ bytes after the header\)"),
-    (-2, r"ends inside the record's footer"),
+    (5, r"cut off inside the record's header \(5 of 12 bytes; the file is truncated\)"),
+    (12 + 3, r"cut off inside the record's data \(3 of \d+ bytes after the header"),
+    (-2, r"cut off inside the record's footer"),
 ])
 def test_plain_file_cut_inside_a_record(tmp_path, cut, match):
     whole = _plain()
@@ -88,8 +87,8 @@ def test_plain_file_cut_inside_a_record(tmp_path, cut, match):
 
 
 @pytest.mark.parametrize("where, match", [
-    (2, "its length fails its checksum"),  # a byte of the length
-    (9, "its length fails its checksum"),  # a byte of the length's crc
+    (2, "its length field fails its checksum"),  # a byte of the length
+    (9, "its length field fails its checksum"),  # a byte of the length's crc
     (12, "its data fails its checksum"),  # the first data byte
     (-1, "its data fails its checksum"),  # a byte of the data's crc
 ])
@@ -106,27 +105,27 @@ def test_compressed_stream_cut_before_its_end(tmp_path, compress):
     kind = "gzip" if compress is gzip.compress else "zlib"
     # Cut the stream inside its last bytes (checksum trailer): every record is there,
     # but the end-of-stream marker is not.
-    _damaged(tmp_path, whole[:-3], f"the {kind} stream ends before its end-of-stream marker",
+    _damaged(tmp_path, whole[:-3], f"the {kind} stream is cut off before its end",
              len(RECORDS), _offset(len(RECORDS)))
     # Cut the stream at its middle: the records inflated before the cut are read.
     path = tmp_path / "half"
     path.write_bytes(whole[:len(whole) // 2])
-    with pytest.raises(DataError, match=f"record (\\d+) at byte \\d+ of the inflated stream: the "
-                       f"{kind} stream ends before its end-of-stream marker"):
+    with pytest.raises(DataError, match=f"record \\d+ \\(byte \\d+ of the uncompressed data\\): the "
+                       f"{kind} stream is cut off before its end"):
         _read(path)
 
 
 def test_compressed_stream_corrupt_or_with_trailing_bytes(tmp_path):
     whole = bytearray(gzip.compress(_plain()))
     whole[-6] ^= 0xFF  # the gzip trailer's crc32 of the whole stream
-    _damaged(tmp_path, bytes(whole), r"the gzip data is corrupt \(.*incorrect data check",
-             len(RECORDS), _offset(len(RECORDS)))
+    _damaged(tmp_path, bytes(whole), r"the gzip data is corrupt at or after this record "
+             r"\(.*incorrect data check", len(RECORDS), _offset(len(RECORDS)))
     flipped = bytearray(gzip.compress(_plain(), compresslevel=0))  # stored: bytes map 1:1
     flipped[len(flipped) // 2] ^= 0x01
     path = tmp_path / "flipped.gz"
     path.write_bytes(bytes(flipped))
-    with pytest.raises(DataError, match=r"record \d+ at byte \d+ of the inflated stream: its "
-                       "(data|length) fails its checksum"):
+    with pytest.raises(DataError, match=r"record \d+ \(byte \d+ of the uncompressed data\): its "
+                       "(data|length field) fails its checksum"):
         _read(path)
     _damaged(tmp_path, zlib.compress(_plain()) + b"junk", "bytes after the end of the zlib "
              "stream", len(RECORDS), _offset(len(RECORDS)))
@@ -139,7 +138,7 @@ def test_gzip_zero_padding_after_the_stream_is_allowed(tmp_path):
 
 
 def test_not_a_tfrecord_file(tmp_path):
-    _damaged(tmp_path, b"garbage" * 10, "its length fails its checksum", 0, 0)
+    _damaged(tmp_path, b"garbage" * 10, "its length field fails its checksum", 0, 0)
 
 
 def _examples(n, label_of=lambda i: i % 10,
