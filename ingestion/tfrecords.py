@@ -18,6 +18,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZLIB_SECOND_BYTES = (0x01, 0x5E, 0x9C, 0xDA)
 HEADER = 12  # uint64 length, masked crc32c of the length
 FOOTER = 4  # masked crc32c of the data
+MAX_RECORD = 1 << 30  # no image's tf.Example is larger; beyond it a length is not believed
 CHUNK = 1 << 20  # bytes read (or inflated) at a time: memory stays flat
 PIECE = 1 << 16  # compressed bytes inflated at a time
 WBITS = {"GZIP": 16 + zlib.MAX_WBITS, "ZLIB": zlib.MAX_WBITS}
@@ -150,6 +151,9 @@ def read_file(path: str) -> Iterator[tuple[int, bytes]]:
             if masked_crc32c(buf[pos:pos + 8]) != length_crc:
                 raise fail("its length field fails its checksum (corrupt bytes, or not a TFRecord "
                            "file)")
+            if length > MAX_RECORD:  # refused before reading (and holding) the rest
+                raise fail(f"its length field says {length} bytes, more than any image's record "
+                           f"({MAX_RECORD}); not a TFRecord file of images")
             end = pos + HEADER + length + FOOTER
             while len(buf) < end and (chunk := more()) is not None:
                 buf, start, pos, end = buf[pos:] + chunk, start + pos, 0, end - pos

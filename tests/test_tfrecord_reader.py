@@ -110,8 +110,8 @@ def test_compressed_stream_cut_before_its_end(tmp_path, compress):
     # Cut the stream at its middle: the records inflated before the cut are read.
     path = tmp_path / "half"
     path.write_bytes(whole[:len(whole) // 2])
-    with pytest.raises(DataError, match=f"record \\d+ \\(byte \\d+ of the uncompressed data\\): the "
-                       f"{kind} stream is cut off before its end"):
+    with pytest.raises(DataError, match=r"record \d+ \(byte \d+ of the uncompressed data\): "
+                       f"the {kind} stream is cut off before its end"):
         _read(path)
 
 
@@ -139,6 +139,11 @@ def test_gzip_zero_padding_after_the_stream_is_allowed(tmp_path):
 
 def test_not_a_tfrecord_file(tmp_path):
     _damaged(tmp_path, b"garbage" * 10, "its length field fails its checksum", 0, 0)
+    # A length that passes its checksum but claims a terabyte is refused without reading on.
+    head = _plain()[:_offset(5)]
+    length = struct.pack("<Q", 1 << 40)
+    _damaged(tmp_path, head + length + struct.pack("<I", tfrecords.masked_crc32c(length))
+             + b"x" * 10, "its length field says 1099511627776 bytes", 5, _offset(5))
 
 
 def _examples(n, label_of=lambda i: i % 10,
