@@ -2,6 +2,7 @@
 kind of cut or corruption a DataError naming the file, the record and its byte offset;
 records decoded in batches exactly as one by one, a bad one named wherever it is."""
 import gzip
+import re
 import struct
 import zlib
 
@@ -200,3 +201,21 @@ def test_a_bad_record_in_a_batch_is_named(tmp_path, bad, match):
     path.write_bytes(whole[:len(whole) - 5000])
     with pytest.raises(DataError, match=f"record {index}: .*{match}"):
         list(tfrecords.read_images(str(path), IngestSettings()))
+
+
+@pytest.mark.e2e
+def test_truncated_file_exits_2_naming_it_with_two_worker_processes(tmp_path):
+    """Beam's multi-processing runner sends a worker's DataError back as text only:
+    the run still exits 2 with the reader's message, not 1 with a traceback."""
+    from conftest import run_tiedflow
+
+    whole = gzip.compress(_plain(_examples(3000)))
+    path = tmp_path / "cut.tfrecord.gz"
+    path.write_bytes(whole[:len(whole) * 2 // 3])
+    run = run_tiedflow("run", "--data", str(path), "--set", "train_steps=1",
+                       "--beam-arg=--direct_running_mode=multi_processing",
+                       "--beam-arg=--direct_num_workers=2", output_dir=str(tmp_path / "out"))
+    assert run.returncode == 2, run.stderr[-3000:]
+    assert re.search(rf"error: {re.escape(str(path))}: record \d+ \(byte \d+ of the "
+                     r"uncompressed data\): the gzip stream is cut off before its end", run.stderr)
+    assert "Traceback" not in run.stderr
