@@ -17,6 +17,7 @@ from ingestion import sources
 FORMATS = ("folder", "tfrecord")
 CLASS_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 RECORDS_PER_FILE = 20_000
+MIN_SHARDS_FROM = 10_000  # from this many examples on, at least two files: two readers
 
 
 def variant(index: int, image_size: int = 8, colour: bool = False,
@@ -57,23 +58,29 @@ def write_folder(out: str, n: int, image_size: int, colour: bool, names: bool,
     return n
 
 
+def shards(n: int) -> tuple[int, int]:
+    """(files, examples per file) for n examples: about RECORDS_PER_FILE each, and at
+    least two from MIN_SHARDS_FROM on (one file is read by one Beam worker)."""
+    files = max(1, -(-n // RECORDS_PER_FILE), 2 if n >= MIN_SHARDS_FROM else 1)
+    return files, -(-n // files)
+
+
 def write_tfrecords(out: str, n: int, image_size: int, colour: bool, names: bool,
                     seed: int) -> int:
-    """Raw-schema tf.Examples (`pixels` int64, `label` int64 or the class name),
-    in gzipped files of RECORDS_PER_FILE."""
+    """Raw-schema tf.Examples (`pixels` int64, `label` int64 or the class name), in
+    gzipped files as `shards` says."""
     import tensorflow as tf
 
     from names import LABEL_KEY, RAW_IMAGE_KEY
 
     os.makedirs(out, exist_ok=True)
-    files = max(1, -(-n // RECORDS_PER_FILE))
+    files, per_file = shards(n)
     writer: Optional[tf.io.TFRecordWriter] = None
     for index, pixels, label in examples(n, image_size, colour, seed):
-        if index % RECORDS_PER_FILE == 0:
+        if index % per_file == 0:
             if writer:
                 writer.close()
-            path = os.path.join(out, f"data-{index // RECORDS_PER_FILE:05d}-of-{files:05d}"
-                                     ".tfrecord.gz")
+            path = os.path.join(out, f"data-{index // per_file:05d}-of-{files:05d}.tfrecord.gz")
             writer = tf.io.TFRecordWriter(path, options="GZIP")
         label_feature = (tf.train.Feature(bytes_list=tf.train.BytesList(
             value=[CLASS_NAMES[label].encode()])) if names else

@@ -3,27 +3,46 @@ from the features the settings name, in the encoding they say."""
 from __future__ import annotations
 
 import math
+import struct
+import zlib
 from typing import Iterator
 
+import google_crc32c
 import numpy as np
 
-from ingestion import record_stream
 from ingestion.errors import DataError
 from ingestion.images import decode
 from ingestion.settings import IngestSettings
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZLIB_SECOND_BYTES = (0x01, 0x5E, 0x9C, 0xDA)
+HEADER = 12  # uint64 length, masked crc32c of the length
+FOOTER = 4  # masked crc32c of the data
+MAX_RECORD = 1 << 30  # no image's tf.Example is larger; beyond it a length is not believed
+CHUNK = 1 << 20  # bytes read (or inflated) at a time: memory stays flat
+PIECE = 1 << 16  # compressed bytes inflated at a time
+WBITS = {"GZIP": 16 + zlib.MAX_WBITS, "ZLIB": zlib.MAX_WBITS}
+FIX = "copy it again from its source, or leave it out of --data"
 
 
-def detect_compression(path: str) -> str:
-    """'GZIP', 'ZLIB' or '' from a file's first bytes (its name says nothing certain)."""
+def _open(path: str):
+    """A binary file object: open() for local paths, tf.io.gfile for gs:// and friends."""
+    if "://" not in path:
+        return open(path, "rb")
     import tensorflow as tf
 
-    with tf.io.gfile.GFile(path, "rb") as f:
-        head = f.read(record_stream.HEADER)
-    if record_stream.is_header(head):  # a plain record whose length starts like a magic
-        return ""
+    return tf.io.gfile.GFile(path, "rb")
+
+
+def masked_crc32c(data: bytes) -> int:
+    """TFRecord's checksum: crc32c rotated right by 15 bits plus a constant."""
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _compression(head: bytes) -> str:
+    if len(head) >= HEADER and masked_crc32c(head[:8]) == struct.unpack_from("<I", head, 8)[0]:
+        return ""  # a plain record whose length happens to start like a magic number
     if head[:2] == GZIP_MAGIC:
         return "GZIP"
     if len(head) >= 2 and head[0] == 0x78 and head[1] in ZLIB_SECOND_BYTES:
@@ -31,11 +50,123 @@ def detect_compression(path: str) -> str:
     return ""
 
 
+def detect_compression(path: str) -> str:
+    """'GZIP', 'ZLIB' or '' from a file's first bytes (its name says nothing certain)."""
+    with _open(path) as f:
+        return _compression(f.read(HEADER))
+
+
+class _Cut(Exception):
+    """The compressed stream is damaged or ends early; the reader says which record it hit."""
+
+
+def _salvage(inflater, data: bytes) -> Iterator[bytes]:
+    """What inflates before the fault in `data`, byte by byte (only on the error path),
+    so that the error names the record the fault is in, not the first of its piece."""
+    for i in range(len(data)):
+        try:
+            out = inflater.decompress(data[i:i + 1])
+        except zlib.error:
+            return
+        if out:
+            yield out
+
+
+def _inflated(f, compression: str) -> Iterator[bytes]:
+    """A gzip (members one after another) or zlib stream, inflated piece by piece
+    so that the records before a fault are all read before it is met."""
+    kind = compression.lower()
+    inflater = zlib.decompressobj(WBITS[compression])
+    data = f.read(PIECE)
+    while True:
+        if not data:
+            raise _Cut(f"the {kind} stream is cut off before its end (the file is truncated)")
+        while True:
+            before = inflater.copy()
+            try:
+                out = inflater.decompress(data, CHUNK)  # bounded: no zip bomb in memory
+            except zlib.error as err:  # includes a gzip trailer's CRC or length mismatch
+                yield from _salvage(before, data)
+                raise _Cut(f"the {kind} data is corrupt at or after this record ({err})") from None
+            if out:
+                yield out
+            data = inflater.unconsumed_tail
+            if not data and len(out) < CHUNK:  # a full CHUNK may leave output pending
+                break
+        if not inflater.eof:
+            data = f.read(PIECE)
+            continue
+        data = inflater.unused_data
+        if len(data) < len(GZIP_MAGIC):
+            data += f.read(PIECE)
+        if not data.strip(b"\0"):  # the end of the file (zero padding allowed)
+            return
+        if compression != "GZIP" or data[:2] != GZIP_MAGIC:
+            raise _Cut(f"there are bytes after the end of the {kind} stream (corrupt bytes)")
+        inflater = zlib.decompressobj(WBITS[compression])
+
+
+def _chunks(f, compression: str) -> Iterator[bytes]:
+    """The file's bytes, inflated, in chunks of at most CHUNK; _Cut on damage."""
+    if compression:
+        return _inflated(f, compression)
+    return iter(lambda: f.read(CHUNK), b"")
+
+
 def read_file(path: str) -> Iterator[tuple[int, bytes]]:
-    """(index, serialized record) of every record in one TFRecord file, each checked
-    (ingestion.record_stream): a truncated or corrupt file is a DataError naming the record."""
-    for index, _, data in record_stream.checked_records(path, detect_compression(path)):
-        yield index, data
+    """(index, serialized record) of every record in one TFRecord file, streaming.
+
+    Every record's framing is checked (the length and the data against their
+    crc32c, nothing cut short) and a compressed stream must reach its end
+    marker: a truncated or corrupt file is a DataError naming the file, the
+    record and its byte offset (in the uncompressed data when compressed), never
+    a silently shorter data set."""
+    with _open(path) as f:
+        compression = _compression(f.read(HEADER))
+        f.seek(0)
+        stream = "of the uncompressed data" if compression else "of the file"
+        buf, pos, start, index = b"", 0, 0, 0  # start: offset of buf[0] in the stream
+
+        def fail(problem: str) -> DataError:
+            return DataError(f"{path}: record {index} (byte {start + pos} {stream}): {problem}; "
+                             f"the {index} record(s) before it are intact; {FIX}")
+
+        chunks = _chunks(f, compression)
+
+        def more():
+            try:
+                return next(chunks, None)
+            except _Cut as err:
+                raise fail(str(err)) from None
+
+        while True:
+            while len(buf) - pos < HEADER and (chunk := more()) is not None:
+                buf, start, pos = buf[pos:] + chunk, start + pos, 0
+            if len(buf) == pos:
+                return
+            if len(buf) - pos < HEADER:
+                raise fail(f"cut off inside the record's header ({len(buf) - pos} of {HEADER} "
+                           "bytes; the file is truncated)")
+            length, length_crc = struct.unpack_from("<QI", buf, pos)
+            if masked_crc32c(buf[pos:pos + 8]) != length_crc:
+                raise fail("its length field fails its checksum (corrupt bytes, or not a TFRecord "
+                           "file)")
+            if length > MAX_RECORD:  # refused before reading (and holding) the rest
+                raise fail(f"its length field says {length} bytes, more than any image's record "
+                           f"({MAX_RECORD}); not a TFRecord file of images")
+            end = pos + HEADER + length + FOOTER
+            while len(buf) < end and (chunk := more()) is not None:
+                buf, start, pos, end = buf[pos:] + chunk, start + pos, 0, end - pos
+            if len(buf) < end:
+                have = len(buf) - pos - HEADER
+                part = "data" if have < length else "footer (the data's checksum)"
+                raise fail(f"cut off inside the record's {part} ({have} of {length + FOOTER} "
+                           "bytes after the header; the file is truncated)")
+            data = buf[pos + HEADER:end - FOOTER]
+            if masked_crc32c(data) != struct.unpack_from("<I", buf, end - FOOTER)[0]:
+                raise fail("its data fails its checksum (corrupt bytes)")
+            yield index, data
+            pos, index = end, index + 1
 
 
 def _feature(example, name: str, where: str, setting: str):
@@ -132,3 +263,87 @@ def decode_record(raw: bytes, where: str, settings: IngestSettings):
         raise DataError(f"{where}: not a tf.Example") from None
     pixels, colour = decode_image(example, where, settings)
     return decode_label(example, where, settings), pixels, colour
+
+
+BATCH = 1024  # records decoded together
+
+
+def _decoded_batch(records: list[bytes], settings: IngestSettings):
+    """[(label, pixels, colour)] of records with numeric pixels, decoded together by
+    tfx_bsl (C++, what TFX's own components use), or None when anything in the batch
+    needs a closer look: the records are then decoded one by one, which names the
+    record and what is wrong with it. The pixel arithmetic is decode_image's, on
+    the whole batch at once."""
+    from tfx_bsl.coders import example_coder
+
+    encoding = settings.pixel_encoding
+    if encoding not in ("int", "float") or not records:
+        return None
+    try:
+        batch = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(records)
+    except Exception:  # a record that is not a tf.Example
+        return None
+    names = batch.schema.names
+    if settings.image_feature not in names or settings.label_feature not in names:
+        return None
+    image = batch.column(names.index(settings.image_feature))
+    label = batch.column(names.index(settings.label_feature))
+    if image.null_count or label.null_count:
+        return None
+    image_kind, label_kind = str(image.type.value_type), str(label.type.value_type)
+    if image_kind != {"int": "int64", "float": "float"}[encoding] or \
+            label_kind not in ("int64", "large_binary") or \
+            not (np.diff(label.offsets.to_numpy()) == 1).all():
+        return None
+    counts = np.diff(image.offsets.to_numpy())
+    shape = settings.shape()
+    if shape is None:
+        side = math.isqrt(int(counts[0]))
+        shape = (side, side, 1)
+    if not (counts == shape[0] * shape[1] * shape[2]).all() or counts[0] == 0 or \
+            shape[0] * shape[1] > settings.max_pixels:
+        return None
+    values = image.values.to_numpy().astype(np.float64)
+    lo, hi = settings.value_range()
+    if not np.isfinite(values).all() or values.min() < lo - 1e-6 or values.max() > hi + 1e-6:
+        return None
+    pixels = np.clip(np.rint((values - lo) * 255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+    pixels = pixels.reshape((len(records),) + shape)
+    labels = label.values.to_pylist()
+    if label_kind == "large_binary":
+        try:
+            labels = [value.decode("utf-8") for value in labels]
+        except UnicodeDecodeError:
+            return None
+    colour = shape[2] == 3
+    return [(labels[i], pixels[i], colour) for i in range(len(records))]
+
+
+def read_images(path: str, settings: IngestSettings) -> Iterator[tuple[int, object, np.ndarray,
+                                                                        bool]]:
+    """(index, label, pixels, colour) of every record of one file: read_file, then
+    decoded in batches (decode_record for a batch the fast path declines)."""
+    batch: list[tuple[int, bytes]] = []
+
+    def decoded():
+        done = _decoded_batch([raw for _, raw in batch], settings)
+        if done is None:
+            done = (decode_record(raw, f"{path}: record {index}", settings)
+                    for index, raw in batch)
+        for (index, _), (label, pixels, colour) in zip(batch, done):
+            yield index, label, pixels, colour
+
+    records = read_file(path)
+    while True:
+        try:
+            record = next(records, None)
+        except DataError:
+            yield from decoded()  # a bad record before the damage is named first
+            raise
+        if record is None:
+            break
+        batch.append(record)
+        if len(batch) == BATCH:
+            yield from decoded()
+            batch = []
+    yield from decoded()

@@ -6,6 +6,15 @@ split cutoffs, the ink tertiles) are computed as side inputs. The result is
 one PCollection of serialized tf.Examples per split, and a summary of what
 was learnt from the data (`DataSummary`), which the executor records on the
 Examples artifact.
+
+Per-example cost is what limits large data, so the images are encoded
+between Beam stages once (a side input ends a stage; RawImageCoder makes it
+cheap), and every side input comes from small projections of them: a profile
+(labels, sizes, colour) taken as they are read, then per image the class id,
+split hash and ink of the converted image (one pass, `_facts`). A single final
+DoFn converts, splits and serializes, a batch at a time, with one tagged
+output per split. Decoding and encoding of tf.Examples run in tfx_bsl's C++
+coders, batched.
 """
 from __future__ import annotations
 
@@ -16,10 +25,12 @@ from typing import NamedTuple, Optional
 import apache_beam as beam
 import numpy as np
 from apache_beam.io import fileio
+from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
+from apache_beam.transforms.window import GlobalWindows
 
 from ingestion import images, sources, tfrecords
 from ingestion.errors import DataError
-from ingestion.examples import Record, mean_ink, to_example
+from ingestion.examples import mean_ink, serialized_examples
 from ingestion.settings import IngestSettings
 from ingestion.split import eval_cutoff, split_hash
 
@@ -33,6 +44,33 @@ class RawImage(NamedTuple):
     pixels: np.ndarray  # uint8 H x W x C at the data's own size
     colour: bool
     where: str  # file (and record) for error messages
+
+
+class RawImageCoder(beam.coders.Coder):
+    """RawImages as a tuple of primitives (Beam's fast coder) with the pixels as bytes:
+    several times cheaper than pickling a NamedTuple that holds an array."""
+
+    def __init__(self):
+        self._tuple = beam.coders.FastPrimitivesCoder()
+
+    def encode(self, image: "RawImage") -> bytes:
+        pixels = image.pixels
+        return self._tuple.encode((image.key, image.label, pixels.tobytes(), pixels.shape,
+                                   image.colour, image.where))
+
+    def decode(self, encoded: bytes) -> "RawImage":
+        key, label, pixels, shape, colour, where = self._tuple.decode(encoded)
+        return RawImage(key, label, np.frombuffer(pixels, dtype=np.uint8).reshape(shape),
+                        colour, where)
+
+    def is_deterministic(self) -> bool:
+        return False
+
+    def to_type_hint(self):
+        return RawImage
+
+
+beam.coders.registry.register_coder(RawImage, RawImageCoder)
 
 
 def _digit_image(index: int) -> RawImage:
@@ -55,10 +93,8 @@ def _image_file(readable, root: str, max_pixels: int) -> RawImage:
 
 def _tfrecord_images(path: str, settings: IngestSettings):
     name = os.path.basename(path)
-    for index, raw in tfrecords.read_file(path):
-        where = f"{path}: record {index}"
-        label, pixels, colour = tfrecords.decode_record(raw, where, settings)
-        yield RawImage(f"{name}:{index}", label, pixels, colour, where)
+    for index, label, pixels, colour in tfrecords.read_images(path, settings):
+        yield RawImage(f"{name}:{index}", label, pixels, colour, f"{path}: record {index}")
 
 
 class ReadImages(beam.PTransform):
@@ -74,13 +110,14 @@ class ReadImages(beam.PTransform):
         kind = sources.check_source(settings.data)
         if kind == "digits":
             raw = (pipeline | "Indices" >> beam.Create(range(sources.DIGITS_COUNT))
-                   | "Digit" >> beam.Map(_digit_image))
+                   | "Digit" >> beam.Map(_digit_image).with_output_types(RawImage))
             return raw, pipeline | "NoneSkipped" >> beam.Create([])
         if kind == "tfrecord":
             files = sources.tfrecord_files(settings.data)
             raw = (pipeline | "Files" >> beam.Create(files)
                    | "SpreadFiles" >> beam.Reshuffle()
-                   | "ReadRecords" >> beam.FlatMap(_tfrecord_images, settings))
+                   | "ReadRecords" >> beam.FlatMap(_tfrecord_images, settings)
+                   .with_output_types(RawImage))
             return raw, pipeline | "NoneSkipped" >> beam.Create([])
         root = settings.data.rstrip("/")
         patterns = [f"{root}/{name}/*" for name in sources.class_folders(root)]
@@ -89,7 +126,8 @@ class ReadImages(beam.PTransform):
         wanted, skipped = matched | "ImagesOnly" >> beam.Partition(
             lambda m, _: 0 if images.is_image_name(m.path) else 1, 2)
         raw = (wanted | "Open" >> fileio.ReadMatches()
-               | "Decode" >> beam.Map(_image_file, root, settings.max_pixels))
+               | "Decode" >> beam.Map(_image_file, root, settings.max_pixels)
+               .with_output_types(RawImage))
         return raw, skipped | "SkippedPath" >> beam.Map(lambda m: m.path)
 
 
@@ -118,12 +156,12 @@ def class_names(labels: list, settings: IngestSettings) -> list[str]:
     return names
 
 
-def _class_id(image: RawImage, ids: dict) -> tuple[int, RawImage]:
+def _class_id(image: RawImage, ids: dict) -> int:
     label = str(image.label)
     if label not in ids:
         raise DataError(f"{image.where}: label {label!r} is not among the classes "
                         f"({', '.join(list(ids)[:20])}); fix the label or the `classes` setting")
-    return ids[label], image
+    return ids[label]
 
 
 def target_shape(shape_counts: list, colour_share: float,
@@ -138,10 +176,120 @@ def target_shape(shape_counts: list, colour_share: float,
     return height, width, channels
 
 
-def _convert(item, shape) -> Record:
-    class_id, image = item
-    pixels = images.convert(image.pixels, *shape)
-    return Record(pixels, class_id, image.key)
+def _facts(image: RawImage, ids: dict, shape: tuple, seed: int) -> tuple[int, str, float]:
+    """(class id, split hash, mean ink of the converted image): what the split and
+    the ink tertiles need, small enough to cross stage boundaries cheaply."""
+    pixels = images.convert(image.pixels, *shape)  # no copy when already that shape
+    return _class_id(image, ids), split_hash(seed, image.key), mean_ink(pixels)
+
+
+def _split_index(hashed: str, cutoff: str) -> int:
+    """Index into SPLITS: eval holds the smallest hashes of each class."""
+    return 1 if hashed <= cutoff else 0
+
+
+def _place(facts: tuple, cutoffs: dict) -> tuple[int, int, float]:
+    """(split index, class id, ink)."""
+    class_id, hashed, ink = facts
+    return _split_index(hashed, cutoffs[class_id]), class_id, ink
+
+
+class _Profile(beam.CombineFn):
+    """The labels, image sizes and colour of all images, in one pass as they are read:
+    (distinct labels, [((H, W), images)], share of colour images)."""
+
+    def create_accumulator(self):
+        return set(), {}, 0, 0
+
+    def add_input(self, acc, image: RawImage):
+        labels, sizes, colour, count = acc
+        labels.add(image.label)
+        size = image.pixels.shape[:2]
+        sizes[size] = sizes.get(size, 0) + 1
+        return labels, sizes, colour + bool(image.colour), count + 1
+
+    def merge_accumulators(self, accumulators):
+        labels, sizes, colour, count = set(), {}, 0, 0
+        for more, more_sizes, more_colour, more_count in accumulators:
+            labels |= more
+            for size, n in more_sizes.items():
+                sizes[size] = sizes.get(size, 0) + n
+            colour, count = colour + more_colour, count + more_count
+        return labels, sizes, colour, count
+
+    def extract_output(self, acc):
+        labels, sizes, colour, count = acc
+        return list(labels), list(sizes.items()), colour / count if count else float("nan")
+
+
+class _SplitStats(beam.CombineFn):
+    """Examples per (split, class id) and the ink tertiles of the training split
+    (Beam's approximate quantiles, fed as before), in one pass over the placed facts:
+    ({split: [(class id, examples)]}, (edge, edge))."""
+
+    def __init__(self):
+        self._quantiles = ApproximateQuantilesCombineFn.create(num_quantiles=4)
+
+    def create_accumulator(self):
+        return {}, self._quantiles.create_accumulator()
+
+    def add_input(self, acc, placed):
+        counts, inks = acc
+        split, class_id, ink = placed
+        counts[split, class_id] = counts.get((split, class_id), 0) + 1
+        if split == 0:
+            inks = self._quantiles.add_input(inks, ink)
+        return counts, inks
+
+    def merge_accumulators(self, accumulators):
+        accumulators = list(accumulators)
+        counts: dict = {}
+        for more, _ in accumulators:
+            for key, n in more.items():
+                counts[key] = counts.get(key, 0) + n
+        return counts, self._quantiles.merge_accumulators([inks for _, inks in accumulators])
+
+    def compact(self, acc):
+        return acc[0], self._quantiles.compact(acc[1])
+
+    def extract_output(self, acc):
+        counts, inks = acc
+        q = self._quantiles.extract_output(inks)
+        per_split = {name: [(class_id, n) for (split, class_id), n in counts.items() if split == i]
+                     for i, name in enumerate(SPLITS)}
+        return per_split, ((q[1], q[2]) if len(q) == 4 else (0.0, 0.0))
+
+
+class _ToExamples(beam.DoFn):
+    """Each image to its serialized tf.Example, output under its split's tag; the
+    examples are encoded a batch at a time (ingestion.examples.serialized_examples)."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def start_bundle(self):
+        self._batch: list = []
+        self._edges = None
+
+    def process(self, image: RawImage, ids, shape, cutoffs, edges):
+        class_id = ids[str(image.label)]  # known: _facts checked it
+        split = _split_index(split_hash(self.seed, image.key), cutoffs[class_id])
+        self._batch.append((split, images.convert(image.pixels, *shape), class_id))
+        self._edges = edges
+        if len(self._batch) >= tfrecords.BATCH:
+            yield from self._flush(lambda value: value)
+
+    def finish_bundle(self):
+        yield from self._flush(GlobalWindows.windowed_value)
+
+    def _flush(self, wrap):
+        if not self._batch:
+            return
+        splits, pixels, class_ids = zip(*self._batch)
+        self._batch = []
+        for split, example in zip(splits, serialized_examples(np.stack(pixels), class_ids,
+                                                              self._edges)):
+            yield beam.pvalue.TaggedOutput(SPLITS[split], wrap(example))
 
 
 class DataSummary(NamedTuple):
@@ -161,7 +309,8 @@ class DataSummary(NamedTuple):
                       "ink_edges": tuple(values["ink_edges"])})
 
 
-def _summary(_, names, shape, edges, skipped, **counts) -> DataSummary:
+def _summary(_, names, shape, stats, skipped) -> DataSummary:
+    counts, edges = stats
     per_split = {}
     for split, pairs in counts.items():
         found = dict(pairs)
@@ -179,59 +328,43 @@ class ImagesToExamples(beam.PTransform):
 
     def expand(self, raw):
         settings = self.settings
-        names_pc = (raw | "Labels" >> beam.Map(lambda r: r.label)
-                    | "DistinctLabels" >> beam.Distinct()
-                    | "AllLabels" >> beam.combiners.ToList()
-                    | "ClassNames" >> beam.Map(class_names, settings))
+        # Side inputs from a profile made as the images are read (same stage).
+        profile = raw | "Profile" >> beam.CombineGlobally(_Profile())
+        names_pc = profile | "ClassNames" >> beam.Map(lambda p: class_names(p[0], settings))
         names = beam.pvalue.AsSingleton(names_pc)
         ids = beam.pvalue.AsSingleton(  # name -> id, built once, not per image
             names_pc | "ClassIds" >> beam.Map(lambda ns: {n: i for i, n in enumerate(ns)}))
-        labelled = raw | "ClassId" >> beam.Map(_class_id, ids)
-        shape_counts = beam.pvalue.AsSingleton(
-            raw | "Shape" >> beam.Map(lambda r: r.pixels.shape[:2])
-            | "CountShapes" >> beam.combiners.Count.PerElement()
-            | "AllShapes" >> beam.combiners.ToList())
-        colour = beam.pvalue.AsSingleton(
-            raw | "Colour" >> beam.Map(lambda r: float(r.colour))
-            | "ColourShare" >> beam.combiners.Mean.Globally())
-        shape_pc = (raw.pipeline | "One" >> beam.Create([None])
-                    | "TargetShape" >> beam.Map(lambda _, counts, share: target_shape(
-                        counts, share, settings), shape_counts, colour))
-        shape = beam.pvalue.AsSingleton(shape_pc)
-        records = labelled | "Convert" >> beam.Map(_convert, shape)
+        shape = beam.pvalue.AsSingleton(
+            profile | "TargetShape" >> beam.Map(lambda p: target_shape(p[1], p[2], settings)))
 
-        seed, percent = settings.seed, settings.eval_percent
-        hashed = records | "Hash" >> beam.Map(lambda r: (split_hash(seed, r.key), r))
+        # (class id, hash, ink) per image: the split cutoffs, then the counts and the
+        # ink tertiles of the converted training images (exact: the images are
+        # converted to measure them, which costs nothing when they already have the
+        # target shape) come from these.
+        facts = raw | "Facts" >> beam.Map(_facts, ids, shape, settings.seed)
+        percent = settings.eval_percent
         cutoffs = beam.pvalue.AsDict(
-            hashed | "HashByClass" >> beam.Map(lambda hr: (hr[1].label, hr[0]))
+            facts | "HashByClass" >> beam.Map(lambda f: f[:2])
             | "ByClass" >> beam.GroupByKey()
             | "Cutoff" >> beam.Map(lambda kv, names: (kv[0], eval_cutoff(names[kv[0]], kv[1],
                                                                          percent)), names))
-        train, eval_ = hashed | "Split" >> beam.Partition(
-            lambda hr, _, cuts: 1 if hr[0] <= cuts[hr[1].label] else 0, 2, cutoffs)
-        parts = {"train": train | "DropHash[train]" >> beam.Map(lambda hr: hr[1]),
-                 "eval": eval_ | "DropHash[eval]" >> beam.Map(lambda hr: hr[1])}
+        stats_pc = (facts | "Place" >> beam.Map(_place, cutoffs)
+                    | "SplitStats" >> beam.CombineGlobally(_SplitStats()))
+        stats = beam.pvalue.AsSingleton(stats_pc)
+        edges = beam.pvalue.AsSingleton(stats_pc | "Edges" >> beam.Map(lambda st: st[1]))
 
-        edges_pc = (parts["train"] | "Ink" >> beam.Map(lambda r: mean_ink(r.pixels))
-                    | "InkTertiles" >> beam.ApproximateQuantiles.Globally(4)
-                    | "Edges" >> beam.Map(lambda q: (q[1], q[2]) if len(q) == 4 else (0.0, 0.0)))
-        edges = beam.pvalue.AsSingleton(edges_pc)
-        examples = {name: part | f"Serialize[{name}]" >> beam.Map(
-            lambda r, e: to_example(r, e).SerializeToString(), edges)
-            for name, part in parts.items()}
+        # The one stage that reads the images after the side inputs are known.
+        tagged = raw | "ToExamples" >> beam.ParDo(
+            _ToExamples(settings.seed), ids, shape, cutoffs, edges).with_outputs(*SPLITS)
+        examples = {name: tagged[name] for name in SPLITS}
 
-        counts = {name: beam.pvalue.AsList(
-            part | f"Class[{name}]" >> beam.Map(lambda r: r.label)
-            | f"CountClasses[{name}]" >> beam.combiners.Count.PerElement())
-            for name, part in parts.items()}
         skipped = self.skipped if self.skipped is not None else (
             raw.pipeline | "NoSkipped" >> beam.Create([]))
         summary = (raw.pipeline | "SummaryOnce" >> beam.Create([None])
                    | "Summary" >> beam.Map(
-                       _summary, names, shape, edges,
+                       _summary, names, shape, stats,
                        beam.pvalue.AsSingleton(skipped | "CountSkipped"
-                                               >> beam.combiners.Count.Globally()),
-                       **counts))
+                                               >> beam.combiners.Count.Globally())))
         return examples, summary
 
 

@@ -52,15 +52,22 @@ def _user_errors():
 
 
 def find_user_error(err: BaseException):
-    """The DataError / anomaly / config error inside a wrapped exception, if any."""
+    """The DataError / anomaly / config error inside a wrapped exception, if any.
+
+    Beam's multi-processing and portable runners send a worker's exception back
+    as the text of its traceback only: a DataError there is found by its name."""
+    from ingestion.errors import DataError
+
     user = _user_errors()
-    seen = set()
+    seen, texts = set(), []
     while err is not None and id(err) not in seen:
         seen.add(id(err))
         if isinstance(err, user):
             return err
+        texts.append(str(err))
         err = err.__cause__ or err.__context__
-    return None
+    found = re.findall(r"^ingestion\.errors\.DataError: (.+)$", "\n".join(texts), re.MULTILINE)
+    return DataError(found[-1]) if found else None
 
 
 def cmd_run(args) -> int:

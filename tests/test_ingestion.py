@@ -220,7 +220,8 @@ def test_unreadable_image_and_tfrecord_files_are_named(tmp_path):
         ingest(IngestSettings(data=str(root)))
     garbage = tmp_path / "garbage.tfrecord"
     garbage.write_bytes(b"garbage" * 10)
-    with pytest.raises(DataError, match=r"garbage.tfrecord: record 0 \(byte 0 of the file\): .*not a TFRecord file"):
+    with pytest.raises(DataError, match=r"garbage.tfrecord: record 0 \(byte 0 of the file\): "
+                       "its length field fails its checksum"):
         ingest(IngestSettings(data=str(garbage)))
 
 
@@ -243,3 +244,26 @@ def test_generator_is_deterministic(tmp_path):
     first = next(iter(tf.data.TFRecordDataset(path, compression_type="GZIP")))
     feats = tf.train.Example.FromString(first.numpy()).features.feature
     assert feats["label"].bytes_list.value == [b"zero"] and len(feats["pixels"].int64_list.value) == 64
+
+
+def test_generator_writes_several_files_for_parallel_readers():
+    assert synthetic.shards(9_999) == (1, 9_999)
+    assert synthetic.shards(10_000) == (2, 5_000)
+    assert synthetic.shards(18_000) == (2, 9_000)
+    assert synthetic.shards(180_000) == (9, 20_000)
+    for n in (10_000, 40_001, 100_001, 1_000_003):
+        files, per_file = synthetic.shards(n)
+        assert (files - 1) * per_file < n <= files * per_file  # no file left empty
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 3)])
+def test_batch_encoding_gives_the_examples_to_example_gives(shape):
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (300,) + shape).astype(np.uint8)
+    pixels[:100] = rng.integers(0, 256, (100, 1, 1, 1))  # flat images: inks repeat
+    labels = [int(v) for v in rng.integers(0, 10, 300)]
+    edges = (examples.mean_ink(pixels[3]), examples.mean_ink(pixels[150]))  # inks on an edge
+    for got, image, label in zip(examples.serialized_examples(pixels, labels, edges),
+                                 pixels, labels):
+        assert tf.train.Example.FromString(got) == examples.to_example(
+            examples.Record(image, label, "key"), edges)

@@ -9,7 +9,7 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 import tensorflow as tf
 
-from ingestion import record_stream, tfrecords
+from ingestion import tfrecords
 from ingestion.errors import DataError
 from ingestion.settings import IngestSettings
 from ingestion.transforms import ReadImages
@@ -171,8 +171,8 @@ def test_masked_crc_matches_tensorflow_framing(tmp_path):
     with tf.io.TFRecordWriter(str(path)) as writer:
         writer.write(b"hello")
     data = path.read_bytes()
-    assert int.from_bytes(data[8:12], "little") == record_stream.masked_crc32c(data[:8])
-    assert int.from_bytes(data[-4:], "little") == record_stream.masked_crc32c(b"hello")
+    assert int.from_bytes(data[8:12], "little") == tfrecords.masked_crc32c(data[:8])
+    assert int.from_bytes(data[-4:], "little") == tfrecords.masked_crc32c(b"hello")
     assert os.path.getsize(path) == 16 + 5
 
 
@@ -197,7 +197,7 @@ def test_a_length_beyond_any_image_is_not_believed(tmp_path):
 
     head = struct.pack("<Q", 1 << 40)
     path = tmp_path / "huge.tfrecord"
-    path.write_bytes(head + struct.pack("<I", record_stream.masked_crc32c(head)) + b"x" * 10)
+    path.write_bytes(head + struct.pack("<I", tfrecords.masked_crc32c(head)) + b"x" * 10)
     with pytest.raises(DataError, match=r"record 0 \(byte 0 of the file\): its length field "
                                         r"says 1099511627776 bytes"):
         list(tfrecords.read_file(str(path)))
