@@ -83,28 +83,69 @@ def _outcome(output_dir: str, env: dict) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def _series(row: dict) -> str:
+    return f"{row.get('label') or 'this tree'}, {row['mode']}"
+
+
 def plot(rows: list, path: str) -> None:
+    """Seconds per component against N, log-log: one colour per component,
+    one line style per series (code and Beam mode)."""
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8, 5))
+    fig = Figure(figsize=(9, 5.5))
     ax = fig.subplots()
-    for mode in sorted({r["mode"] for r in rows}):
-        mine = sorted((r for r in rows if r["mode"] == mode and "components_s" in r),
+    styles = ["-", "--", ":", "-."]
+    colours = dict(zip(SHOWN + ("wall",), ["C0", "C1", "C2", "C3", "C4", "k"]))
+    for i, series in enumerate(sorted({_series(r) for r in rows}, reverse=True)):
+        mine = sorted((r for r in rows if _series(r) == series and "components_s" in r),
                       key=lambda r: r["n"])
-        for component in SHOWN:
-            xs = [r["n"] for r in mine]
-            ys = [max(r["components_s"].get(component, 0.0), 0.01) for r in mine]
-            style = "-" if mode == "in_memory" else "--"
-            ax.plot(xs, ys, style, marker="o", label=f"{component} ({mode})")
+        xs = [r["n"] for r in mine]
+        for component in SHOWN + ("wall",):
+            ys = [max(r["wall_s"] if component == "wall" else
+                      r["components_s"].get(component, 0.0), 0.01) for r in mine]
+            ax.plot(xs, ys, styles[i % len(styles)], marker="o", color=colours[component],
+                    label=f"{component} ({series})")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("examples (N)")
     ax.set_ylabel("seconds")
-    ax.set_title("Time per component against N")
-    ax.legend(fontsize=7)
+    size = rows[0]["image_size"] if rows else "?"
+    ax.set_title(f"Time per component against N ({size}x{size} images)")
+    ax.legend(fontsize=6, ncol=2)
     fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def table(rows: list) -> str:
+    lines = ["seconds per component (examples per second)",
+             f"{'N':>8} {'series':<32}{'wall s':>8}" + "".join(f"{c[:15]:>18}" for c in SHOWN)
+             + f"{'RSS MB':>9}"]
+    for r in rows:
+        comps = r.get("components_s", {})
+        cells = "".join(f"{comps.get(c, float('nan')):>9.1f} "
+                        f"({r['n'] / comps[c] if comps.get(c) else 0:>6.0f})" for c in SHOWN)
+        lines.append(f"{r['n']:>8} {_series(r):<32}{r['wall_s']:>8.1f}{cells}"
+                     f"{r['peak_tree_rss_mb']:>9.0f}")
+    lines.append("marginal cost between the two largest N (wall), per series:")
+    for series in sorted({_series(r) for r in rows}):
+        mine = sorted((r for r in rows if _series(r) == series), key=lambda r: r["n"])
+        if len(mine) >= 2:
+            a, b = mine[-2], mine[-1]
+            per_1000 = (b["wall_s"] - a["wall_s"]) / (b["n"] - a["n"]) * 1000
+            lines.append(f"  {series}: {per_1000:.3f} s per 1,000 examples "
+                         f"({a['n']} -> {b['n']}); peak RSS x{b['peak_tree_rss_mb'] / a['peak_tree_rss_mb']:.2f}")
+    return "\n".join(lines)
+
+
+def write(rows: list, out: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(rows, f, indent=2)
+    png = os.path.splitext(out)[0] + ".png"
+    plot(rows, png)
+    print(table(rows))
+    print(f"written to {out} and {png}")
 
 
 def main() -> int:
@@ -120,7 +161,13 @@ def main() -> int:
     parser.add_argument("--source", default=None, metavar="DIR",
                         help="run the code of another checkout (e.g. an older commit) instead")
     parser.add_argument("--label", default="", help="recorded with each row (e.g. the commit)")
+    parser.add_argument("--combine", nargs="+", metavar="JSON",
+                        help="no runs: one table and plot of these results (e.g. before and after)")
     args = parser.parse_args()
+    if args.combine:
+        rows = [row for path in args.combine for row in json.load(open(path))]
+        write(rows, args.out)
+        return 0
 
     work = tempfile.mkdtemp(prefix="tiedflow-scale-")
     rows = []
@@ -134,21 +181,7 @@ def main() -> int:
             rows.append(row)
             print(json.dumps(row), flush=True)
     shutil.rmtree(work, ignore_errors=True)
-
-    print("seconds per component (examples per second)")
-    header = f"{'N':>8} {'mode':<20}{'wall s':>8}" + "".join(f"{c[:15]:>18}" for c in SHOWN)
-    print(header + f"{'RSS MB':>9}{'tree MB':>9}")
-    for r in rows:
-        comps = r.get("components_s", {})
-        cells = "".join(f"{comps.get(c, float('nan')):>9.1f} ({r['n'] / comps[c] if comps.get(c) else 0:>6.0f})"
-                        for c in SHOWN)
-        print(f"{r['n']:>8} {r['mode']:<20}{r['wall_s']:>8.1f}{cells}{r['peak_rss_mb']:>9.0f}{r['peak_tree_rss_mb']:>9.0f}")
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(rows, f, indent=2)
-    png = os.path.splitext(args.out)[0] + ".png"
-    plot(rows, png)
-    print(f"written to {args.out} and {png}")
+    write(rows, args.out)
     return 0 if all(r["exit_code"] in (0, 3) for r in rows) else 1
 
 

@@ -99,3 +99,27 @@ def tfrecord_files(pattern: str) -> list[str]:
     if not files:
         raise DataError(f"{pattern}: no TFRecord files match")
     return files
+
+
+def estimated_examples(data: str) -> int | None:
+    """About how many examples a local `--data` source holds, without reading it
+    all: image files in a folder; for TFRecords, the bytes on disk times the
+    records per byte of the first file's first 4 MB. None for the embedded
+    digits and remote data."""
+    if data == "digits" or data.startswith(REMOTE):
+        return None
+    if os.path.isdir(data):
+        from ingestion.images import is_image_name
+
+        return sum(1 for folder, dirs, files in _visible_walk(data)
+                   for name in files if is_image_name(name))
+    from ingestion.tfrecords import records_per_byte
+
+    files = tfrecord_files(data)
+    return round(sum(os.path.getsize(f) for f in files) * records_per_byte(files[0]))
+
+
+def _visible_walk(root: str):
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        yield folder, dirs, [f for f in files if not f.startswith(".")]

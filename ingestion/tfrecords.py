@@ -169,6 +169,25 @@ def read_file(path: str) -> Iterator[tuple[int, bytes]]:
             pos, index = end, index + 1
 
 
+def records_per_byte(path: str, sample: int = 4 << 20) -> float:
+    """Records per byte of the file on disk, from its first `sample` bytes
+    (inflated when compressed; the framing is walked, nothing checked or
+    decoded): enough to estimate a data set's size before a run."""
+    with _open(path) as f:
+        head = f.read(sample)
+    compression = _compression(head)
+    data = zlib.decompressobj(WBITS[compression]).decompress(head) if compression else head
+    count, end = 0, 0  # records complete in the sample, and where the last one ends
+    while end + HEADER <= len(data):
+        following = end + HEADER + struct.unpack_from("<Q", data, end)[0] + FOOTER
+        if following > len(data):
+            break
+        count, end = count + 1, following
+    if not count:
+        return 0.0
+    return count / end * len(data) / len(head)  # per inflated byte, times inflation
+
+
 def _feature(example, name: str, where: str, setting: str):
     features = example.features.feature
     if name not in features:

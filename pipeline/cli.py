@@ -78,10 +78,15 @@ def cmd_run(args) -> int:
     config = PipelineConfig(output_dir=args.output_dir, data=args.data,
                             beam_args=tuple(args.beam_arg)).with_overrides(args.set)
     check_source(config.data)
-    if config.beam_args:
-        from pipeline.beam_args import check_beam_args
+    from pipeline.beam_args import check_beam_args, local_default
 
+    if config.beam_args:
         check_beam_args(config.beam_args)
+    chosen = local_default(config.data, config.beam_args)
+    if chosen:  # before the user's flags, which win
+        config = config.replace(beam_args=(*chosen, *config.beam_args))
+        _say(f"beam: {' '.join(chosen)} (the data is large enough for worker processes to "
+             "pay; --beam-arg=--direct_running_mode=in_memory runs in one process)")
     from pipeline import progress
 
     _lock_output_dir(config.output_dir)
