@@ -4,29 +4,18 @@ alone); data that matches it trains (`regressed_run` runs with the schema
 `pipeline_run` inferred, given as a file)."""
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 
 import pytest
 import tensorflow_data_validation as tfdv
 
+from background_run import tree_digest
 from conftest import inferred_schema, run_tiedflow
 from names import SCHEMA_FILE_PROPERTY
 from pipeline import outcome as outcome_lib
 
 pytestmark = pytest.mark.e2e
-
-
-def _tree_digest(folder: str) -> dict:
-    """{relative path: sha256} of every file under `folder`."""
-    found = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                found[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
-    return found
 
 
 def _store(run):
@@ -59,7 +48,7 @@ def curated(pipeline_run, tmp_path_factory):
 
     out = base / "out"
     shutil.copytree(os.path.join(pipeline_run.output_dir, "serving"), out / "serving")
-    before = _tree_digest(str(out / "serving"))
+    before = tree_digest(str(out / "serving"))
     run = run_tiedflow("run", "--set", f"schema={schema_path}", output_dir=str(out))
     return run, schema_path, before
 
@@ -79,7 +68,7 @@ def test_nothing_is_trained_or_pushed_and_pushed_models_are_untouched(curated):
     store = _store(run)
     assert _executions(store, "ExampleValidator")  # it got that far ...
     assert not _executions(store, "Trainer") and not _executions(store, "Pusher")  # ... no further
-    assert _tree_digest(os.path.join(run.output_dir, "serving")) == before
+    assert tree_digest(os.path.join(run.output_dir, "serving")) == before
 
 
 def test_data_matching_a_schema_file_trains(regressed_run):
