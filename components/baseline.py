@@ -38,7 +38,7 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from tfx.utils import io_utils, path_utils
 
 from names import BASELINE_SKIPPED_PROPERTY, HAS_MODEL_PROPERTY, PUSHED_VERSION_PROPERTY
-from pushed_models.versions import (broken_versions, model_dirs, model_digest,
+from pushed_models.versions import (model_dirs, model_digest,
                                     newest_compatible)
 
 SERVING_DIR_KEY = "serving_dir"
@@ -66,8 +66,8 @@ def choose(serving_dir: str, candidate_dir: Optional[str]):
     if candidate_dir:
         version, digest, skipped = newest_compatible(serving_dir, candidate_dir)
         return (os.path.join(serving_dir, version) if version else None), version, digest, skipped
-    dirs = model_dirs(serving_dir)
-    skipped = [item.describe() for item in broken_versions(serving_dir)]
+    dirs, broken = model_dirs(serving_dir)
+    skipped = [item.describe() for item in broken]
     if not dirs:
         return None, None, None, skipped
     return dirs[0], os.path.basename(dirs[0].rstrip("/")), model_digest(dirs[0]), skipped

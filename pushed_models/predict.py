@@ -22,7 +22,7 @@ from ingestion.settings import IngestSettings
 from ingestion.terminal_text import terminal_safe
 from names import (ABSTAIN_BELOW_KEY, CLASS_NAMES_KEY, IMAGES_SIGNATURE,
                    PREDICTION_SETTINGS_FILE, PROBABILITIES_KEY)
-from pushed_models.versions import broken_versions, model_dirs
+from pushed_models.versions import model_dirs
 
 SIGNATURE = IMAGES_SIGNATURE
 # For models exported before the threshold travelled with them.
@@ -60,8 +60,8 @@ def resolve_model_dir(output_dir: Optional[str] = None, model: Optional[str] = N
     version folders are skipped and passed to `warn(text)`."""
     warn = warn or (lambda text: None)
     where = model or os.path.join(output_dir, "serving")
-    dirs = model_dirs(where)
-    for item in broken_versions(where):
+    dirs, broken = model_dirs(where)
+    for item in broken:
         warn(item.describe())
     if dirs:
         return dirs[0]

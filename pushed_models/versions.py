@@ -4,7 +4,7 @@ One place answers "which pushed models are there, and which is newest" for
 the baseline lookup, warm start and `tiedflow predict`. Only complete
 SavedModels count: a version folder left half-written by an interrupted copy
 (saved_model.pb without its variables, an empty folder) or a push's staging
-folder is left out and listed by `broken_versions` with a note that it can
+folder is left out and listed by `scan_versions` with a note that it can
 be deleted (the run prints it, `predict` warns), so one bad folder never
 stops later runs.
 """
@@ -88,13 +88,8 @@ def scan_versions(serving_dir: str) -> tuple[list[str], list[BrokenVersion]]:
 
 def pushed_versions(serving_dir: str) -> list[str]:
     """Numeric version folders holding a complete SavedModel, newest first
-    (broken ones left out: `broken_versions` lists them for the caller to report)."""
+    (broken ones left out: `scan_versions` lists them for the caller to report)."""
     return scan_versions(serving_dir)[0]
-
-
-def broken_versions(serving_dir: str) -> list[BrokenVersion]:
-    """The folders `pushed_versions` leaves out, for a caller to report."""
-    return scan_versions(serving_dir)[1]
 
 
 def model_digest(model_dir: str) -> str:
@@ -114,9 +109,10 @@ def model_digest(model_dir: str) -> str:
     return digest.hexdigest()
 
 
-def model_dirs(path: str) -> list[str]:
-    """The SavedModels at `path`: itself if it is one, else its complete version
-    folders, newest first. A broken SavedModel at `path` itself is a DataError."""
+def model_dirs(path: str) -> tuple[list[str], list[BrokenVersion]]:
+    """(the SavedModels at `path`: itself if it is one, else its complete version
+    folders, newest first; the broken folders left out), from one scan. A
+    broken SavedModel at `path` itself is a DataError."""
     if path and tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
         why = version_problem(path)
         if why:
@@ -124,8 +120,9 @@ def model_dirs(path: str) -> list[str]:
 
             raise DataError(f"{path}: not a usable SavedModel: {why}; copy the model "
                             "again or point at another one")
-        return [path]
-    return [os.path.join(path, v) for v in pushed_versions(path)]
+        return [path], []
+    versions, broken = scan_versions(path)
+    return [os.path.join(path, v) for v in versions], broken
 
 
 def serving_interface(model_dir: str) -> tuple[Optional[tuple], Optional[list]]:

@@ -53,7 +53,7 @@ def test_broken_folders_are_ignored_and_each_is_reported(model_dir, tmp_path):
     version, good = push_lib.push(model_dir, serving, now=1700000000)
     broken = _plant_broken(serving, model_dir)
     assert versions.pushed_versions(serving) == [version] == ["1700000000"]
-    found = {b.path: b for b in versions.broken_versions(serving)}
+    found = {b.path: b for b in versions.scan_versions(serving)[1]}
     assert set(found) == set(broken.values())
     assert "empty folder" in found[broken["1999999001"]].why
     assert "without variables" in found[broken["1999999002"]].why
@@ -66,7 +66,7 @@ def test_broken_folders_are_ignored_and_each_is_reported(model_dir, tmp_path):
     warnings = []
     assert resolve_model_dir(output_dir=str(tmp_path), warn=warnings.append) == good
     assert len(warnings) == 5 and all("can be deleted" in w for w in warnings)
-    assert versions.model_dirs(serving) == [good]
+    assert versions.model_dirs(serving)[0] == [good]
     assert versions.newest_compatible(serving, None)[0] == "1700000000"
 
 
