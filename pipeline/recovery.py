@@ -46,13 +46,13 @@ def _node_ids(store, execution_id: int) -> list:
             if c.type_id in node_type and "." in c.name]
 
 
-def cancel_unfinished(metadata_path: str, pipeline_root: str) -> list:
+def cancel_unfinished(metadata_path: str, pipeline_root: str, opened=None) -> list:
     """Executions a stopped run left NEW or RUNNING become CANCELED, and their
     outputs (pipeline_root/<component>/<output>/<execution id>) are removed.
-    Returns the components concerned."""
+    Returns the components concerned. `opened`: the store, if open already."""
     if not os.path.exists(metadata_path):
         return []
-    store, pb2 = _store(metadata_path)
+    store, pb2 = opened or _store(metadata_path)
     unfinished = [e for e in store.get_executions()
                   if pb2.Execution.State.Name(e.last_known_state) in _UNFINISHED]
     stopped = []
@@ -89,12 +89,12 @@ def _missing_path(artifact, type_name: str) -> Optional[str]:
     return None
 
 
-def forget_missing(metadata_path: str) -> list:
+def forget_missing(metadata_path: str, opened=None) -> list:
     """Live artifacts whose files are gone become DELETED (their components run
-    again). Returns the missing paths."""
+    again). Returns the missing paths. `opened`: the store, if open already."""
     if not os.path.exists(metadata_path):
         return []
-    store, pb2 = _store(metadata_path)
+    store, pb2 = opened or _store(metadata_path)
     types = {t.id: t.name for t in store.get_artifact_types()}
     gone, missing = [], []
     for artifact in store.get_artifacts():
@@ -111,13 +111,17 @@ def forget_missing(metadata_path: str) -> list:
 
 
 def recover(metadata_path: str, pipeline_root: str, output_dir: str) -> list:
-    """Both of the above; returns lines saying what was found, for the terminal."""
+    """Both of the above, on the store opened once; returns lines saying what
+    was found, for the terminal."""
+    if not os.path.exists(metadata_path):
+        return []
+    opened = _store(metadata_path)
     lines = []
-    stopped = cancel_unfinished(metadata_path, pipeline_root)
+    stopped = cancel_unfinished(metadata_path, pipeline_root, opened)
     if stopped:
         lines.append(f"resuming: a previous run stopped during {', '.join(sorted(set(stopped)))}"
                      "; its partial outputs were removed, finished components are reused")
-    missing = forget_missing(metadata_path)
+    missing = forget_missing(metadata_path, opened)
     if missing:
         shown = ", ".join(os.path.relpath(p, output_dir) for p in missing[:3])
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
