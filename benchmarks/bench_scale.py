@@ -135,6 +135,11 @@ def table(rows: list) -> str:
             per_1000 = (b["wall_s"] - a["wall_s"]) / (b["n"] - a["n"]) * 1000
             lines.append(f"  {series}: {per_1000:.3f} s per 1,000 examples "
                          f"({a['n']} -> {b['n']}); peak RSS x{b['peak_tree_rss_mb'] / a['peak_tree_rss_mb']:.2f}")
+    lines.append("data components (" + ", ".join(DATA_COMPONENTS) + "), seconds together:")
+    for r in rows:
+        if "components_s" in r:
+            total = sum(r["components_s"].get(c, 0.0) for c in DATA_COMPONENTS)
+            lines.append(f"  {r['n']:>8} {_series(r)}: {total:.1f}")
     return "\n".join(lines)
 
 
