@@ -47,7 +47,7 @@ COPY reporting ./reporting
 COPY pushed_models ./pushed_models
 COPY names ./names
 RUN python -m pip install --no-cache-dir --no-deps --no-build-isolation --root-user-action=ignore . \
- && cd / && python -c "import pipeline.kfp_entrypoint, components.example_gen, trainer.task, \
+ && cd / && python -c "import pipeline.kubeflow.entrypoint, components.example_gen, trainer.task, \
 evaluation.metrics, components.report"
 
 # Tasks import the installed package, not these sources.

@@ -31,7 +31,7 @@ run: setup
 # The same run through Beam's portable runner: starts a job service and an SDK
 # worker pool, runs the pipeline against them, stops them.
 run-portable: setup
-	$(BIN)/python -m pipeline.portable_beam run --output-dir $(OUTPUT_DIR)
+	$(BIN)/python -m pipeline.local.portable_beam run --output-dir $(OUTPUT_DIR)
 
 # Debian's Chromium, for the report's headless-browser test. apt-get waits for
 # the dpkg lock (another apt-get may hold it) instead of failing at once.

@@ -13,7 +13,7 @@ import sys
 import tempfile
 
 from measured import run_measured
-from pipeline.outcome import read_outcome
+from pipeline.local.outcome import read_outcome
 
 
 def timed_run(output_dir: str, extra: list[str]) -> dict:

@@ -68,7 +68,7 @@ def timed_run(data: str, mode: str, settings: list[str], work: str,
 # run from the output dir so that the working directory shadows nothing).
 _READ_OUTCOME = """
 import json, sys
-from pipeline.outcome import read_outcome
+from pipeline.local.outcome import read_outcome
 o = read_outcome(sys.argv[1], "tiedflow")
 print(json.dumps({"components_s": {k: round(v, 2) for k, v in o.component_seconds.items()},
                   "eval_accuracy": o.accuracy}))

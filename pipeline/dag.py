@@ -5,7 +5,7 @@ file) -> ExampleValidator (anomalies stop the run) -> Transform -> Trainer;
 LatestPushedModel (baseline) -> Evaluator -> Pusher (blessed only);
 EvaluationReport renders evaluation, blessing and statistics into one HTML file.
 
-(Not `pipeline/pipeline.py`: the tfx CLI runs `pipeline/local_runner.py` as a
+(Not `pipeline/pipeline.py`: the tfx CLI runs `pipeline/local/runner.py` as a
 script, with this folder first on sys.path, where such a file would shadow
 the `pipeline` package.)
 """

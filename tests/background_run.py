@@ -153,7 +153,7 @@ def newest_run_states(output_dir: str) -> dict:
     in the newest run recorded in the output dir's ML Metadata."""
     from ml_metadata.proto import metadata_store_pb2
 
-    from pipeline.outcome import open_store, run_contexts
+    from pipeline.local.outcome import open_store, run_contexts
 
     store = open_store(os.path.join(output_dir, "metadata.sqlite"))
     node_type = {t.id for t in store.get_context_types() if t.name == "node"}
@@ -170,7 +170,7 @@ def newest_run_states(output_dir: str) -> dict:
 def unfinished_executions(output_dir: str) -> list:
     from ml_metadata.proto import metadata_store_pb2
 
-    from pipeline.outcome import open_store
+    from pipeline.local.outcome import open_store
 
     store = open_store(os.path.join(output_dir, "metadata.sqlite"))
     return [e.id for e in store.get_executions()
@@ -182,7 +182,7 @@ def stopped_executions(output_dir: str) -> list:
     """(component, execution id) of every execution recorded CANCELED or FAILED."""
     from ml_metadata.proto import metadata_store_pb2
 
-    from pipeline.outcome import open_store
+    from pipeline.local.outcome import open_store
 
     store = open_store(os.path.join(output_dir, "metadata.sqlite"))
     node_type = {t.id for t in store.get_context_types() if t.name == "node"}

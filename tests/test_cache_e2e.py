@@ -16,7 +16,7 @@ import pytest
 
 from conftest import REPO, run_tiedflow
 from pipeline import fingerprints
-from pipeline.outcome import read_outcome
+from pipeline.local.outcome import read_outcome
 
 UPSTREAM = {"ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform"}
 SERVING_KEYED = {"LatestPushedModel", "Evaluator", "Pusher", "EvaluationReport"}

@@ -35,7 +35,7 @@ def test_bad_data_exits_2(tmp_path, capsys):
 def test_data_anomalies_raised_inside_a_run_exit_2_naming_them(tmp_path, capsys, monkeypatch):
     """ExampleValidator's error, wrapped by the orchestrator, is still bad input."""
     from components.validator import DataAnomaliesError
-    from pipeline import local_runner
+    from pipeline.local import runner as local_runner
 
     def run_with_anomalies(config, orchestrator, **kwargs):
         try:
@@ -76,7 +76,7 @@ def test_a_second_run_on_an_output_dir_in_use_fails_at_once(tmp_path, capsys):
     from ml_metadata import metadata_store
     from ml_metadata.proto import metadata_store_pb2 as mlmd
 
-    from pipeline.store_check import check_store
+    from pipeline.local.store_check import check_store
 
     out = tmp_path / "out"
     out.mkdir()

@@ -12,7 +12,7 @@ import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
-from pipeline.store_check import check_store
+from pipeline.local.store_check import check_store
 
 TIEDFLOW = os.path.join(os.path.dirname(sys.executable), "tiedflow")
 

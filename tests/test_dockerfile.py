@@ -10,7 +10,7 @@ import fnmatch
 import os
 import re
 
-from pipeline import kubeflow_runner
+from pipeline.kubeflow import compiler
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -24,7 +24,8 @@ def _packages():
     import tomli
 
     with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
-        return tomli.load(f)["tool"]["setuptools"]["packages"]
+        included = tomli.load(f)["tool"]["setuptools"]["packages"]["find"]["include"]
+    return sorted({name.split(".")[0] for name in included})  # the top-level folders
 
 
 def _instructions():
@@ -70,8 +71,8 @@ def test_dockerignore_admits_what_the_dockerfile_copies():
 
 def test_default_image_tag_is_the_project_version_the_dockerfile_builds():
     version = re.search(r'^version = "(.+)"', _read("pyproject.toml"), re.M).group(1)
-    assert kubeflow_runner.default_image() == f"tiedflow:{version}"
-    assert f"docker build -t {kubeflow_runner.default_image()} ." in _read("Dockerfile")
+    assert compiler.default_image() == f"tiedflow:{version}"
+    assert f"docker build -t {compiler.default_image()} ." in _read("Dockerfile")
 
 
 def test_environment_tasks_need_is_set_in_the_image():

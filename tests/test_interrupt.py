@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from pipeline import interrupt
+from pipeline.local import interrupt
 
 
 @pytest.fixture(autouse=True)

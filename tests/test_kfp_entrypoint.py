@@ -1,4 +1,4 @@
-"""pipeline.kfp_entrypoint: what it adds to TFX's entry point for the open-source launcher."""
+"""pipeline.kubeflow.entrypoint: what it adds to TFX's entry point for the open-source launcher."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.orchestration.kubeflow.v2 import compiler_utils
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
 
-from pipeline import kfp_entrypoint
+from pipeline.kubeflow import entrypoint
 
 
 def test_complete_executor_input_fills_only_missing_types():
@@ -19,7 +19,7 @@ def test_complete_executor_input_fills_only_missing_types():
                                    {"name": "2", "uri": "gs://b/f",
                                     "type": {"schemaTitle": "tfx.Examples"}}]},
         "other": {"artifacts": [{"name": "3", "uri": "gs://b/o"}]}}}}
-    done = json.loads(kfp_entrypoint.complete_executor_input(
+    done = json.loads(entrypoint.complete_executor_input(
         json.dumps(executor_input), json_format.MessageToJson(inputs_spec)))
     first, second = done["inputs"]["artifacts"]["examples"]["artifacts"]
     assert first["type"] == {"instanceSchema": "title: tfx.Examples\n"}
@@ -34,11 +34,11 @@ def test_fix_argv_rewrites_only_the_executor_input():
         {"name": "7", "uri": "/m"}]}}}})
     argv = ["--executor_class_path", "x.Y", "--json_serialized_invocation_args", executor_input,
             "--json_serialized_inputs_spec_args", inputs_spec, "--direct_num_workers=1"]
-    fixed = kfp_entrypoint.fix_argv(argv)
+    fixed = entrypoint.fix_argv(argv)
     assert fixed[:3] + fixed[4:] == argv[:3] + argv[4:]
     model = json.loads(fixed[3])["inputs"]["artifacts"]["model"]["artifacts"][0]
     assert model["type"] == {"instanceSchema": "title: tfx.Model\n"}
-    assert kfp_entrypoint.fix_argv(argv[:4]) == argv[:4]  # no inputs spec: unchanged
+    assert entrypoint.fix_argv(argv[:4]) == argv[:4]  # no inputs spec: unchanged
 
 
 def test_project_artifact_types_resolve_by_type_name():
@@ -50,7 +50,7 @@ def test_project_artifact_types_resolve_by_type_name():
 
     ProbeReport.__module__ = "components.probe"  # as if defined in the project
     ProbeReport.__qualname__ = "ProbeReport"
-    added = kfp_entrypoint.register_artifact_types("pipeline.kfp_entrypoint.main")
+    added = entrypoint.register_artifact_types("pipeline.kubeflow.entrypoint.main")
     assert added.get("tiedflow.ProbeReport") == "components.probe.ProbeReport"
     assert compiler_utils.TITLE_TO_CLASS_PATH["tfx.Examples"].endswith("Examples")
     compiler_utils.TITLE_TO_CLASS_PATH.pop("tiedflow.ProbeReport")
@@ -70,7 +70,7 @@ def test_folder_markers_are_only_empty_slash_objects():
                ("run/Trainer/model/Format-Serving/saved_model.pb", 5120),
                ("run/Trainer/model/Format-Serving/assets/empty.txt", 0),
                ("run/Trainer/model/notes/", 12)]
-    assert kfp_entrypoint.folder_markers(objects) == [
+    assert entrypoint.folder_markers(objects) == [
         "run/Trainer/model/", "run/Trainer/model/Format-Serving/"]
 
 
@@ -79,13 +79,13 @@ def test_output_uris_lists_every_output_artifact():
         "model": {"artifacts": [{"name": "m", "uri": "gs://b/run/Trainer/model"}]},
         "model_run": {"artifacts": [{"name": "r", "uri": "gs://b/run/Trainer/model_run"}]}},
         "outputFile": "/tmp/kfp_outputs/output_metadata.json"}})
-    assert kfp_entrypoint.output_uris(executor_input) == [
+    assert entrypoint.output_uris(executor_input) == [
         "gs://b/run/Trainer/model", "gs://b/run/Trainer/model_run"]
 
 
 def test_report_type_resolves_to_the_project_class():
     """`system.HTML` is no import path: the entry point maps it to the report's class."""
-    added = kfp_entrypoint.register_artifact_types("components.report.EvaluationReport_Executor")
+    added = entrypoint.register_artifact_types("components.report.EvaluationReport_Executor")
     try:
         assert compiler_utils.TITLE_TO_CLASS_PATH["system.HTML"] == "components.report.HtmlReport"
         runtime = pipeline_spec_pb2.RuntimeArtifact(name="1", uri="/r/EvaluationReport/report")

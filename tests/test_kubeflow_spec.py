@@ -16,7 +16,7 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipeline import kubeflow_runner
+from pipeline.kubeflow import compiler
 from pipeline.config import PipelineConfig
 from pipeline.dag import create_pipeline
 
@@ -58,7 +58,7 @@ def committed(committed_text) -> pipeline_spec_pb2.PipelineSpec:
 def compiled(tmp_path_factory) -> pipeline_spec_pb2.PipelineSpec:
     """A fresh compile with a distinctive image, read back from the file written."""
     path = str(tmp_path_factory.mktemp("kfp") / "pipeline.yaml")
-    kubeflow_runner.compile_pipeline(path, image=TEST_IMAGE)
+    compiler.compile_pipeline(path, image=TEST_IMAGE)
     with open(path) as f:
         return _parse(f.read())
 
@@ -73,7 +73,7 @@ def test_committed_pipeline_yaml_is_fresh(committed, committed_text, tmp_path):
     images = _images(committed)
     assert len(images) == 1, f"pipeline.yaml names several images: {images}"
     fresh_path = str(tmp_path / "pipeline.yaml")
-    kubeflow_runner.compile_pipeline(fresh_path, image=images.pop())
+    compiler.compile_pipeline(fresh_path, image=images.pop())
     with open(fresh_path) as f:
         fresh = SDK_VERSION_LINE.sub("", f.read())
     old = SDK_VERSION_LINE.sub("", committed_text)
@@ -109,7 +109,7 @@ def test_every_container_runs_the_image_and_tfx_executor(compiled):
     assert len(containers) == len(compiled.root.dag.tasks)
     for label, container in containers.items():
         assert container.image == TEST_IMAGE, label
-        assert list(container.command) == list(kubeflow_runner.ENTRYPOINT), label
+        assert list(container.command) == list(compiler.ENTRYPOINT), label
         args = list(container.args)
         assert args[args.index("--json_serialized_invocation_args") + 1] == "{{$}}", label
         assert "--json_serialized_inputs_spec_args" in args, label
@@ -118,7 +118,7 @@ def test_every_container_runs_the_image_and_tfx_executor(compiled):
         executor = getattr(importlib.import_module(module), name)
         assert hasattr(executor, "Do"), label
     # The entry point hands over to TFX's Kubeflow V2 executor runner.
-    entry = importlib.import_module(kubeflow_runner.ENTRYPOINT[-1])
+    entry = importlib.import_module(compiler.ENTRYPOINT[-1])
     assert entry.TFX_ENTRYPOINT == "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
 
 
@@ -193,7 +193,7 @@ def test_parameter_defaults_are_the_config_defaults(compiled):
     params = compiled.root.input_definitions.parameters
     defaults = PipelineConfig()
     for name in TYPES:
-        if name in kubeflow_runner.REQUIRED_PARAMETERS:
+        if name in compiler.REQUIRED_PARAMETERS:
             assert not params[name].HasField("default_value") and not params[name].is_optional
         else:
             value = json_format.MessageToDict(params[name].default_value)
@@ -213,7 +213,7 @@ def test_compile_writes_no_local_paths(compiled):
     """Nothing of the machine that compiled leaks into the spec."""
     text = json_format.MessageToJson(compiled)
     assert REPO not in text and "tiedflow_output" not in text
-    assert kubeflow_runner.COMPILE_ROOT not in text
+    assert compiler.COMPILE_ROOT not in text
 
 
 def test_each_task_running_project_code_carries_its_code_fingerprint(committed):
@@ -259,7 +259,7 @@ def test_a_schema_file_changes_no_task_only_the_parameters_default(compiled, tmp
     inputs are the same with `schema` set; only that parameter's default moves."""
     path = tmp_path / "schema.pbtxt"
     path.write_text('feature { name: "pixels" type: INT shape { dim { size: 64 } } }\n')
-    with_file = kubeflow_runner.compile_spec(PipelineConfig(schema=str(path)), image=TEST_IMAGE)
+    with_file = compiler.compile_spec(PipelineConfig(schema=str(path)), image=TEST_IMAGE)
     assert with_file.root.input_definitions.parameters["schema"].default_value.string_value == (
         str(path))
     for spec in (with_file, compiled):

@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 from kfp_launcher import OssLauncher, dag_order
 
-from pipeline import kfp_entrypoint, kubeflow_runner
+from pipeline.kubeflow import compiler, entrypoint
 
 pytestmark = pytest.mark.e2e
 RUN_PARAMETERS = {"train_steps": 150, "accuracy_threshold": 0.5}
@@ -24,7 +24,7 @@ RUN_PARAMETERS = {"train_steps": 150, "accuracy_threshold": 0.5}
 
 @pytest.fixture(scope="module")
 def spec():
-    return kubeflow_runner.compile_spec()
+    return compiler.compile_spec()
 
 
 @pytest.fixture(scope="module")
@@ -98,12 +98,12 @@ def test_pusher_pushes_exactly_when_the_evaluator_blessed(launched):
 
 
 def test_tfx_entry_point_alone_fails_on_untyped_input(launched, spec):
-    """Why pipeline.kfp_entrypoint exists (fails once TFX handles this itself)."""
+    """Why pipeline.kubeflow.entrypoint exists (fails once TFX handles this itself)."""
     executor_input = launched.executor_input("StatisticsGen")
     for key, value in executor_input["outputs"]["artifacts"].items():
         value["artifacts"][0]["uri"] += "-raw"
     executor_input["outputs"]["outputFile"] += ".raw"
-    proc = launched.run("StatisticsGen", command=["python", "-m", kfp_entrypoint.TFX_ENTRYPOINT],
+    proc = launched.run("StatisticsGen", command=["python", "-m", entrypoint.TFX_ENTRYPOINT],
                         executor_input=executor_input)
     assert proc.returncode != 0
     assert "UnboundLocalError" in proc.stderr and "title" in proc.stderr

@@ -5,7 +5,7 @@ import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
-from pipeline import outcome
+from pipeline.local import outcome
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from ingestion.split import digits_splits
-from pipeline.outcome import read_outcome
+from pipeline.local.outcome import read_outcome
 from conftest import run_tiedflow, tree_digest
 
 pytestmark = pytest.mark.e2e

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from conftest import run_tiedflow
-from pipeline import portable_beam
-from pipeline.outcome import read_outcome
+from pipeline.local import portable_beam
+from pipeline.local.outcome import read_outcome
 
 pytestmark = pytest.mark.e2e
 BEAM_COMPONENTS = ("ImageExampleGen", "StatisticsGen", "Evaluator")

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from conftest import BROKEN_VERSIONS, run_tiedflow
-from pipeline.outcome import read_outcome
+from pipeline.local.outcome import read_outcome
 from pushed_models.versions import pushed_versions
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,7 @@ import os
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from pipeline import recovery
+from pipeline.local import recovery
 
 
 def _store(path):

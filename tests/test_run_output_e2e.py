@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from pipeline.outcome import read_outcome
+from pipeline.local.outcome import read_outcome
 
 pytestmark = pytest.mark.e2e
 

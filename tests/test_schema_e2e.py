@@ -13,7 +13,7 @@ import tensorflow_data_validation as tfdv
 from background_run import tree_digest
 from conftest import inferred_schema, run_tiedflow
 from names import SCHEMA_FILE_PROPERTY
-from pipeline import outcome as outcome_lib
+from pipeline.local import outcome as outcome_lib
 
 pytestmark = pytest.mark.e2e
 

@@ -11,8 +11,8 @@ pytestmark = pytest.mark.e2e
 TFX = os.path.join(os.path.dirname(sys.executable), "tfx")
 
 
-@pytest.mark.parametrize("engine, pipeline_file", [("local", "local_runner.py"),
-                                                   ("beam", "beam_runner.py")])
+@pytest.mark.parametrize("engine, pipeline_file", [("local", "local/runner.py"),
+                                                   ("beam", "local/beam_runner.py")])
 def test_tfx_pipeline_create_then_run_create_pushes_a_model(tmp_path, engine, pipeline_file):
     env = {**os.environ, "HOME": str(tmp_path), "TIEDFLOW_OUTPUT_DIR": str(tmp_path / "out")}
     env.pop("LOCAL_HOME", None)

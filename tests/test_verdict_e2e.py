@@ -16,7 +16,7 @@ import pytest
 from conftest import WEAK_MIN_CLASS_RECALL
 from evaluation.eval_config import RECALL
 from reporting import evaluation_data as report_data
-from pipeline import outcome as outcome_lib
+from pipeline.local import outcome as outcome_lib
 from pushed_models.versions import pushed_versions
 
 pytestmark = pytest.mark.e2e

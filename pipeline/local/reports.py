@@ -38,7 +38,7 @@ def render_latest(output_dir: str, pipeline_name: str = "tiedflow") -> tuple[str
 
     Runs that stopped before the Evaluator (bad data, say) are skipped: the
     report is of the newest evaluation there is."""
-    from pipeline import outcome as outcome_lib
+    from pipeline.local import outcome as outcome_lib
     from reporting import page as report_page
 
     result = outcome_lib.read_outcome(PipelineConfig(output_dir=output_dir).metadata_path,

@@ -10,7 +10,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.data_properties import parse_class_names
 from ingestion.errors import DataError
-from pipeline.store_check import check_store
+from pipeline.local.store_check import check_store
 from names import (BASELINE_SKIPPED_PROPERTY, CLASS_NAMES_PROPERTY, HAS_MODEL_PROPERTY,
                    HTML_REPORT_TYPE, IMAGE_SHAPE_PROPERTY, PUSHED_VERSION_PROPERTY,
                    SCHEMA_FILE_PROPERTY, SKIPPED_FILES_PROPERTY)

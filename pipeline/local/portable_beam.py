@@ -6,7 +6,7 @@ pickled, shipped to another process and run by workers that import the
 project on their own, with only the options that travel. Both services come
 with Beam (no download): `local_job_service_main` and `worker_pool_main`.
 
-    python -m pipeline.portable_beam run --output-dir out    # = tiedflow run, through them
+    python -m pipeline.local.portable_beam run --output-dir out    # = tiedflow run, through them
 
 starts both, runs `tiedflow` with the flags that point at them, and stops them.
 """
@@ -78,7 +78,7 @@ def services(log_dir: str) -> Iterator[list[str]]:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] != "run":
-        print("usage: python -m pipeline.portable_beam run [tiedflow run options]",
+        print("usage: python -m pipeline.local.portable_beam run [tiedflow run options]",
               file=sys.stderr)
         return 2
     output_dir = "tiedflow_output"

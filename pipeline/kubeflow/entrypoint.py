@@ -122,7 +122,7 @@ def main() -> None:
             raise
     except Exception as err:  # bad data or settings: one line in the task's log, exit 2
         from ingestion.terminal_text import terminal_safe
-        from pipeline.cli import EXIT_USAGE, find_user_error
+        from pipeline.errors import EXIT_USAGE, find_user_error
 
         user_error = find_user_error(err)
         if user_error is None:

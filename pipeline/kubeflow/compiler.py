@@ -3,7 +3,7 @@
 The same `create_pipeline(config)` as a local run, compiled by TFX's
 KubeflowV2DagRunner with the 2.1 schema (what the open-source driver reads).
 The knobs users change per run become pipeline parameters. Containers start
-TFX's executor entry point through `pipeline.kfp_entrypoint`, which fills in
+TFX's executor entry point through `pipeline.kubeflow.entrypoint`, which fills in
 what the open-source launcher leaves out. Two touches on the spec TFX writes:
 parameter descriptions and defaults (TFX drops RuntimeParameter defaults;
 kfp's own compiler writes them), and no KFP caching for the baseline lookup,
@@ -64,7 +64,7 @@ COMPILE_ROOT = "gs://pipeline-root-given-at-submission"
 # Components whose output depends on state outside their inputs.
 UNCACHED = (LatestPushedModel,)
 # TFX's executor entry point behind a shim for the open-source launcher.
-ENTRYPOINT = ("python", "-m", "pipeline.kfp_entrypoint")
+ENTRYPOINT = ("python", "-m", "pipeline.kubeflow.entrypoint")
 
 
 def build(config: PipelineConfig) -> tfx_pipeline.Pipeline:

@@ -1,7 +1,7 @@
 """Runs the pipeline on this machine with LocalDagRunner (or BeamDagRunner).
 
 Also a pipeline file for the `tfx` CLI:
-    tfx pipeline create --engine local --pipeline_path pipeline/local_runner.py
+    tfx pipeline create --engine local --pipeline_path pipeline/local/runner.py
     tfx run create --engine local --pipeline_name tiedflow
 The CLI runs this file as a script; TIEDFLOW_OUTPUT_DIR and TIEDFLOW_DATA pick
 the output dir and data (defaults: ./tiedflow_output and the embedded digits).

@@ -1,0 +1,32 @@
+"""How the command line prints text that may come from the data."""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional, TextIO
+
+
+def say(text: str = "", file: Optional[TextIO] = None) -> None:
+    """print() for lines that may hold text from the data (class, folder and file
+    names, a server's message): control characters are shown as escapes."""
+    from ingestion.terminal_text import terminal_safe
+
+    print(terminal_safe(text), file=file or sys.stdout, flush=True)
+
+
+def error(text: str) -> None:
+    """One `tiedflow: error: ...` line on stderr."""
+    say(f"tiedflow: error: {text}", file=sys.stderr)
+
+
+def quiet_logs(command: str) -> None:
+    """`run` keeps library warnings and TensorFlow's own logs, for its log file
+    (pipeline.local.progress); the other commands drop them (CUDA-stub noise on
+    CPU machines, deprecations of the stack)."""
+    if command == "run":
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import warnings
+
+    warnings.filterwarnings("ignore")

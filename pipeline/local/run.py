@@ -1,0 +1,78 @@
+"""A whole local run, supervised: what `tiedflow run` does between parsing and the verdict.
+
+lock the output dir → choose the Beam mode → check the ML Metadata store →
+recover what a killed run left → watch the run's log → run the pipeline →
+read this run's outcome → copy its report. The CLI parses and prints; this
+module owns the order, so every caller gets the same guarantees.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Callable, Optional
+
+from pipeline.config import PipelineConfig
+from pipeline.local import interrupt, progress, recovery
+from pipeline.local.output_lock import lock_output_dir
+from pipeline.local.store_check import check_store
+
+
+def _print(text: str) -> None:
+    from ingestion.terminal_text import terminal_safe
+
+    print(terminal_safe(text), flush=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalRun:
+    """What a finished local run left: its outcome (pipeline.local.outcome) and report copy."""
+    outcome: "object"
+    report: Optional[str]
+
+
+def with_local_beam_mode(config: PipelineConfig, say: Callable[[str], None] = _print
+                         ) -> PipelineConfig:
+    """The config with the Beam mode the data's size calls for, before the user's flags."""
+    from pipeline.beam_args import local_default
+
+    chosen = local_default(config.data, config.beam_args)
+    if not chosen:
+        return config
+    say(f"beam: {' '.join(chosen)} (the data is large enough for worker processes to "
+        "pay; --beam-arg=--direct_running_mode=in_memory runs in one process)")
+    return config.replace(beam_args=(*chosen, *config.beam_args))
+
+
+def run_locally(config: PipelineConfig, *, orchestrator: str = "local", verbose: bool = False,
+                say: Callable[[str], None] = _print) -> LocalRun:
+    """Runs the pipeline on this machine under `config`; raises on failure.
+
+    Ctrl-C or SIGTERM raises pipeline.local.interrupt.Interrupted, naming the
+    component it stopped, after marking the run's unfinished executions."""
+    config = with_local_beam_mode(config, say)
+    lock_output_dir(config.output_dir)
+    check_store(config.metadata_path)
+    metadata_path = os.path.abspath(config.metadata_path)
+    pipeline_root = os.path.abspath(config.pipeline_root)
+    for line in recovery.recover(metadata_path, pipeline_root, config.output_dir):
+        say(line)
+    log_path = progress.log_path_for(config.logs_dir)
+    say(f"log: {log_path}" + ("" if verbose else " (--verbose shows it live)"))
+    with progress.watched_run(log_path, verbose=verbose) as watch:
+        try:
+            # TensorFlow and TFX load in here: their import-time warnings go to the log too.
+            from pipeline.local import outcome, reports, runner
+
+            run_id = runner.new_run_id()
+            ran = runner.run(config, orchestrator=orchestrator, on_built=watch.expect,
+                             run_id=run_id)
+            # This run's own pipeline-run context, not the newest in the store.
+            result = outcome.read_outcome(ran.metadata_path, ran.pipeline_name, run_id=run_id)
+            return LocalRun(result, reports.copy_run_report(result, ran.reports_dir))
+        except BaseException as err:
+            stopped = interrupt.stopped_by(err)  # Ctrl-C or SIGTERM
+            if stopped is None:
+                raise
+            stopped.during = watch.where()
+            recovery.cancel_unfinished(metadata_path, pipeline_root)
+            raise stopped from None
