@@ -11,7 +11,7 @@ OUTPUT_DIR ?= tiedflow_output
 BENCH_OUT ?= bench_out/pipeline.json
 PIPELINE_YAML ?= pipeline.yaml
 
-.PHONY: setup browser run run-portable lint test test-unit test-faults test-image image bench bench-trainer bench-scale fuzz compile clean
+.PHONY: docs-knobs setup browser run run-portable lint test test-unit test-faults test-image image bench bench-trainer bench-scale fuzz compile clean
 # Empty: the compiled spec names tiedflow:<project version>, as the committed pipeline.yaml does.
 IMAGE ?=
 
@@ -84,6 +84,10 @@ FUZZ_SEED ?= 12
 FUZZ_MODEL ?=
 fuzz: setup
 	$(BIN)/python tests/fuzz.py --cases $(FUZZ_CASES) --seed $(FUZZ_SEED) $(if $(FUZZ_MODEL),--model $(FUZZ_MODEL))
+
+# docs/knobs.md from the knob registry (names/knobs.py); a test checks it is current.
+docs-knobs: setup
+	$(BIN)/python -m pipeline.config > docs/knobs.md
 
 compile: setup
 	$(BIN)/tiedflow compile $(if $(IMAGE),--image $(IMAGE)) --output $(PIPELINE_YAML)

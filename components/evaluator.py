@@ -34,7 +34,7 @@ def _fold_accuracy_threshold(props: dict, threshold: float) -> None:
     props[specs.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(eval_config)
 
 
-KNOBS = (Knob("accuracy_threshold", float, _fold_accuracy_threshold), CODE_VERSION)
+KNOBS = (Knob.declared("accuracy_threshold", _fold_accuracy_threshold), CODE_VERSION)
 
 
 def with_classes(exec_properties: dict, examples) -> dict:

@@ -32,14 +32,13 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from ingestion.settings import IngestSettings
 from ingestion.transforms import SPLITS, ImagesToExamples, ReadImages, read_summary, write_summary
 from names import CLASS_NAMES_PROPERTY, IMAGE_SHAPE_PROPERTY, SKIPPED_FILES_PROPERTY
+from names.component_ids import IMAGE_EXAMPLE_GEN
+from names.knobs import received_by
 
 EXAMPLES_KEY = "examples"
 FINGERPRINT_KEY = "data_fingerprint"
 # Settings that are execution properties (Kubeflow run parameters can replace them).
-SETTINGS = {"data": str, "image_size": int, "channels": int, "classes": str,
-            "image_feature": str, "label_feature": str, "pixel_encoding": str,
-            "pixel_range": str, "image_shape": str, "max_pixels": int, "eval_percent": int,
-            "seed": int}
+SETTINGS = {knob.name: knob.property_type for knob in received_by(IMAGE_EXAMPLE_GEN)}
 
 
 def settings_from(exec_properties: dict) -> IngestSettings:

@@ -24,6 +24,8 @@ from typing import Any, Callable, Optional
 
 from tfx.types.component_spec import ExecutionParameter
 
+from names.knobs import BY_NAME, ConfigError
+
 Fold = Callable[[dict, Any], None]
 
 
@@ -37,22 +39,49 @@ class Knob:
 
     `fold(props, value)` writes the value into the execution properties TFX's
     executor reads (a proto field, custom_config); the default ignores it,
-    for a knob that only keys the cache (a code fingerprint)."""
+    for a knob that only keys the cache (a code fingerprint). `setting`: the
+    knob of names.knobs it carries. A `required` knob fails closed: missing
+    when the pipeline is built, or missing or unparsable when the executor
+    runs, it is an error naming the setting, never a silent default."""
     name: str
     type: type
     fold: Fold = _ignore
+    setting: str = ""
+    required: bool = False
+
+    @classmethod
+    def declared(cls, setting: str, fold: Fold = _ignore, *, name: str = "",
+                 required: bool = True) -> "Knob":
+        """The knob carrying setting `setting`, typed as names.knobs declares it."""
+        return cls(name or setting, BY_NAME[setting].property_type, fold, setting, required)
+
+    def missing(self, where: str) -> ConfigError:
+        return ConfigError(f"setting {self.setting or self.name!r}: {where} has no value for "
+                           f"it; give one (--set {self.setting or self.name}=..., or the run "
+                           "parameter of that name on Kubeflow)")
 
 
 CODE_VERSION = Knob("code_version", str)  # a fingerprint of the executor's code
 
 
 def fold_knobs(knobs, exec_properties: dict) -> dict:
-    """A copy of `exec_properties` with every knob taken out and folded in."""
+    """A copy of `exec_properties` with every knob taken out and folded in.
+
+    A required knob that is missing or does not parse as its type raises
+    ConfigError: a gate without its bound must not pass."""
     props = dict(exec_properties)
     for knob in knobs:
         value = props.pop(knob.name, None)
-        if value is not None:
-            knob.fold(props, knob.type(value))
+        if value is None:
+            if knob.required:
+                raise knob.missing("the component's execution properties")
+            continue
+        try:
+            typed = knob.type(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"setting {knob.setting or knob.name!r}: {value!r} is not a "
+                              f"valid {knob.type.__name__}") from None
+        knob.fold(props, typed)
     return props
 
 
@@ -76,6 +105,9 @@ class WithKnobs:
 
     def __init__(self, **kwargs):
         values = {k.name: _coerce(k, kwargs.pop(k.name, None)) for k in self.KNOBS}
+        for knob in self.KNOBS:
+            if knob.required and values[knob.name] is None:
+                raise knob.missing(f"{type(self).__name__}(...)")
         super().__init__(**kwargs)
         spec = self.spec
         self.spec = self._spec_class(type(spec))(

@@ -29,7 +29,7 @@ def _fold_serving_dir(props: dict, serving_dir: str) -> None:
     props[specs.PUSH_DESTINATION_KEY] = proto_utils.proto_to_json(destination)
 
 
-KNOBS = (Knob("serving_dir", str, _fold_serving_dir), CODE_VERSION)
+KNOBS = (Knob.declared("serving_dir", _fold_serving_dir), CODE_VERSION)
 
 
 class SafePushExecutor(tfx_executor.Executor):

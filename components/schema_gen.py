@@ -29,7 +29,7 @@ from components.knobs import CODE_VERSION, FoldKnobs, Knob, WithKnobs
 from ingestion.schema_file import content_digest, read_schema
 from names import SCHEMA_FILE_PROPERTY
 
-SCHEMA_FILE = Knob("schema_file", str)  # "" or the curated schema's path
+SCHEMA_FILE = Knob.declared("schema", name="schema_file", required=False)  # "": inferred
 SCHEMA_DIGEST = Knob("schema_digest", str)  # set by the driver: keys the cache only
 KNOBS = (SCHEMA_FILE, SCHEMA_DIGEST, CODE_VERSION)
 

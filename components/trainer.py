@@ -36,11 +36,9 @@ def _fold_learning_rate(props: dict, learning_rate: float) -> None:
     props[specs.CUSTOM_CONFIG_KEY] = json_utils.dumps(custom_config)
 
 
-KNOBS = (Knob("train_steps", int, _fold_train_steps),
-         Knob("learning_rate", float, _fold_learning_rate),
+KNOBS = (Knob.declared("train_steps", _fold_train_steps),
+         Knob.declared("learning_rate", _fold_learning_rate),
          CODE_VERSION)
-# Settings that reach the run_fn through a knob, never through custom_config.
-KNOB_SETTINGS = ("train_steps", "learning_rate")
 
 
 def with_data_settings(exec_properties: dict, examples) -> dict:

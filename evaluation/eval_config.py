@@ -107,13 +107,17 @@ def _metric(class_name: str, module: str = "", per_slice=(), **config) -> tfma.M
                              per_slice_thresholds=list(per_slice))
 
 
+UNSET_ACCURACY_BOUND = 2.0  # no accuracy reaches it
+
+
 def accuracy_thresholds(config) -> list:
     overall = [tfma.SlicingSpec()]
     named = slicing_specs(config)[1:]
     # The lower bound is a placeholder: set_accuracy_threshold writes the
-    # Evaluator's accuracy_threshold knob into it when the Evaluator runs.
+    # Evaluator's accuracy_threshold knob into it when the Evaluator runs. Left
+    # unset it is above any accuracy, so it fails closed: nothing is blessed.
     thresholds = [_on(overall, tfma.MetricThreshold(
-        value_threshold=_bound(lower=0.0),
+        value_threshold=_bound(lower=UNSET_ACCURACY_BOUND),
         change_threshold=_no_drop_beyond(config.regression_tolerance)))]
     named_threshold = tfma.MetricThreshold(
         change_threshold=_no_drop_beyond(config.slice_regression_tolerance))

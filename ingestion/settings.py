@@ -6,38 +6,34 @@ import math
 from typing import Optional
 
 from ingestion.errors import DataError
+from names.knobs import BY_NAME, ConfigError, default
 
-PIXEL_ENCODINGS = ("int", "float", "bytes", "encoded")
 DEFAULT_RANGES = {"int": (0.0, 255.0), "float": (0.0, 1.0)}
-MAX_SEED = 2**32 - 1  # what NumPy's and TensorFlow's seeds take
-MAX_PIXELS_LIMIT = 2**30  # a 1-gigapixel image: gigabytes once decoded
 
 
 @dataclasses.dataclass(frozen=True)
 class IngestSettings:
-    data: str = "digits"
-    image_size: int = 0  # 0: the data's own size
-    channels: int = 0  # 0: the data's own (3 when most images are colour)
-    classes: tuple = ()  # class ids or names in order; empty: from the data
-    image_feature: str = "pixels"
-    label_feature: str = "label"
-    pixel_encoding: str = "int"
-    pixel_range: str = ""  # "lo,hi"; empty: by encoding
-    image_shape: str = ""  # "H,W" or "H,W,C"
-    eval_percent: int = 20
-    seed: int = 42
-    max_pixels: int = 4096 * 4096  # a larger image is refused by name
+    data: str = default("data")
+    image_size: int = default("image_size")
+    channels: int = default("channels")
+    classes: tuple[str, ...] = ()  # class ids or names in order; empty: from the data
+    image_feature: str = default("image_feature")
+    label_feature: str = default("label_feature")
+    pixel_encoding: str = default("pixel_encoding")
+    pixel_range: str = default("pixel_range")
+    image_shape: str = default("image_shape")
+    eval_percent: int = default("eval_percent")
+    seed: int = default("seed")
+    max_pixels: int = default("max_pixels")
 
     def __post_init__(self):
-        if not 1 <= self.max_pixels <= MAX_PIXELS_LIMIT:
-            raise DataError(f"setting 'max_pixels': must be between 1 and {MAX_PIXELS_LIMIT} "
-                            f"(got {self.max_pixels!r})")
-        if not 0 <= self.seed <= MAX_SEED:
-            raise DataError(f"setting 'seed': must be between 0 and {MAX_SEED} "
-                            f"(got {self.seed!r})")
-        if self.pixel_encoding not in PIXEL_ENCODINGS:
-            raise DataError(f"setting 'pixel_encoding': {self.pixel_encoding!r} is not one of "
-                            f"{', '.join(PIXEL_ENCODINGS)}")
+        # Each setting's own range, as names.knobs declares it (on Kubeflow the
+        # values come from run parameters that no PipelineConfig has checked).
+        for field in dataclasses.fields(self):
+            try:
+                BY_NAME[field.name].validate(getattr(self, field.name))
+            except ConfigError as err:
+                raise DataError(str(err)) from None
         self.value_range()
         self.shape()
 

@@ -18,14 +18,17 @@ from tfx.orchestration import pipeline as tfx_pipeline
 
 from components.baseline import LatestPushedModel
 from components.evaluator import Evaluator
-from components.example_gen import SETTINGS as EXAMPLE_GEN_SETTINGS
 from components.example_gen import ImageExampleGen
 from components.pusher import Pusher
 from components.report import EvaluationReport
 from components.schema_gen import SchemaGen
-from components.trainer import KNOB_SETTINGS, Trainer
+from components.trainer import Trainer
 from components.validator import ExampleValidator
 from evaluation.eval_config import build_eval_config
+from names.component_ids import (EVALUATION_REPORT, EXAMPLE_VALIDATOR, EVALUATOR,
+                                 IMAGE_EXAMPLE_GEN, LATEST_PUSHED_MODEL, PUSHER, SCHEMA_GEN,
+                                 STATISTICS_GEN, TRAINER, TRANSFORM, WARM_START_MODEL)
+from names.knobs import received_by
 from trainer.hparams import DATA_SETTINGS, HParams, warm_start_source
 
 TRANSFORM_FN = "trainer.preprocessing.preprocessing_fn"
@@ -54,26 +57,32 @@ def create_pipeline(config, *, code_versions: Mapping[str, str] = {},
     def code(component_id: str) -> str:
         return code_versions.get(component_id, "")
 
-    ingestion = {name: value(name) for name in EXAMPLE_GEN_SETTINGS}
+    def knobs(component_id: str) -> dict[str, Any]:
+        """The knobs names.knobs routes to `component_id`, by name."""
+        return {knob.name: value(knob.name) for knob in received_by(component_id)}
+
+    ingestion = knobs(IMAGE_EXAMPLE_GEN)
     if isinstance(ingestion["classes"], tuple):  # the config's list travels as "a,b,c"
         ingestion["classes"] = ",".join(str(c) for c in ingestion["classes"])
-    example_gen = ImageExampleGen(**ingestion, code_version=code("ImageExampleGen"))
-    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
+    example_gen = ImageExampleGen(**ingestion, code_version=code(IMAGE_EXAMPLE_GEN)).with_id(
+        IMAGE_EXAMPLE_GEN)
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"]).with_id(
+        STATISTICS_GEN)
     # The same component whether the schema is inferred or loaded from a file:
     # the graph does not depend on the `schema` setting (a Kubeflow run parameter).
     schema_gen = SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True,
-        schema_file=value("schema"), code_version=code("SchemaGen"))
+        schema_file=value("schema"), code_version=code(SCHEMA_GEN)).with_id(SCHEMA_GEN)
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
-        code_version=code("ExampleValidator"))
+        code_version=code(EXAMPLE_VALIDATOR)).with_id(EXAMPLE_VALIDATOR)
     # preprocessing_fn has no analyzer: without statistics and materialized
     # examples, TFX's Transform only writes the graph (no Beam pass, 5 s -> 0.2 s);
     # the Trainer reads the raw examples and applies the same function itself.
     transform = Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
         preprocessing_fn=TRANSFORM_FN, disable_statistics=True, materialize=False,
-        custom_config={"code_version": code("Transform")})
+        custom_config={"code_version": code(TRANSFORM)}).with_id(TRANSFORM)
     transform.add_upstream_node(example_validator)
 
     # Warm start continues from the newest model pushed to this output dir's
@@ -82,7 +91,7 @@ def create_pipeline(config, *, code_versions: Mapping[str, str] = {},
     source = warm_start_source(config.warm_start)
     warm_start = (LatestPushedModel(
         serving_dir=value("serving_dir") if source == "pushed" else source,
-        code_version=code("LatestPushedModel")).with_id("WarmStartModel") if source else None)
+        code_version=code(WARM_START_MODEL)).with_id(WARM_START_MODEL) if source else None)
 
     trainer = Trainer(
         run_fn=RUN_FN,
@@ -93,36 +102,33 @@ def create_pipeline(config, *, code_versions: Mapping[str, str] = {},
         # The data's image shape and classes are added by the Trainer's executor
         # from the Examples artifact, at run time.
         custom_config=HParams.from_config(config).to_custom_config(
-            without=KNOB_SETTINGS + DATA_SETTINGS),
-        train_steps=value("train_steps"), learning_rate=value("learning_rate"),
-        code_version=code("Trainer"))
+            without=(*knobs(TRAINER), *DATA_SETTINGS)),
+        **knobs(TRAINER), code_version=code(TRAINER)).with_id(TRAINER)
 
     # The last pushed model other than the candidate itself (no Resolver node:
     # Kubeflow's open-source backend cannot run one).
     baseline = LatestPushedModel(serving_dir=value("serving_dir"),
                                  candidate=trainer.outputs["model"],
-                                 code_version=code("LatestPushedModel")).with_id("LatestPushedModel")
+                                 code_version=code(LATEST_PUSHED_MODEL)).with_id(LATEST_PUSHED_MODEL)
 
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         eval_config=build_eval_config(config),
-        accuracy_threshold=value("accuracy_threshold"),
-        code_version=code("Evaluator"))
+        **knobs(EVALUATOR), code_version=code(EVALUATOR)).with_id(EVALUATOR)
 
     pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        serving_dir=value("serving_dir"),
-        code_version=code("Pusher"))
+        **knobs(PUSHER), code_version=code(PUSHER)).with_id(PUSHER)
 
     report = EvaluationReport(
         evaluation=evaluator.outputs["evaluation"], blessing=evaluator.outputs["blessing"],
         examples=example_gen.outputs["examples"],
         statistics=statistics_gen.outputs["statistics"], baseline=baseline.outputs["model"],
         title=f"{config.pipeline_name} evaluation report",
-        code_version=code("EvaluationReport")).with_id("EvaluationReport")
+        code_version=code(EVALUATION_REPORT)).with_id(EVALUATION_REPORT)
 
     components = [example_gen, statistics_gen, schema_gen, example_validator, transform,
                   *([warm_start] if warm_start else []), trainer, baseline, evaluator, pusher,

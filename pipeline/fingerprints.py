@@ -16,6 +16,8 @@ import hashlib
 import pathlib
 from typing import Iterable, Mapping
 
+from names import component_ids as ids
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Top-level packages and modules of the project (everything else is a library).
 PROJECT = ("pipeline", "components", "ingestion", "trainer", "evaluation", "reporting",
@@ -24,16 +26,21 @@ PROJECT = ("pipeline", "components", "ingestion", "trainer", "evaluation", "repo
 # Component id -> the modules its executor loads by name: its component
 # module, plus what TFX loads from a module path (run_fn, preprocessing_fn)
 # and what TFMA loads from the EvalConfig (the project's metrics).
+# StatisticsGen is TFX's own and runs none of the project's code. Every
+# component id of the pipeline is a key here (a test checks it), so a new
+# component cannot silently go without a fingerprint.
 ENTRY_MODULES: Mapping[str, tuple[str, ...]] = {
-    "ImageExampleGen": ("components.example_gen",),
-    "SchemaGen": ("components.schema_gen",),
-    "ExampleValidator": ("components.validator",),
-    "Transform": ("trainer.preprocessing",),
-    "Trainer": ("components.trainer", "trainer.task"),
-    "LatestPushedModel": ("components.baseline",),
-    "Evaluator": ("components.evaluator", "evaluation.metrics"),
-    "Pusher": ("components.pusher",),
-    "EvaluationReport": ("components.report", "reporting.page"),
+    ids.IMAGE_EXAMPLE_GEN: ("components.example_gen",),
+    ids.STATISTICS_GEN: (),
+    ids.SCHEMA_GEN: ("components.schema_gen",),
+    ids.EXAMPLE_VALIDATOR: ("components.validator",),
+    ids.TRANSFORM: ("trainer.preprocessing",),
+    ids.TRAINER: ("components.trainer", "trainer.task"),
+    ids.LATEST_PUSHED_MODEL: ("components.baseline",),
+    ids.WARM_START_MODEL: ("components.baseline",),
+    ids.EVALUATOR: ("components.evaluator", "evaluation.metrics"),
+    ids.PUSHER: ("components.pusher",),
+    ids.EVALUATION_REPORT: ("components.report", "reporting.page"),
 }
 
 
@@ -91,4 +98,5 @@ def fingerprint(entry_modules: Iterable[str]) -> str:
 
 def code_versions() -> dict[str, str]:
     """Component id -> the fingerprint of the code its executor loads."""
-    return {component: fingerprint(modules) for component, modules in ENTRY_MODULES.items()}
+    return {component: fingerprint(modules) for component, modules in ENTRY_MODULES.items()
+            if modules}

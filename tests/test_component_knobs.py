@@ -11,6 +11,8 @@ from tfx.utils import proto_utils
 
 from components import evaluator, knobs, pusher, trainer
 from components.knobs import fold_knobs
+from evaluation.eval_config import ACCURACY_CLASS, UNSET_ACCURACY_BOUND
+from names.knobs import ConfigError
 from pipeline.config import PipelineConfig
 from pipeline.dag import create_pipeline
 
@@ -101,11 +103,46 @@ def test_knob_types_are_checked_when_the_pipeline_is_built():
     made = trainer.Trainer(run_fn="m.f", examples=examples, train_steps=3, learning_rate=1)
     assert made.exec_properties["learning_rate"] == 1.0  # an int for a float knob
     with pytest.raises(TypeError, match="train_steps"):
-        trainer.Trainer(run_fn="m.f", examples=examples, train_steps="3")
+        trainer.Trainer(run_fn="m.f", examples=examples, train_steps="3", learning_rate=0.1)
     with pytest.raises(TypeError, match="learning_rate"):
-        trainer.Trainer(run_fn="m.f", examples=examples,
+        trainer.Trainer(run_fn="m.f", examples=examples, train_steps=3,
                         learning_rate=tfx.dsl.experimental.RuntimeParameter(name="lr", ptype=str))
     ok = pusher.Pusher(model=model, serving_dir=tfx.dsl.experimental.RuntimeParameter(
         name="serving_dir", ptype=str))
     assert isinstance(ok.spec, type(ok).SPEC_CLASS)  # still the stock spec's kind
     assert knobs.CODE_VERSION.name in ok.spec.PARAMETERS
+
+
+# Gates fail closed: a knob that carries a bound or a destination is never skipped.
+
+def test_a_missing_required_knob_is_an_error_when_the_pipeline_is_built():
+    examples = tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples)
+    with pytest.raises(ConfigError, match="setting 'learning_rate'"):
+        trainer.Trainer(run_fn="m.f", examples=examples, train_steps=3)
+    model = tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model)
+    with pytest.raises(ConfigError, match="setting 'accuracy_threshold'"):
+        evaluator.Evaluator(examples=examples, model=model)
+
+
+@pytest.mark.parametrize("value, match", [(None, "has no value for it"),
+                                          ("high", "'high' is not a valid float")])
+def test_a_missing_or_unparsable_threshold_is_an_error_when_the_evaluator_runs(
+        components, value, match):
+    props = dict(components["Evaluator"].exec_properties)
+    props.pop("accuracy_threshold")
+    if value is not None:
+        props["accuracy_threshold"] = value  # as a run parameter of the wrong kind would
+    with pytest.raises(ConfigError, match=f"setting 'accuracy_threshold': .*{match}"):
+        fold_knobs(evaluator.KNOBS, props)
+
+
+def test_the_compiled_accuracy_bound_blesses_nothing_until_the_knob_sets_it(components):
+    """The EvalConfig's placeholder lower bound is above any accuracy."""
+    eval_config = proto_utils.json_to_proto(components["Evaluator"].exec_properties["eval_config"],
+                                            tfma.EvalConfig())
+    bounds = [t.threshold.value_threshold.lower_bound.value
+              for spec in eval_config.metrics_specs for m in spec.metrics
+              for t in m.per_slice_thresholds if t.threshold.HasField("value_threshold")
+              and m.class_name == ACCURACY_CLASS and t.threshold.value_threshold.HasField(
+                  "lower_bound") and tfma.SlicingSpec() in t.slicing_specs]
+    assert bounds == [UNSET_ACCURACY_BOUND] and UNSET_ACCURACY_BOUND > 1

@@ -55,7 +55,9 @@ def test_accuracy_bound_is_on_overall_slice_only_and_changes_on_every_slice():
     thresholds = _thresholds(config)
     value = [(s, t) for s, t in thresholds[(ec.ACCURACY, None, False)]]
     # The bound's value is the Evaluator's accuracy_threshold knob (set when it runs).
-    assert [(s, t.lower_bound.value) for s, t in value] == [(tfma.SlicingSpec(), 0.0)]
+    # A placeholder above any accuracy until the Evaluator's knob sets it (fails closed).
+    assert [(s, t.lower_bound.value) for s, t in value] == [(tfma.SlicingSpec(),
+                                                            ec.UNSET_ACCURACY_BOUND)]
     change = {tuple(s.feature_keys): t.absolute.value
               for s, t in thresholds[(ec.ACCURACY, None, True)]}
     assert change == pytest.approx({(): -0.02, ("label",): -0.07, ("ink_density",): -0.07,

@@ -177,6 +177,7 @@ def _validate(data, tmp_path_factory, min_class_recall):
     out = str(tmp_path_factory.mktemp("tfma-recall"))
     built = ec.build_eval_config(PipelineConfig(min_class_recall=min_class_recall))
     ec.set_classes(built, CLASSES)
+    ec.set_accuracy_threshold(built, 0.0)  # as the Evaluator's knob does
     eval_config = tfma.utils.update_eval_config_with_defaults(
         built, has_baseline=False, rubber_stamp=True)
     tfma.analyze_raw_data(data, eval_config, output_path=out)

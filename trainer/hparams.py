@@ -1,4 +1,4 @@
-"""The training settings, with their defaults (the config's defaults come from here).
+"""The training settings as the Trainer receives them (defaults: names.knobs).
 
 In a pipeline run the Trainer receives them in `custom_config`, except the two
 that are per-run knobs of the Trainer component (components.trainer):
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 
-TIE_MODES = ("depth", "channel", "none")
-OPTIMIZERS = ("adam", "sgd", "minibatch-sgd")
+from names.knobs import OPTIMIZERS, TIE_MODES, default
+
+__all__ = ["OPTIMIZERS", "TIE_MODES", "HParams", "warm_start_source"]
 
 
 # Filled in from the Examples artifact by the Trainer's executor, never by the config.
@@ -41,26 +42,26 @@ class HParams:
     image_width: int = 8
     image_channels: int = 1
     class_names: tuple = ()
-    width: int = 32
-    tied_layers: int = 3
-    tie_mode: str = "depth"
-    optimizer: str = "adam"
-    train_steps: int = 0  # 0: chosen from the image size and example count (training.auto_steps)
-    batch_size: int = 64
-    learning_rate: float = 1e-2
-    beta_1: float = 0.9
-    beta_2: float = 0.999
-    momentum: float = 0.0
-    lr_decay: bool = True
-    l2: float = 5e-4
-    augment: bool = True  # random shift/rotation/zoom and resampling blur, training only
-    early_stopping_patience: int = 0
+    width: int = default("width")
+    tied_layers: int = default("tied_layers")
+    tie_mode: str = default("tie_mode")
+    optimizer: str = default("optimizer")
+    train_steps: int = default("train_steps")
+    batch_size: int = default("batch_size")
+    learning_rate: float = default("learning_rate")
+    beta_1: float = default("beta_1")
+    beta_2: float = default("beta_2")
+    momentum: float = default("momentum")
+    lr_decay: bool = default("lr_decay")
+    l2: float = default("l2")
+    augment: bool = default("augment")
+    early_stopping_patience: int = default("early_stopping_patience")
     warm_start: bool = False
-    freeze_filters: bool = False
-    seed: int = 42
+    freeze_filters: bool = default("freeze_filters")
+    seed: int = default("seed")
     # Not used in training: exported with the model as its default abstention
     # threshold (`tiedflow predict` abstains below it).
-    abstain_below: float = 0.5
+    abstain_below: float = default("abstain_below")
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -6,6 +6,7 @@ import sys
 
 from pipeline.cli.output import say
 from pipeline.errors import EXIT_FAILURE, EXIT_OK
+from pipeline.kubeflow.parameters import RUNTIME_PARAMETERS
 
 
 def add_parser(sub) -> None:
@@ -16,8 +17,8 @@ def add_parser(sub) -> None:
     sbm.add_argument("--pipeline-root", default=None,
                      help="gs:// folder for the run's artifacts (required)")
     sbm.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="run parameter: data, serving_dir, train_steps, learning_rate, "
-                          "accuracy_threshold (repeatable)")
+                     help="one run parameter (repeatable): "
+                          f"{', '.join(RUNTIME_PARAMETERS)}; docs/knobs.md says what each does")
     sbm.add_argument("--pipeline-file", default="pipeline.yaml")
     sbm.add_argument("--namespace", default=None, help="Kubernetes namespace (multi-user)")
     token = sbm.add_mutually_exclusive_group()

@@ -25,6 +25,7 @@ from components.baseline import LatestPushedModel
 from pipeline.config import PipelineConfig
 from pipeline.dag import create_pipeline
 from pipeline.fingerprints import code_versions
+from pipeline.kubeflow.parameters import REQUIRED_PARAMETERS, RUNTIME_PARAMETERS
 
 
 def default_image() -> str:
@@ -35,29 +36,6 @@ def default_image() -> str:
 
     return f"tiedflow:{metadata.version('tiedflow')}"
 
-# The knobs a run can change: KFP type and what the KFP UI shows.
-RUNTIME_PARAMETERS = {
-    "data": (str, "'digits' (embedded), or a gs:// folder DIR/<label>/*.png, "
-                  "or TFRecord file(s)/glob"),
-    "serving_dir": (str, "push destination, also where the baseline model is looked up"),
-    "train_steps": (int, "training steps"),
-    "learning_rate": (float, "optimizer learning rate"),
-    "accuracy_threshold": (float, "lower bound on overall eval accuracy for blessing"),
-    "schema": (str, "a curated TFDV schema (text format, gs://...) the data must match; "
-                    "empty: inferred from the data's statistics"),
-    # How to read the data: the same compiled spec serves any data set.
-    "image_size": (int, "0: the data's own size; else every image is resized to it"),
-    "channels": (int, "0: the data's own (3 when most images are colour); or 1 or 3"),
-    "classes": (str, "the classes in id order, comma-separated; empty: from the data"),
-    "image_feature": (str, "TFRecords: the feature that holds the image"),
-    "label_feature": (str, "TFRecords: the feature that holds the label (id or name)"),
-    "pixel_encoding": (str, "TFRecords: int, float, bytes (raw uint8) or encoded (PNG/JPEG)"),
-    "pixel_range": (str, "TFRecords: lo,hi of numeric pixels; empty: 0,255 (int) or 0,1 (float)"),
-    "image_shape": (str, "TFRecords: H,W or H,W,C of flat pixels; empty: square, one channel"),
-    "max_pixels": (int, "a larger image (width x height) is refused by name"),
-}
-# Knobs without a default in the spec: they name the user's own storage.
-REQUIRED_PARAMETERS = ("serving_dir",)
 # Not written into the spec (TFX keeps it for the PipelineJob only); the real
 # pipeline root is given at submission.
 COMPILE_ROOT = "gs://pipeline-root-given-at-submission"
