@@ -20,7 +20,7 @@ PAGES = sorted([ROOT / "README.md", ROOT / "CHANGELOG.md", *(ROOT / "docs").glob
 FENCE = re.compile(r"^(```|~~~)")
 INLINE_LINK = re.compile(r"!?\[(?:[^\]\\]|\\.)*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 REFERENCE_DEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+.*)?$")
-CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
 # Splits a code span or a code block line into words that may be paths.
 WORD_SPLIT = re.compile(r"[\s=,;()\[\]{}\"'|<>]+")
 # A path: parts of letters, digits, _ . - * joined by /.
@@ -51,16 +51,38 @@ def split_page(text: str) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]
     return prose, code
 
 
+def paragraphs(prose: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Runs of non-blank prose lines joined, with the first one's number: a code
+    span or a link may continue on the next line."""
+    result: list[tuple[int, list[str]]] = []
+    previous = None
+    for number, line in prose:
+        if not line.strip():
+            previous = None
+            continue
+        if previous is None or number != previous + 1:
+            result.append((number, []))
+        result[-1][1].append(line)
+        previous = number
+    return [(number, "\n".join(lines)) for number, lines in result]
+
+
+def line_of(start: int, text: str, offset: int) -> int:
+    return start + text.count("\n", 0, offset)
+
+
 def links(page: Path) -> list[tuple[int, str]]:
     """Every Markdown link target outside code, with its line number."""
     prose, _ = split_page(page.read_text(encoding="utf-8"))
     found = []
-    for number, line in prose:
-        bare = CODE_SPAN.sub("", line)
-        found += [(number, target) for target in INLINE_LINK.findall(bare)]
-        definition = REFERENCE_DEF.match(bare)
-        if definition:
-            found.append((number, definition.group(1)))
+    for start, text in paragraphs(prose):
+        bare = CODE_SPAN.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+        found += [(line_of(start, bare, m.start()), m.group(1))
+                  for m in INLINE_LINK.finditer(bare)]
+        for offset, line in enumerate(bare.split("\n")):
+            definition = REFERENCE_DEF.match(line)
+            if definition:
+                found.append((start + offset, definition.group(1)))
     return found
 
 
@@ -115,9 +137,10 @@ def code_words(page: Path) -> list[tuple[int, str]]:
     """Words in code spans and code blocks, with their line numbers."""
     prose, code = split_page(page.read_text(encoding="utf-8"))
     words = []
-    for number, line in prose:
-        for _, span in CODE_SPAN.findall(line):
-            words += [(number, w) for w in WORD_SPLIT.split(span) if w]
+    for start, text in paragraphs(prose):
+        for match in CODE_SPAN.finditer(text):
+            number = line_of(start, text, match.start())
+            words += [(number, w) for w in WORD_SPLIT.split(match.group(2)) if w]
     for number, line in code:
         words += [(number, w) for w in WORD_SPLIT.split(line) if w]
     return words
@@ -125,7 +148,7 @@ def code_words(page: Path) -> list[tuple[int, str]]:
 
 def module_problem(word: str) -> str | None:
     """Why `word`, if it is a dotted name in one of the project's packages
-    (`trainer.task.run_fn`, `python -m pipeline.kfp_entrypoint`), names nothing."""
+    (`trainer.task.run_fn`, `python -m pipeline.kubeflow.entrypoint`), names nothing."""
     parts = word.split(".")
     if not DOTTED.match(word) or parts[-1] in FILE_SUFFIXES:
         return None
@@ -159,7 +182,7 @@ def repo_path_problem(word: str, top_level: set[str]) -> str | None:
     """Why `word`, if it names a path in this repository, names none that exists.
 
     A word names a repository path when its first part is a top-level entry
-    of the repository (`pipeline/local_runner.py`, `docs/`, `.ci/run`), or
+    of the repository (`pipeline/local/runner.py`, `docs/`, `.ci/run`), or
     when it is a test file (`test_config.py`, `test_x.py::test_name*`)."""
     test = TEST_REF.match(word)
     if test:
@@ -169,7 +192,8 @@ def repo_path_problem(word: str, top_level: set[str]) -> str | None:
         name = test.group(2)
         if name:
             prefix = name.rstrip("*")
-            pattern = rf"^\s*(?:async\s+)?def {re.escape(prefix)}{'' if name.endswith('*') else '[(]'}"
+            end = "" if name.endswith("*") else "[(]"
+            pattern = rf"^\s*(?:async\s+)?def {re.escape(prefix)}{end}"
             if not any(re.search(pattern, f.read_text(encoding="utf-8"), re.MULTILINE)
                        for f in files):
                 return f"no test {name} in {test.group(1)}"
@@ -221,7 +245,13 @@ def test_the_readme_links_every_docs_page():
 
 
 # The checks above must be able to fail: each is shown a case it has to catch.
-def test_the_checks_catch_what_they_are_for():
+def test_the_checks_catch_what_they_are_for(tmp_path):
+    sample = tmp_path / "sample.md"
+    sample.write_text("A span over two lines, `python\n-m pipeline.gone`, and [a\nlink](x.md).\n\n"
+                      "```\nmake it pipeline/gone.py\n```\n", encoding="utf-8")
+    assert (1, "pipeline.gone") in code_words(sample)
+    assert (6, "pipeline/gone.py") in code_words(sample)
+    assert links(sample) == [(2, "x.md")]
     page = ROOT / "docs" / "x.md"
     top_level = tracked_top_level()
     assert link_problem(page, "../../outside.md") == "leaves the repository"
@@ -239,4 +269,5 @@ def test_the_checks_catch_what_they_are_for():
     assert repo_path_problem("trainer.task.no_such_fn", top_level) is not None
     assert repo_path_problem("pipeline.no_such_module", top_level) is not None
     assert repo_path_problem("ingestion.json", top_level) is None
-    assert slug("Tied against untied: `make bench-trainer`") == "tied-against-untied-make-bench-trainer"
+    assert (slug("Tied against untied: `make bench-trainer`")
+            == "tied-against-untied-make-bench-trainer")
