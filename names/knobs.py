@@ -29,7 +29,7 @@ Check = Callable[[Any], bool]
 
 @dataclasses.dataclass(frozen=True)
 class Knob:
-    """One knob. `type` is bool, int, float, str or tuple (of strings, "a,b" on the
+    """One knob. `kind` is bool, int, float, str or tuple (of strings, "a,b" on the
     command line); `check` is its own range, `rule` says it in words.
 
     `receivers`: the components that take it as an execution property of their
@@ -38,7 +38,7 @@ class Knob:
     it; `in_config`: a field of PipelineConfig (serving_dir is derived from
     the output dir locally and a run parameter on Kubeflow)."""
     name: str
-    type: type
+    kind: type
     default: Any
     help: str
     check: Optional[Check] = None
@@ -52,34 +52,34 @@ class Knob:
     def property_type(self) -> type:
         """The type of the knob as an execution property or run parameter (a tuple
         travels as comma-separated text)."""
-        return str if self.type is tuple else self.type
+        return str if self.kind is tuple else self.kind
 
     def parse(self, raw: str) -> Any:
         """The value of the text `raw` (the command line's --set, a run parameter)."""
         try:
-            if self.type is bool:
+            if self.kind is bool:
                 lowered = raw.strip().lower()
                 if lowered in ("1", "true", "yes", "on"):
                     return True
                 if lowered in ("0", "false", "no", "off"):
                     return False
                 raise ValueError(raw)
-            if self.type is tuple:
+            if self.kind is tuple:
                 return tuple(part.strip() for part in raw.split(",") if part.strip())
-            return self.type(raw.strip() if self.type is not str else raw)
+            return self.kind(raw.strip() if self.kind is not str else raw)
         except ValueError:
             raise ConfigError(f"setting {self.name!r}: {raw!r} is not a valid "
-                              f"{self.type.__name__}") from None
+                              f"{self.kind.__name__}") from None
 
     def validate(self, value: Any) -> Any:
         """`value` as the knob's type (an int for a float knob becomes a float), or
         ConfigError naming the knob: the wrong type, not finite, out of range."""
-        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if not isinstance(value, self.type) or (self.type is int and isinstance(value, bool)):
-            raise ConfigError(f"setting {self.name!r}: expected {self.type.__name__}, "
+        if not isinstance(value, self.kind) or (self.kind is int and isinstance(value, bool)):
+            raise ConfigError(f"setting {self.name!r}: expected {self.kind.__name__}, "
                               f"got {value!r}")
-        if self.type is float and not math.isfinite(value):
+        if self.kind is float and not math.isfinite(float(value)):
             raise ConfigError(f"setting {self.name!r}: must be a finite number (got {value!r})")
         if self.check is not None and not self.check(value):
             raise ConfigError(f"setting {self.name!r}: {self.rule} (got {value!r})")

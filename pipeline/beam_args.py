@@ -27,7 +27,7 @@ def check_beam_args(flags: Sequence[str]) -> list[str]:
                               "(e.g. --beam-arg=--direct_num_workers=2)")
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    parsers = []
+    parsers: list = []
     errors = io.StringIO()
     beam_logger = logging.getLogger("apache_beam.options.pipeline_options")
     level = beam_logger.level

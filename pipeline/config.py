@@ -160,8 +160,8 @@ def knob_table() -> str:
     for knob in KNOBS:
         if not knob.settable and not knob.run_parameter:
             continue
-        shown = ",".join(knob.default) if knob.type is tuple else knob.default
-        rows.append(f"| `{knob.name}` | {knob.type.__name__} | `{shown!s}` | "
+        shown = ",".join(knob.default) if knob.kind is tuple else knob.default
+        rows.append(f"| `{knob.name}` | {knob.kind.__name__} | `{shown!s}` | "
                     f"{knob.rule or 'any'} | {'yes' if knob.run_parameter else ''} | "
                     f"{knob.help.replace('|', '/')} |")
     return "\n".join(rows) + "\n"

@@ -55,7 +55,7 @@ def _source(module: str) -> pathlib.Path | None:
 def _imported(path: pathlib.Path, module: str) -> set[str]:
     """Project modules named by the imports in one source file."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
@@ -92,7 +92,9 @@ def fingerprint(entry_modules: Iterable[str]) -> str:
     digest = hashlib.sha256()
     for module in closure(entry_modules):
         digest.update(module.encode() + b"\0")
-        digest.update(_source(module).read_bytes())
+        source = _source(module)
+        assert source is not None, module  # closure() keeps only modules with a source
+        digest.update(source.read_bytes())
     return digest.hexdigest()[:16]
 
 

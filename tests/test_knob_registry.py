@@ -31,7 +31,7 @@ def test_set_takes_exactly_the_settable_knobs_and_parses_by_their_type():
         k.name for k in KNOBS if k.settable and k.in_config)
     for knob in KNOBS:
         if knob.name in config_lib.settable_keys():
-            raw = ",".join(knob.default) if knob.type is tuple else str(knob.default)
+            raw = ",".join(knob.default) if knob.kind is tuple else str(knob.default)
             assert config_lib.parse_value(knob.name, raw) == knob.default, knob.name
     with pytest.raises(ConfigError, match="unknown setting 'output_dir'"):
         config_lib.parse_value("output_dir", "x")
@@ -40,7 +40,7 @@ def test_set_takes_exactly_the_settable_knobs_and_parses_by_their_type():
 @pytest.mark.parametrize("knob", [k for k in KNOBS if k.check is not None and k.in_config],
                          ids=lambda k: k.name)
 def test_the_config_rejects_a_value_outside_each_knobs_declared_range(knob):
-    bad = {int: -10**12, float: -1e9, str: "", tuple: ("a", "a")}[knob.type]
+    bad = {int: -10**12, float: -1e9, str: "", tuple: ("a", "a")}[knob.kind]
     if knob.check(bad):
         pytest.skip(f"{bad!r} is inside {knob.name}'s range")
     with pytest.raises(ConfigError, match=f"setting '{knob.name}'"):

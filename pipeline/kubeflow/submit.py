@@ -75,7 +75,7 @@ def resolve_parameters(declared: dict[str, str], assignments: Iterable[str],
                 f"{', '.join(sorted(declared))} (other settings are fixed by `tiedflow compile`)")
         given[key] = raw
     config_keys = {f.name for f in dataclasses.fields(PipelineConfig)}
-    values = {key: parse_value(key, raw) if key in config_keys else raw
+    values: dict[str, Any] = {key: parse_value(key, raw) if key in config_keys else raw
               for key, raw in given.items()}
     # Range checks come from the config itself.
     PipelineConfig(**{k: v for k, v in values.items() if k in config_keys})

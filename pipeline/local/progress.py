@@ -112,7 +112,7 @@ def watched_run(log_path: str, verbose: bool = False):
     root.setLevel(logging.INFO)
     file_handler = logging.FileHandler(log_path, mode="a")
     file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    handlers = [file_handler]
+    handlers: list[logging.Handler] = [file_handler]
     saved_fds = None
     sys.stdout.flush()
     sys.stderr.flush()

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from pipeline.config import PipelineConfig
 from pipeline.local import interrupt, progress, recovery
 from pipeline.local.output_lock import lock_output_dir
 from pipeline.local.store_check import check_store
+
+if TYPE_CHECKING:  # ML Metadata loads inside the watched run, for its log
+    from pipeline.local.outcome import RunOutcome
 
 
 def _print(text: str) -> None:
@@ -26,7 +29,7 @@ def _print(text: str) -> None:
 @dataclasses.dataclass(frozen=True)
 class LocalRun:
     """What a finished local run left: its outcome (pipeline.local.outcome) and report copy."""
-    outcome: "object"
+    outcome: RunOutcome
     report: Optional[str]
 
 
