@@ -18,21 +18,23 @@ from names import (BASELINE_SKIPPED_PROPERTY, CLASS_NAMES_PROPERTY, HAS_MODEL_PR
 
 @dataclasses.dataclass
 class RunOutcome:
+    """One run's verdict and where its artifacts are, as `tiedflow run` prints them."""
+
     run_id: str
-    component_seconds: dict  # node id -> seconds (0 for cached)
-    cached: dict  # node id -> bool
+    component_seconds: dict[str, float]  # node id -> seconds (0 for cached)
+    cached: dict[str, bool]  # node id -> whether its execution was reused
     blessed: bool
     pushed_dir: Optional[str]
     model_uri: Optional[str]
     evaluation_uri: Optional[str]
     accuracy: Optional[float]
-    failures: list  # human-readable failed thresholds
+    failures: list[str]  # human-readable failed thresholds
     statistics_uri: Optional[str] = None
     report_uri: Optional[str] = None  # the EvaluationReport's page (a file)
     baseline_version: Optional[str] = None  # pushed version used as the baseline
     # Why newer pushed models were not the baseline (other inputs or classes).
     baseline_skipped: Optional[str] = None
-    class_names: Optional[list] = None  # the data's, from the run's Examples artifact
+    class_names: Optional[list[str]] = None  # the data's, from the run's Examples artifact
     data: Optional[str] = None  # what ingestion found, in a sentence
 
 
