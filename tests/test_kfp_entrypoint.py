@@ -27,6 +27,35 @@ def test_complete_executor_input_fills_only_missing_types():
     assert "type" not in done["inputs"]["artifacts"]["other"]["artifacts"][0]
 
 
+def test_complete_executor_input_replaces_kfp_local_generic_type():
+    """kfp.local hands an upstream output down as `system.Artifact` (its own class
+    for a schema it does not know); the task's declared type replaces it."""
+    inputs_spec = pipeline_spec_pb2.ComponentInputsSpec()
+    inputs_spec.artifacts["examples"].artifact_type.instance_schema = (
+        "title: tfx.Examples\ntype: object\n")
+    executor_input = {"inputs": {"artifacts": {"examples": {"artifacts": [
+        {"name": "examples", "uri": "/root/run/ExampleGen/examples",
+         "type": {"schemaTitle": "system.Artifact", "schemaVersion": "0.0.1"},
+         "metadata": {"split_names": "[\"train\", \"eval\"]"}}]}}}}
+    done = json.loads(entrypoint.complete_executor_input(
+        json.dumps(executor_input), json_format.MessageToJson(inputs_spec)))
+    (examples,) = done["inputs"]["artifacts"]["examples"]["artifacts"]
+    assert examples["type"] == {"instanceSchema": "title: tfx.Examples\ntype: object\n"}
+    assert examples["metadata"] == {"split_names": "[\"train\", \"eval\"]"}
+    artifact = kubeflow_v2_entrypoint_utils.parse_raw_artifact_dict(
+        json_format.Parse(json.dumps(done), pipeline_spec_pb2.ExecutorInput()).inputs.artifacts,
+        {})["examples"][0]
+    assert artifact.type_name == "Examples" and artifact.split_names == '["train", "eval"]'
+
+
+def test_type_title_reads_either_form():
+    schema = pipeline_spec_pb2.ArtifactTypeSchema
+    assert entrypoint.type_title(schema(schema_title="system.HTML")) == "system.HTML"
+    assert entrypoint.type_title(schema(instance_schema="title: tfx.Model\ntype: object\n")) \
+        == "tfx.Model"
+    assert entrypoint.type_title(schema()) == ""
+
+
 def test_fix_argv_rewrites_only_the_executor_input():
     inputs_spec = json.dumps({"artifacts": {"model": {"artifactType": {
         "instanceSchema": "title: tfx.Model\n"}}}})

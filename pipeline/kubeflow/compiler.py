@@ -6,8 +6,13 @@ The knobs users change per run become pipeline parameters. Containers start
 TFX's executor entry point through `pipeline.kubeflow.entrypoint`, which fills in
 what the open-source launcher leaves out. Two touches on the spec TFX writes:
 parameter descriptions and defaults (TFX drops RuntimeParameter defaults;
-kfp's own compiler writes them), and no KFP caching for the baseline lookup,
-whose answer depends on the serving folder, not on its inputs.
+kfp's own compiler writes them), and no KFP caching for a component whose
+TFX driver adds to its cache key (ImageExampleGen: the data's fingerprint;
+SchemaGen: the schema file's digest; LatestPushedModel: the serving folder's
+newest model). The open-source backend runs no TFX driver and keys its cache
+on the task's parameters and input artifacts alone, so such a task would be
+served stale: new images under the same `data` folder, a schema file edited
+in place, a model pushed since. docs/kubeflow.md says what that costs.
 """
 from __future__ import annotations
 
@@ -17,11 +22,11 @@ import tempfile
 import yaml
 from google.protobuf import json_format, struct_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
+from tfx.dsl.components.base import base_driver
 from tfx.orchestration import data_types
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
-from components.baseline import LatestPushedModel
 from pipeline.config import PipelineConfig
 from pipeline.dag import create_pipeline
 from pipeline.fingerprints import code_versions
@@ -39,8 +44,6 @@ def default_image() -> str:
 # Not written into the spec (TFX keeps it for the PipelineJob only); the real
 # pipeline root is given at submission.
 COMPILE_ROOT = "gs://pipeline-root-given-at-submission"
-# Components whose output depends on state outside their inputs.
-UNCACHED = (LatestPushedModel,)
 # TFX's executor entry point behind a shim for the open-source launcher.
 ENTRYPOINT = ("python", "-m", "pipeline.kubeflow.entrypoint")
 
@@ -88,9 +91,15 @@ def _struct_value(value) -> struct_pb2.Value:
     return struct_pb2.Value(number_value=value)
 
 
+def keyed_by_driver(component) -> bool:
+    """Whether TFX's cache key for `component` holds something only its own
+    driver computes (a driver other than TFX's pass-through BaseDriver)."""
+    return component.driver_class is not base_driver.BaseDriver
+
+
 def _disable_cache(spec: pipeline_spec_pb2.PipelineSpec, pipeline: tfx_pipeline.Pipeline) -> None:
     for component in pipeline.components:
-        if isinstance(component, UNCACHED):
+        if keyed_by_driver(component):
             spec.root.dag.tasks[component.id].caching_options.enable_cache = False
 
 

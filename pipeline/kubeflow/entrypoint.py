@@ -1,11 +1,13 @@
-"""TFX's Kubeflow V2 executor entry point, for the open-source KFP launcher.
+"""TFX's Kubeflow V2 executor entry point, for the open-source KFP launcher and kfp.local.
 
 The open-source driver rebuilds a task's input artifacts from ML Metadata with
 their name, uri and metadata but no type; TFX's entry point needs the type to
 pick the artifact class and fails on such input (UnboundLocalError in
-`_retrieve_class_path`). The compiled spec hands every container its input
-definitions (`--json_serialized_inputs_spec_args`), so this fills the missing
-types in from there and then runs TFX's own entry point unchanged.
+`_retrieve_class_path`). kfp.local passes them typed `system.Artifact`, which
+TFX then fails to import as a class path. The compiled spec hands every
+container its input definitions (`--json_serialized_inputs_spec_args`), so
+each input artifact whose type is missing or names another type gets the
+type the task declares, and TFX's own entry point then runs unchanged.
 
 TFX finds a custom artifact class by taking its schema title, the TYPE_NAME,
 as an import path; the project's own types (e.g. the report's `system.HTML`)
@@ -35,8 +37,19 @@ EXECUTOR_FLAG = "--executor_class_path"
 PROJECT_PACKAGES = ("components", "pipeline", "trainer")  # where artifact classes live
 
 
+def type_title(artifact_type: pipeline_spec_pb2.ArtifactTypeSchema) -> str:
+    """The type's name: its schema title, or the `title:` of its instance schema."""
+    if artifact_type.schema_title:
+        return artifact_type.schema_title
+    for line in artifact_type.instance_schema.splitlines():
+        if line.startswith("title:"):
+            return line[len("title:"):].strip()
+    return ""
+
+
 def complete_executor_input(executor_input: str, inputs_spec: str) -> str:
-    """The executor input with each untyped input artifact given its declared type."""
+    """The executor input with each input artifact that is untyped, or typed other
+    than the task declares (kfp.local's `system.Artifact`), given the declared type."""
     message = json_format.Parse(executor_input, pipeline_spec_pb2.ExecutorInput(),
                                 ignore_unknown_fields=True)
     spec = json_format.Parse(inputs_spec, pipeline_spec_pb2.ComponentInputsSpec(),
@@ -44,9 +57,10 @@ def complete_executor_input(executor_input: str, inputs_spec: str) -> str:
     for key, artifacts in message.inputs.artifacts.items():
         if key not in spec.artifacts:
             continue
+        declared = spec.artifacts[key].artifact_type
         for artifact in artifacts.artifacts:
-            if not (artifact.type.schema_title or artifact.type.instance_schema):
-                artifact.type.CopyFrom(spec.artifacts[key].artifact_type)
+            if type_title(artifact.type) != type_title(declared):
+                artifact.type.CopyFrom(declared)
     return json_format.MessageToJson(message, sort_keys=True)
 
 
