@@ -81,8 +81,9 @@ def match_task(cmd: list, commands: dict):
     for task, compiled in commands.items():
         if len(compiled) != len(cmd):
             continue
-        filled = [c for c, s in zip(cmd, compiled) if s == PLACEHOLDER]
-        if all(c == s for c, s in zip(cmd, compiled) if s != PLACEHOLDER) and len(filled) == 1:
+        filled = [c for c, s in zip(cmd, compiled, strict=True) if s == PLACEHOLDER]
+        if all(c == s for c, s in zip(cmd, compiled, strict=True) if s != PLACEHOLDER) \
+                and len(filled) == 1:
             return task, json.loads(filled[0])
     return None, None
 

@@ -24,6 +24,7 @@ RUNNER = os.path.join(REPO, "tests", "kfp_local_run.py")
 # Enough training to pass a low bar quickly: the check is the machinery, not quality.
 RUN_PARAMETERS = {"train_steps": 150, "accuracy_threshold": 0.5}
 TASK_USER = (1000, 1000)
+TASK_USER_TEXT = "1000:1000"
 MISSING_DATA = "/no/such/images"
 TIMES_OUT = os.path.join(REPO, "build", "test-kfp-local.json")
 
@@ -45,7 +46,7 @@ def run_kfp_local(root: str, name: str, parameters: dict) -> dict:
     """One run of pipeline.yaml under kfp.local; the runner's JSON outcome."""
     result = os.path.join(root, f"{name}.json")
     cmd = [_kfp_python(), RUNNER, "--spec", os.path.join(REPO, "pipeline.yaml"),
-           "--root", root, "--result", result, "--user", "%d:%d" % TASK_USER]
+           "--root", root, "--result", result, "--user", TASK_USER_TEXT]
     cmd += [f"--param={key}={value}" for key, value in parameters.items()]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     print(proc.stdout[-3000:])
@@ -90,7 +91,7 @@ def test_kfp_local_runs_every_task_as_non_root_without_network(digits_run):
     assert sorted(tasks) == digits_run["all_tasks"]
     for task, outcome in tasks.items():
         assert outcome["exit_code"] == 0, (task, outcome["log_tail"])
-        assert outcome["user"] == "%d:%d" % TASK_USER and outcome["network_mode"] == "none"
+        assert outcome["user"] == TASK_USER_TEXT and outcome["network_mode"] == "none"
     # kfp.local hands upstream outputs down as system.Artifact, not the tfx.* type
     # the spec declares: the entry point took the type from the task's own spec.
     assert tasks["StatisticsGen"]["input_types"]["examples"][0]["schemaTitle"] == "system.Artifact"
@@ -131,7 +132,8 @@ def test_missing_data_stops_at_example_gen_with_exit_2_and_pushes_nothing(missin
     assert list(outcome["tasks"]) == ["ImageExampleGen"], sorted(outcome["tasks"])
     failed = outcome["tasks"]["ImageExampleGen"]
     assert failed["exit_code"] == 2, failed["log_tail"]
-    lines = [line for line in failed["log_tail"].splitlines() if line.startswith("tiedflow: error:")]
+    lines = [line for line in failed["log_tail"].splitlines()
+             if line.startswith("tiedflow: error:")]
     assert len(lines) == 1 and lines[0].startswith(
         f"tiedflow: error: --data {MISSING_DATA}: no such file or directory"), failed["log_tail"]
     assert "Traceback" not in failed["log_tail"]
