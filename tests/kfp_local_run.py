@@ -164,9 +164,11 @@ def main(argv=None) -> int:
         params[name] = yaml.safe_load(value) if value else ""
 
     start = time.monotonic()
-    pipeline(**params)
-    seconds = time.monotonic() - start
-    tasks = collect(client, run_id, task_commands(spec))
+    try:
+        pipeline(**params)
+    finally:  # read back and remove the containers even if kfp.local raised
+        seconds = time.monotonic() - start
+        tasks = collect(client, run_id, task_commands(spec))
     result = {"kfp_version": kfp.__version__, "compiled_image": compiled_image, "image": image,
               "parameters": params, "seconds": round(seconds, 1), "tasks": tasks,
               "all_tasks": sorted(spec["root"]["dag"]["tasks"])}
