@@ -16,7 +16,7 @@ import numpy as np
 
 from ingestion.errors import DataError
 from ingestion.examples import Record
-from ingestion.images import to_uint8_image
+from ingestion.images import is_image_name, to_uint8_image
 
 DIGITS_COUNT = 1797
 REMOTE = ("gs://",)
@@ -44,7 +44,9 @@ def check_source(data: str) -> str:
         return "folder"
     if any(ch in data for ch in "*?[") or data.startswith(REMOTE) or os.path.isfile(data):
         if not _glob(data):
-            raise DataError(f"--data {data}: no files match")
+            raise DataError(f"--data {data}: no files match; give an image folder, a TFRecord "
+                            "file or a pattern that matches TFRecord files (quote a pattern "
+                            "so that the shell leaves it alone)")
         return "tfrecord"
     raise DataError(f"--data {data}: no such file or directory "
                     "(expected 'digits', an image folder, or TFRecord file(s))")
@@ -83,7 +85,11 @@ def class_folders(root: str) -> list[str]:
     names = [n.rstrip("/") for n in gfile.listdir(root)]
     names = [n for n in names if not n.startswith(".") and gfile.isdir(os.path.join(root, n))]
     if not names:
-        raise DataError(f"{root}: no class folders (expected {root}/<class>/<image>.png)")
+        loose = any(is_image_name(n) for n in gfile.listdir(root))
+        raise DataError(f"{root}: no class folders"
+                        + (" (its images lie loose in it)" if loose else "")
+                        + f"; put each class's images in a folder of their own: "
+                          f"{root}/<class>/<image>.png")
     return class_order(names)
 
 
@@ -97,7 +103,8 @@ def class_order(names) -> list[str]:
 def tfrecord_files(pattern: str) -> list[str]:
     files = [f for f in _glob(pattern) if not os.path.basename(f).startswith(".")]
     if not files:
-        raise DataError(f"{pattern}: no TFRecord files match")
+        raise DataError(f"--data {pattern}: no TFRecord files match (hidden files are left "
+                        "out); give TFRecord files of tf.Examples")
     return files
 
 
@@ -109,8 +116,6 @@ def estimated_examples(data: str) -> int | None:
     if data == "digits" or data.startswith(REMOTE):
         return None
     if os.path.isdir(data):
-        from ingestion.images import is_image_name
-
         return sum(1 for folder, dirs, files in _visible_walk(data)
                    for name in files if is_image_name(name))
     from ingestion.tfrecords import records_per_byte

@@ -29,6 +29,7 @@ from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
 from apache_beam.transforms.window import GlobalWindows
 
 from ingestion import images, sources, tfrecords
+from ingestion.data_checks import Profile, checked, class_names, merge, tally
 from ingestion.errors import DataError
 from ingestion.examples import mean_ink, serialized_examples
 from ingestion.settings import IngestSettings
@@ -131,31 +132,6 @@ class ReadImages(beam.PTransform):
         return raw, skipped | "SkippedPath" >> beam.Map(lambda m: m.path)
 
 
-def class_names(labels: list, settings: IngestSettings) -> list[str]:
-    """The classes in id order: the `classes` setting, else from the labels found.
-
-    Integer labels (and class folders named by numbers) are ids: they must be
-    0..K-1 with none missing. Names are sorted. Fewer than two classes is an error."""
-    if settings.classes:
-        names = [str(c) for c in settings.classes]
-    elif all(isinstance(l, int) or (isinstance(l, str) and l.isdigit()) for l in labels):
-        ids = sorted({int(l) for l in labels})
-        if ids and ids[0] < 0:
-            raise DataError(f"label {ids[0]}: class ids must be 0 or more")
-        missing = sorted(set(range(ids[-1] + 1)) - set(ids)) if ids else []
-        if missing:
-            raise DataError(f"class ids must be 0..{ids[-1]} with none missing, but no example "
-                            f"has the id(s) {', '.join(map(str, missing[:10]))}; relabel the "
-                            "data or name the classes with the `classes` setting")
-        names = [str(i) for i in range(ids[-1] + 1)] if ids else []
-    else:
-        names = sorted({str(l) for l in labels})
-    if len(names) < 2:
-        raise DataError(f"the data has {len(names)} class(es) ({', '.join(names) or 'none'}): "
-                        "a classifier needs at least two")
-    return names
-
-
 def _class_id(image: RawImage, ids: dict) -> int:
     label = str(image.label)
     if label not in ids:
@@ -164,14 +140,15 @@ def _class_id(image: RawImage, ids: dict) -> int:
     return ids[label]
 
 
-def target_shape(shape_counts: list, colour_share: float,
+def target_shape(sizes: dict, colour_share: float,
                  settings: IngestSettings) -> tuple[int, int, int]:
     """(H, W, C) every image is converted to: the settings', else the most common
-    size (ties: the larger) and colour if most images are colour."""
+    size (ties: the larger) and colour if most images are colour. `sizes`:
+    {(H, W): (images, where)}."""
     if settings.image_size:
         height = width = settings.image_size
     else:
-        (height, width), _ = max(shape_counts, key=lambda item: (item[1], item[0]))
+        (height, width), _ = max(sizes.items(), key=lambda item: (item[1][0], item[0]))
     channels = settings.channels or (3 if colour_share > 0.5 else 1)
     return height, width, channels
 
@@ -195,31 +172,31 @@ def _place(facts: tuple, cutoffs: dict) -> tuple[int, int, float]:
 
 
 class _Profile(beam.CombineFn):
-    """The labels, image sizes and colour of all images, in one pass as they are read:
-    (distinct labels, [((H, W), images)], share of colour images)."""
+    """The labels, image sizes and colour of all images, in one pass as they are read
+    (ingestion.data_checks.Profile: per label and size, a count and one record)."""
 
     def create_accumulator(self):
-        return set(), {}, 0, 0
+        return {}, {}, 0, 0
 
     def add_input(self, acc, image: RawImage):
         labels, sizes, colour, count = acc
-        labels.add(image.label)
-        size = image.pixels.shape[:2]
-        sizes[size] = sizes.get(size, 0) + 1
+        tally(labels, image.label, image.where)
+        tally(sizes, image.pixels.shape[:2], image.where)
         return labels, sizes, colour + bool(image.colour), count + 1
 
     def merge_accumulators(self, accumulators):
-        labels, sizes, colour, count = set(), {}, 0, 0
+        labels, sizes, colour, count = {}, {}, 0, 0
         for more, more_sizes, more_colour, more_count in accumulators:
-            labels |= more
-            for size, n in more_sizes.items():
-                sizes[size] = sizes.get(size, 0) + n
+            merge(labels, more)
+            merge(sizes, more_sizes)
             colour, count = colour + more_colour, count + more_count
         return labels, sizes, colour, count
 
     def extract_output(self, acc):
         labels, sizes, colour, count = acc
-        return list(labels), list(sizes.items()), colour / count if count else float("nan")
+        return Profile({k: tuple(v) for k, v in labels.items()},
+                       {k: tuple(v) for k, v in sizes.items()},
+                       colour / count if count else float("nan"), count)
 
 
 class _SplitStats(beam.CombineFn):
@@ -328,14 +305,21 @@ class ImagesToExamples(beam.PTransform):
 
     def expand(self, raw):
         settings = self.settings
-        # Side inputs from a profile made as the images are read (same stage).
-        profile = raw | "Profile" >> beam.CombineGlobally(_Profile())
-        names_pc = profile | "ClassNames" >> beam.Map(lambda p: class_names(p[0], settings))
+        skipped = self.skipped if self.skipped is not None else (
+            raw.pipeline | "NoSkipped" >> beam.Create([]))
+        skipped_count = beam.pvalue.AsSingleton(skipped | "CountSkipped"
+                                                >> beam.combiners.Count.Globally())
+        # Side inputs from a profile made as the images are read (same stage),
+        # once the data set passes the checks that need all of it.
+        profile = (raw | "Profile" >> beam.CombineGlobally(_Profile())
+                   | "CheckData" >> beam.Map(checked, settings, skipped_count))
+        names_pc = profile | "ClassNames" >> beam.Map(lambda p: class_names(p.labels, settings))
         names = beam.pvalue.AsSingleton(names_pc)
         ids = beam.pvalue.AsSingleton(  # name -> id, built once, not per image
             names_pc | "ClassIds" >> beam.Map(lambda ns: {n: i for i, n in enumerate(ns)}))
         shape = beam.pvalue.AsSingleton(
-            profile | "TargetShape" >> beam.Map(lambda p: target_shape(p[1], p[2], settings)))
+            profile | "TargetShape" >> beam.Map(
+                lambda p: target_shape(p.sizes, p.colour_share, settings)))
 
         # (class id, hash, ink) per image: the split cutoffs, then the counts and the
         # ink tertiles of the converted training images (exact: the images are
@@ -358,13 +342,8 @@ class ImagesToExamples(beam.PTransform):
             _ToExamples(settings.seed), ids, shape, cutoffs, edges).with_outputs(*SPLITS)
         examples = {name: tagged[name] for name in SPLITS}
 
-        skipped = self.skipped if self.skipped is not None else (
-            raw.pipeline | "NoSkipped" >> beam.Create([]))
         summary = (raw.pipeline | "SummaryOnce" >> beam.Create([None])
-                   | "Summary" >> beam.Map(
-                       _summary, names, shape, stats,
-                       beam.pvalue.AsSingleton(skipped | "CountSkipped"
-                                               >> beam.combiners.Count.Globally())))
+                   | "Summary" >> beam.Map(_summary, names, shape, stats, skipped_count))
         return examples, summary
 
 
