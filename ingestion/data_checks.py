@@ -133,20 +133,30 @@ def class_names(labels: dict, settings: IngestSettings) -> list[str]:
         ids: dict = {}
         for label, (count, where) in labels.items():
             merge(ids, {int(label): (count, where)})
-        names = _ids_to_names(ids)
+        _no_negative_ids(ids)
+        if len(ids) < 2:
+            _one_class(labels, settings)
+        return _contiguous_ids(ids)
+    if len({str(l) for l in labels}) < 2:
+        _one_class(labels, settings)
+    return sorted({str(l) for l in labels})
+
+
+def _one_class(labels: dict, settings: IngestSettings) -> None:
+    from ingestion import sources
+
+    label, (_, where) = next(iter(labels.items()), (None, (0, "")))
+    count = sum(n for n, _ in labels.values())
+    if settings.data != "digits" and sources.check_source(settings.data) == "folder":
+        fix = f"give each class a folder of its own under {settings.data.rstrip('/')}/"
     else:
-        names = sorted({str(l) for l in labels})
-    if len(names) < 2:
-        label, (_, where) = next(iter(labels.items()), (None, (0, "")))
-        count = sum(n for n, _ in labels.values())
-        raise DataError(f"--data {settings.data}: every example has the label {label!r} "
-                        f"({_records(count)}, e.g. {where}); a classifier needs at least two "
-                        f"classes: check the `label_feature` setting (now "
-                        f"{settings.label_feature!r}) or the data")
-    return names
+        fix = f"check the `label_feature` setting (now {settings.label_feature!r}) or the data"
+    raise DataError(f"--data {settings.data}: every example has the label {str(label)!r} "
+                    f"({_records(count)}, e.g. {where}); a classifier needs at least two "
+                    f"classes: {fix}")
 
 
-def _ids_to_names(ids: dict) -> list[str]:
+def _no_negative_ids(ids: dict) -> None:
     negative = sorted(i for i in ids if i < 0)
     if negative:
         count, where = ids[negative[0]]
@@ -155,6 +165,9 @@ def _ids_to_names(ids: dict) -> list[str]:
         raise DataError(f"{where}: label {negative[0]}: class ids must be 0 or more, and "
                         f"{_have(count)} it{also}; fix the label(s), or give the "
                         "labels' classes in order with the `classes` setting")
+
+
+def _contiguous_ids(ids: dict) -> list[str]:
     top = max(ids)
     missing = sorted(set(range(top + 1)) - set(ids))
     if missing:
