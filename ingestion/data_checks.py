@@ -8,6 +8,7 @@ check names a record to look at, and says what would fix it. The messages are
 one line: Beam's multi-processing runner sends a worker's error back as text,
 and the CLI finds a DataError there by its last line (pipeline find_user_error).
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -22,10 +23,11 @@ SHOWN = 5  # offending values named in one message
 class Profile(NamedTuple):
     """What one pass over the images learns: per label and per (H, W), the number
     of images with it and where one of them is; the share of colour images."""
+
     labels: dict  # label -> (images, where)
     sizes: dict  # (H, W) -> (images, where)
     colour_share: float
-    count: int
+    images: int
 
 
 def tally(table: dict, key, where: str) -> None:
@@ -73,24 +75,33 @@ def _ranges(ids: list[int]) -> str:
 
 def check_not_empty(profile: Profile, settings: IngestSettings, kind: str, skipped: int) -> None:
     """A source without a single example is named, with what to put there."""
-    if profile.count:
+    if profile.images:
         return
     data = settings.data
     if kind == "folder":
-        others = (f"; {skipped} file(s) there are not images by their name's suffix"
-                  if skipped else "")
-        raise DataError(f"{data}: no images in its class folders{others}; put the images "
-                        f"(.png, .jpg, ...) in {data.rstrip('/')}/<class>/, one folder per class")
-    raise DataError(f"--data {data}: the TFRecord file(s) it names hold no records (empty "
-                    "files); give files that hold tf.Examples")
+        others = (
+            f"; {skipped} file(s) there are not images by their name's suffix" if skipped else ""
+        )
+        raise DataError(
+            f"{data}: no images in its class folders{others}; put the images "
+            f"(.png, .jpg, ...) in {data.rstrip('/')}/<class>/, one folder per class"
+        )
+    raise DataError(
+        f"--data {data}: the TFRecord file(s) it names hold no records (empty "
+        "files); give files that hold tf.Examples"
+    )
 
 
 def check_flat_sizes(profile: Profile, settings: IngestSettings, kind: str) -> None:
     """Flat pixel lists (no `image_shape`) are read as square images; records of
     several lengths would each become another square size, silently resized
     to one. The most common length is the data set's; the others are refused."""
-    if len(profile.sizes) < 2 or kind != "tfrecord" or settings.image_shape or \
-            settings.pixel_encoding not in FLAT_ENCODINGS:
+    if (
+        len(profile.sizes) < 2
+        or kind != "tfrecord"
+        or settings.image_shape
+        or settings.pixel_encoding not in FLAT_ENCODINGS
+    ):
         return
     by_count = sorted(profile.sizes.items(), key=lambda item: (-item[1][0], item[0]))
     (common, (common_count, _)), odd = by_count[0], by_count[1:]
@@ -98,17 +109,18 @@ def check_flat_sizes(profile: Profile, settings: IngestSettings, kind: str) -> N
     lengths = ", ".join(f"{h * w} ({_records(n)})" for (h, w), (n, _) in odd[:SHOWN])
     raise DataError(
         f"{where}: feature {settings.image_feature!r} has {height * width} values, but "
-        f"{common_count} of the {profile.count} records have {common[0] * common[1]} "
+        f"{common_count} of the {profile.images} records have {common[0] * common[1]} "
         f"({common[0]}x{common[1]}); a flat pixel list has no shape of its own, and other "
         f"lengths are: {lengths}; fix or leave out those records, or set image_shape=H,W "
-        "(or H,W,C) to the shape every record has")
+        "(or H,W,C) to the shape every record has"
+    )
 
 
 def checked(profile: Profile, settings: IngestSettings, skipped: int = 0) -> Profile:
     """The profile, once the data set passes the checks that need all of it."""
     from ingestion import sources
 
-    if profile.count and len(profile.sizes) < 2:
+    if profile.images and len(profile.sizes) < 2:
         return profile
     kind = sources.check_source(settings.data)
     check_not_empty(profile, settings, kind, skipped)
@@ -126,10 +138,14 @@ def class_names(labels: dict, settings: IngestSettings) -> list[str]:
     if settings.classes:
         names = [str(c) for c in settings.classes]
         if len(names) < 2:
-            raise DataError(f"setting 'classes': {len(names)} class(es) ({', '.join(names)}); "
-                            "a classifier needs at least two")
+            raise DataError(
+                f"setting 'classes': {len(names)} class(es) ({', '.join(names)}); "
+                "a classifier needs at least two"
+            )
         return names
-    if all(isinstance(l, int) or (isinstance(l, str) and l.isdigit()) for l in labels):
+    if all(
+        isinstance(label, int) or (isinstance(label, str) and label.isdigit()) for label in labels
+    ):
         ids: dict = {}
         for label, (count, where) in labels.items():
             merge(ids, {int(label): (count, where)})
@@ -137,9 +153,9 @@ def class_names(labels: dict, settings: IngestSettings) -> list[str]:
         if len(ids) < 2:
             _one_class(labels, settings)
         return _contiguous_ids(ids)
-    if len({str(l) for l in labels}) < 2:
+    if len({str(label) for label in labels}) < 2:
         _one_class(labels, settings)
-    return sorted({str(l) for l in labels})
+    return sorted({str(label) for label in labels})
 
 
 def _one_class(labels: dict, settings: IngestSettings) -> None:
@@ -151,20 +167,27 @@ def _one_class(labels: dict, settings: IngestSettings) -> None:
         fix = f"give each class a folder of its own under {settings.data.rstrip('/')}/"
     else:
         fix = f"check the `label_feature` setting (now {settings.label_feature!r}) or the data"
-    raise DataError(f"--data {settings.data}: every example has the label {str(label)!r} "
-                    f"({_records(count)}, e.g. {where}); a classifier needs at least two "
-                    f"classes: {fix}")
+    raise DataError(
+        f"--data {settings.data}: every example has the label {str(label)!r} "
+        f"({_records(count)}, e.g. {where}); a classifier needs at least two "
+        f"classes: {fix}"
+    )
 
 
 def _no_negative_ids(ids: dict) -> None:
     negative = sorted(i for i in ids if i < 0)
     if negative:
         count, where = ids[negative[0]]
-        also = (f" (other negative ids: {', '.join(map(str, negative[1:SHOWN + 1]))})"
-                if len(negative) > 1 else "")
-        raise DataError(f"{where}: label {negative[0]}: class ids must be 0 or more, and "
-                        f"{_have(count)} it{also}; fix the label(s), or give the "
-                        "labels' classes in order with the `classes` setting")
+        also = (
+            f" (other negative ids: {', '.join(map(str, negative[1 : SHOWN + 1]))})"
+            if len(negative) > 1
+            else ""
+        )
+        raise DataError(
+            f"{where}: label {negative[0]}: class ids must be 0 or more, and "
+            f"{_have(count)} it{also}; fix the label(s), or give the "
+            "labels' classes in order with the `classes` setting"
+        )
 
 
 def _contiguous_ids(ids: dict) -> list[str]:
@@ -173,10 +196,15 @@ def _contiguous_ids(ids: dict) -> list[str]:
     if missing:
         beyond = sorted((i for i in ids if i > missing[0]), key=lambda i: (ids[i][0], -i))
         count, where = ids[beyond[0]]
-        also = (f" (other ids past the gap: {', '.join(map(str, sorted(beyond[1:])[:SHOWN]))})"
-                if len(beyond) > 1 else "")
-        raise DataError(f"{where}: label {beyond[0]}: class ids must be 0..K-1 with none "
-                        f"missing, but no example has the id(s) {_ranges(missing)}, and "
-                        f"{_have(count)} it{also}; fix the label(s), or give "
-                        "the labels' classes in order with the `classes` setting")
+        also = (
+            f" (other ids past the gap: {', '.join(map(str, sorted(beyond[1:])[:SHOWN]))})"
+            if len(beyond) > 1
+            else ""
+        )
+        raise DataError(
+            f"{where}: label {beyond[0]}: class ids must be 0..K-1 with none "
+            f"missing, but no example has the id(s) {_ranges(missing)}, and "
+            f"{_have(count)} it{also}; fix the label(s), or give "
+            "the labels' classes in order with the `classes` setting"
+        )
     return [str(i) for i in range(top + 1)]

@@ -5,6 +5,7 @@ source) and what would fix it, and the model pushed before is untouched.
 The runs go into one output dir that starts with a copy of `pipeline_run`'s
 pushed models; each fails in ImageExampleGen, a few seconds in.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,8 @@ import shutil
 
 import pytest
 import tensorflow as tf
-
 from conftest import run_tiedflow, tree_digest
+
 from ingestion import sources
 
 pytestmark = pytest.mark.e2e
@@ -22,15 +23,18 @@ RECORDS = 600
 BAD = 123  # the index of the one bad record
 # Short in case a gate lets the data through: the run then fails its test quickly.
 QUICK = ("--set", "train_steps=20", "--set", "accuracy_threshold=0.3")
-WORKERS = ("--beam-arg=--direct_running_mode=multi_processing",
-           "--beam-arg=--direct_num_workers=2")
+WORKERS = ("--beam-arg=--direct_running_mode=multi_processing", "--beam-arg=--direct_num_workers=2")
 
 
 def _example(pixels, label) -> bytes:
-    return tf.train.Example(features=tf.train.Features(feature={
-        "pixels": tf.train.Feature(int64_list=tf.train.Int64List(value=list(pixels))),
-        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-    })).SerializeToString()
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "pixels": tf.train.Feature(int64_list=tf.train.Int64List(value=list(pixels))),
+                "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+            }
+        )
+    ).SerializeToString()
 
 
 def _digits_with(path, bad_pixels=None, bad_label=None) -> str:
@@ -72,8 +76,12 @@ def guarded(pipeline_run, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("guarded") / "out"
     shutil.copytree(os.path.join(pipeline_run.output_dir, "serving"), out / "serving")
     serving = str(out / "serving")
-    return {"out": str(out), "serving": serving, "versions": sorted(os.listdir(serving)),
-            "digest": tree_digest(serving)}
+    return {
+        "out": str(out),
+        "serving": serving,
+        "versions": sorted(os.listdir(serving)),
+        "digest": tree_digest(serving),
+    }
 
 
 def _record(key):
@@ -81,27 +89,72 @@ def _record(key):
 
 
 CASES = {
-    "longer_list": ("longer", (), lambda d: _record("longer")(d) + re.escape(
-        "feature 'pixels' has 100 values, but 599 of the 600 records have 64 (8x8); a flat "
-        "pixel list has no shape of its own") + ".*set image_shape=H,W"),
-    "label_42": ("label42", (), lambda d: _record("label42")(d) + re.escape(
-        "label 42: class ids must be 0..K-1 with none missing, but no example has the id(s) "
-        "10-41, and 1 record has it; fix the label(s)")),
-    "label_minus_1": ("negative", (), lambda d: _record("negative")(d) + re.escape(
-        "label -1: class ids must be 0 or more, and 1 record has it; fix the label(s)")),
-    "empty_tfrecord": ("empty", (), lambda d: re.escape(
-        f"--data {d['empty']}: the TFRecord file(s) it names hold no records (empty files); "
-        "give files that hold tf.Examples")),
-    "folder_without_images": ("no_images", (), lambda d: re.escape(
-        f"{d['no_images']}: no images in its class folders; 1 file(s) there are not images by "
-        f"their name's suffix; put the images (.png, .jpg, ...) in {d['no_images']}/<class>/")),
-    "glob_matching_nothing": ("no_match", (), lambda d: re.escape(
-        f"--data {d['no_match']}: no files match; give an image folder, a TFRecord file or a "
-        "pattern that matches TFRecord files")),
+    "longer_list": (
+        "longer",
+        (),
+        lambda d: (
+            _record("longer")(d)
+            + re.escape(
+                "feature 'pixels' has 100 values, but 599 of the 600 records have 64 (8x8); a flat "
+                "pixel list has no shape of its own"
+            )
+            + ".*set image_shape=H,W"
+        ),
+    ),
+    "label_42": (
+        "label42",
+        (),
+        lambda d: (
+            _record("label42")(d)
+            + re.escape(
+                "label 42: class ids must be 0..K-1 with none missing, but no example has the "
+                "id(s) 10-41, and 1 record has it; fix the label(s)"
+            )
+        ),
+    ),
+    "label_minus_1": (
+        "negative",
+        (),
+        lambda d: (
+            _record("negative")(d)
+            + re.escape(
+                "label -1: class ids must be 0 or more, and 1 record has it; fix the label(s)"
+            )
+        ),
+    ),
+    "empty_tfrecord": (
+        "empty",
+        (),
+        lambda d: re.escape(
+            f"--data {d['empty']}: the TFRecord file(s) it names hold no records (empty files); "
+            "give files that hold tf.Examples"
+        ),
+    ),
+    "folder_without_images": (
+        "no_images",
+        (),
+        lambda d: re.escape(
+            f"{d['no_images']}: no images in its class folders; 1 file(s) there are not images by "
+            f"their name's suffix; put the images (.png, .jpg, ...) in {d['no_images']}/<class>/"
+        ),
+    ),
+    "glob_matching_nothing": (
+        "no_match",
+        (),
+        lambda d: re.escape(
+            f"--data {d['no_match']}: no files match; give an image folder, a TFRecord file or a "
+            "pattern that matches TFRecord files"
+        ),
+    ),
 }
 # The same bad records with Beam's worker processes: the error crosses back as text.
-CASES.update({f"{name}_two_workers": (key, WORKERS, pattern) for name, (key, _, pattern)
-              in CASES.items() if name in ("longer_list", "label_42", "label_minus_1")})
+CASES.update(
+    {
+        f"{name}_two_workers": (key, WORKERS, pattern)
+        for name, (key, _, pattern) in CASES.items()
+        if name in ("longer_list", "label_42", "label_minus_1")
+    }
+)
 
 
 @pytest.mark.parametrize("case", list(CASES))
