@@ -29,6 +29,7 @@ from tfx.proto.orchestration import driver_output_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
+from components import tfx_internals
 from ingestion.settings import IngestSettings
 from ingestion.transforms import SPLITS, ImagesToExamples, ReadImages, read_summary, write_summary
 from names import CLASS_NAMES_PROPERTY, IMAGE_SHAPE_PROPERTY, SKIPPED_FILES_PROPERTY
@@ -83,7 +84,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         settings = settings_from(exec_properties)
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
         examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
-        with self._make_beam_pipeline() as pipeline:
+        with tfx_internals.make_beam_pipeline(self) as pipeline:
             raw, skipped = pipeline | "Read" >> ReadImages(settings)
             splits, summary = raw | "ToExamples" >> ImagesToExamples(settings, skipped)
             for name in SPLITS:

@@ -17,6 +17,7 @@ from tfx.types import artifact_utils
 from tfx.types import standard_component_specs as specs
 from tfx.utils import io_utils, proto_utils
 
+from components import tfx_internals
 from components.knobs import CODE_VERSION, FoldKnobs, Knob, WithKnobs
 from pushed_models.push import push
 
@@ -35,13 +36,13 @@ KNOBS = (Knob.declared("serving_dir", _fold_serving_dir), CODE_VERSION)
 class SafePushExecutor(tfx_executor.Executor):
     """TFX's Pusher executor, with the copy replaced by pushed_models.push: a new
     version number every time, written elsewhere and moved into place. The
-    PushedModel artifact records the version actually written."""
+    PushedModel artifact records the version actually written, marked the way
+    TFX's Pusher marks it (components.tfx_internals)."""
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
-        self._log_startup(input_dict, output_dict, exec_properties)
         model_push = artifact_utils.get_single_instance(output_dict[specs.PUSHED_MODEL_KEY])
         if not self.CheckBlessing(input_dict):
-            self._MarkNotPushed(model_push)
+            tfx_internals.mark_not_pushed(self, model_push)
             return
         destination = pusher_pb2.PushDestination()
         proto_utils.json_to_proto(exec_properties[specs.PUSH_DESTINATION_KEY], destination)
@@ -51,7 +52,7 @@ class SafePushExecutor(tfx_executor.Executor):
         version, target = push(model_path, destination.filesystem.base_directory)
         logging.info("Model written to serving path %s.", target)
         io_utils.copy_dir(model_path, model_push.uri)  # TFX's archive copy
-        self._MarkPushed(model_push, pushed_destination=target, pushed_version=version)
+        tfx_internals.mark_pushed(self, model_push, target, version)
 
 
 class Executor(FoldKnobs, SafePushExecutor):
