@@ -14,6 +14,7 @@ import os
 
 import pytest
 import tensorflow as tf
+from conftest import tree_digest
 from kfp_launcher import OssLauncher, dag_order
 
 from pipeline.kubeflow import compiler, entrypoint
@@ -87,14 +88,29 @@ def test_run_parameters_reach_their_tasks(launched):
     assert PipelineConfig().accuracy_threshold not in bounds
 
 
-def test_pusher_pushes_exactly_when_the_evaluator_blessed(launched):
+def _pushed_version(launched) -> str:
+    """The one version folder the Pusher task wrote under serving_dir."""
+    versions = sorted(v for v in os.listdir(launched.serving_dir) if v.isdigit()) \
+        if os.path.isdir(launched.serving_dir) else []
+    assert len(versions) == 1, f"pushed versions: {versions}"
+    return versions[0]
+
+
+def test_the_blessed_model_is_pushed(launched):
+    """RUN_PARAMETERS bless (an accuracy bound of 0.5, far below what 150 steps
+    reach), so the Pusher task must push: the Trainer's SavedModel, file for
+    file, in one new version folder, recorded on the PushedModel artifact."""
     blessing = launched.outputs["Evaluator"]["blessing"]
-    blessed = bool(blessing["metadata"].get("blessed"))
-    assert os.path.exists(os.path.join(blessing["uri"],
-                                       "BLESSED" if blessed else "NOT_BLESSED"))
-    pushed = glob.glob(os.path.join(launched.serving_dir, "*", "saved_model.pb"))
-    assert bool(pushed) == blessed
-    assert bool(launched.outputs["Pusher"]["pushed_model"]["metadata"].get("pushed")) == blessed
+    assert blessing["metadata"].get("blessed") == 1, blessing["metadata"]
+    assert os.path.exists(os.path.join(blessing["uri"], "BLESSED"))
+    pushed = launched.outputs["Pusher"]["pushed_model"]["metadata"]
+    version = _pushed_version(launched)
+    target = os.path.join(launched.serving_dir, version)
+    assert pushed.get("pushed") == 1, pushed
+    assert (str(pushed.get("pushed_version")), pushed.get("pushed_destination")) == \
+        (version, target)
+    trained = os.path.join(launched.outputs["Trainer"]["model"]["uri"], "Format-Serving")
+    assert tree_digest(target) == tree_digest(trained)
 
 
 def test_tfx_entry_point_alone_fails_on_untyped_input(launched, spec):
@@ -122,10 +138,7 @@ def test_bad_data_ends_the_task_with_one_line_and_exit_2(launched):
 
 def test_next_run_compares_against_the_pushed_model(launched):
     """A second run's baseline is the model the first run pushed (no Resolver)."""
-    pushed = glob.glob(os.path.join(launched.serving_dir, "*", "saved_model.pb"))
-    if not pushed:
-        pytest.skip("the first run pushed nothing")
-    version = os.path.basename(os.path.dirname(pushed[0]))
+    version = _pushed_version(launched)  # fails, not skips, when nothing was pushed
     launched.run_root = os.path.join(launched.workdir, "run2")
     launched.run_parameters["train_steps"] = 60  # a different candidate model
     for task in ("Trainer", "LatestPushedModel", "Evaluator"):
