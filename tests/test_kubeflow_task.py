@@ -136,6 +136,39 @@ def test_bad_data_ends_the_task_with_one_line_and_exit_2(launched):
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
+@pytest.fixture(scope="module")
+def idle_launcher(spec, tmp_path_factory):
+    """A launcher that has run nothing yet: for tasks that need no upstream output."""
+    workdir = str(tmp_path_factory.mktemp("kfp_bad_data"))
+    return OssLauncher(spec, workdir, {**RUN_PARAMETERS,
+                                       "serving_dir": os.path.join(workdir, "serving")})
+
+
+def test_a_bad_label_ends_the_example_gen_task_naming_file_and_record(idle_launcher, tmp_path):
+    """The label check that needs the whole data set runs in the task too: exit 2,
+    one line naming the file and the record (what the KFP UI's log shows)."""
+    from ingestion import sources
+
+    path = str(tmp_path / "labels.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        for index, record in enumerate(sources.digits_records(8)):
+            if index == 100:
+                break
+            writer.write(tf.train.Example(features=tf.train.Features(feature={
+                "pixels": tf.train.Feature(int64_list=tf.train.Int64List(
+                    value=record.pixels.ravel().tolist())),
+                "label": tf.train.Feature(int64_list=tf.train.Int64List(
+                    value=[42 if index == 33 else record.label])),
+            })).SerializeToString())
+    executor_input = idle_launcher.executor_input("ImageExampleGen")
+    executor_input["inputs"]["parameterValues"]["data"] = path
+    proc = idle_launcher.run("ImageExampleGen", executor_input=executor_input)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert f"tiedflow: error: {path}: record 33: label 42: class ids must be 0..K-1" \
+        in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
 def test_next_run_compares_against_the_pushed_model(launched):
     """A second run's baseline is the model the first run pushed (no Resolver)."""
     version = _pushed_version(launched)  # fails, not skips, when nothing was pushed
