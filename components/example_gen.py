@@ -32,12 +32,13 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from components import tfx_internals
 from ingestion.settings import IngestSettings
 from ingestion.transforms import SPLITS, ImagesToExamples, ReadImages, read_summary, write_summary
-from names import CLASS_NAMES_PROPERTY, IMAGE_SHAPE_PROPERTY, SKIPPED_FILES_PROPERTY
+from names import (CLASS_NAMES_PROPERTY, DATA_FINGERPRINT_PROPERTY, DATA_PROPERTY,
+                   IMAGE_SHAPE_PROPERTY, SKIPPED_FILES_PROPERTY)
 from names.component_ids import IMAGE_EXAMPLE_GEN
 from names.knobs import received_by
 
 EXAMPLES_KEY = "examples"
-FINGERPRINT_KEY = "data_fingerprint"
+FINGERPRINT_KEY = DATA_FINGERPRINT_PROPERTY
 # Settings that are execution properties (Kubeflow run parameters can replace them).
 SETTINGS = {knob.name: knob.property_type for knob in received_by(IMAGE_EXAMPLE_GEN)}
 
@@ -100,6 +101,11 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         examples.set_int_custom_property(SKIPPED_FILES_PROPERTY, done.skipped_files)
         for name in SPLITS:
             examples.set_int_custom_property(f"{name}_examples", sum(done.counts[name]))
+        # Where the examples came from, on the artifact the report and the lineage read.
+        examples.set_string_custom_property(DATA_PROPERTY, settings.data)
+        if exec_properties.get(FINGERPRINT_KEY):  # the driver's; none on Kubeflow
+            examples.set_string_custom_property(DATA_FINGERPRINT_PROPERTY,
+                                                exec_properties[FINGERPRINT_KEY])
 
     GetInputSourceToExamplePTransform = None  # Do reads the source itself
 

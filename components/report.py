@@ -12,6 +12,7 @@ the URI; a directory there (TFX's usual artifact) would show nothing. The page
 itself is `reporting`'s; copying it next to a local run's outputs is the
 CLI's job.
 """
+import json
 import os
 
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
@@ -19,8 +20,8 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts, value_artifact
 
-from names import (BASELINE_SKIPPED_PROPERTY, HAS_MODEL_PROPERTY, HTML_REPORT_TYPE,
-                   PUSHED_VERSION_PROPERTY)
+from names import (BASELINE_SKIPPED_PROPERTY, DATA_FINGERPRINT_PROPERTY, DATA_PROPERTY,
+                   HAS_MODEL_PROPERTY, HTML_REPORT_TYPE, PUSHED_VERSION_PROPERTY)
 
 
 class HtmlReport(value_artifact.ValueArtifact):
@@ -44,6 +45,11 @@ def _class_names_or_none(examples):
         return None
 
 
+def _string_or_none(artifact, name):
+    return artifact.get_string_custom_property(name) if artifact.has_custom_property(name) \
+        else None
+
+
 @component
 def EvaluationReport(
     evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
@@ -54,11 +60,13 @@ def EvaluationReport(
     report: OutputArtifact[HtmlReport],
     title: Parameter[str] = "tiedflow evaluation report",
     code_version: Parameter[str] = "",
+    code_versions: Parameter[str] = "",
 ) -> None:
     """Renders the evaluation into the report page (see reporting.page).
 
     `code_version` is not read: it keys TFX's cache on the report code, so a
-    change to it renders the report anew on the next run.
+    change to it renders the report anew on the next run. `code_versions` is
+    every component's code fingerprint (JSON), shown in the page's lineage.
     """
     from reporting import page
 
@@ -73,6 +81,9 @@ def EvaluationReport(
         evaluation_uri=evaluation.uri, blessed=blessed, statistics_uri=statistics.uri,
         model_uri=model_uri, baseline_version=version, title=title,
         class_names=_class_names_or_none(examples),
+        data=_string_or_none(examples, DATA_PROPERTY),
+        data_fingerprint=_string_or_none(examples, DATA_FINGERPRINT_PROPERTY),
+        code_versions=json.loads(code_versions) if code_versions else None,
         baseline_skipped=(baseline.get_string_custom_property(BASELINE_SKIPPED_PROPERTY)
                           if baseline.has_custom_property(BASELINE_SKIPPED_PROPERTY) else None)))
     # TFX's local runners create a value artifact's folder, TFX's Kubeflow entry point does not.

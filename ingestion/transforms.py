@@ -34,9 +34,10 @@ from ingestion.errors import DataError
 from ingestion.examples import mean_ink, serialized_examples
 from ingestion.settings import IngestSettings
 from ingestion.split import eval_cutoff, split_hash
+from names import INGESTION_SUMMARY_FILE
 
 SPLITS = ("train", "eval")
-SUMMARY_FILE = "ingestion.json"
+SUMMARY_FILE = INGESTION_SUMMARY_FILE
 
 
 class RawImage(NamedTuple):

@@ -20,6 +20,10 @@ IMAGE_KEY = "image_xf"  # float32, H*W*C values in [0, 1]
 CLASS_NAMES_PROPERTY = "class_names"  # JSON list of names; a class id is its index
 IMAGE_SHAPE_PROPERTY = "image_shape"  # "H,W,C" of the raw `pixels` (row-major, 0-255)
 SKIPPED_FILES_PROPERTY = "skipped_files"  # hidden and non-image files left out
+# ImageExampleGen's summary beside the splits (ingestion.transforms.DataSummary).
+INGESTION_SUMMARY_FILE = "ingestion.json"
+DATA_PROPERTY = "data"  # the `data` setting the examples were read from
+DATA_FINGERPRINT_PROPERTY = "data_fingerprint"  # of the data's files (names, sizes, times)
 
 # The exported SavedModel.
 EXAMPLES_SIGNATURE = "serving_default"  # serialized tf.Examples in (TFMA uses it)
@@ -42,6 +46,17 @@ HAS_MODEL_PROPERTY = "has_model"
 PUSHED_VERSION_PROPERTY = "pushed_version"
 # Why newer pushed models were not the baseline (other inputs or classes).
 BASELINE_SKIPPED_PROPERTY = "baseline_skipped"
+
+# The Evaluator's outputs: the candidate's overall eval accuracy (on the
+# ModelEvaluation) and every failed threshold in words, a JSON list (on the
+# ModelBlessing), so that run history reads them without loading TFMA.
+EVAL_ACCURACY_PROPERTY = "overall_accuracy"
+FAILED_THRESHOLDS_PROPERTY = "failed_thresholds"
+
+# What `tiedflow run` records on its pipeline-run context when it ends: its exit
+# status and, when it failed, the error's first line (what the terminal showed).
+EXIT_STATUS_PROPERTY = "exit_status"
+ERROR_PROPERTY = "error"
 
 # SchemaGen's output Schema: the curated schema file it was loaded from ("": inferred).
 SCHEMA_FILE_PROPERTY = "schema_file"

@@ -11,6 +11,7 @@ the `pipeline` package.)
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping, Optional
 
 from tfx.components import StatisticsGen, Transform
@@ -128,7 +129,9 @@ def create_pipeline(config, *, code_versions: Mapping[str, str] = {},
         examples=example_gen.outputs["examples"],
         statistics=statistics_gen.outputs["statistics"], baseline=baseline.outputs["model"],
         title=f"{config.pipeline_name} evaluation report",
-        code_version=code(EVALUATION_REPORT)).with_id(EVALUATION_REPORT)
+        code_version=code(EVALUATION_REPORT),
+        code_versions=json.dumps(dict(code_versions)) if code_versions else "",
+    ).with_id(EVALUATION_REPORT)
 
     components = [example_gen, statistics_gen, schema_gen, example_validator, transform,
                   *([warm_start] if warm_start else []), trainer, baseline, evaluator, pusher,

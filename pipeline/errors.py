@@ -49,3 +49,12 @@ def find_user_error(err: Optional[BaseException]) -> Optional[BaseException]:
 def user_message(err: BaseException) -> str:
     """The error's text without what Beam appends ("[while running 'step']")."""
     return re.sub(r"\s*\[while running '[^']*'\]", "", str(err))
+
+
+def exit_status_of(err: BaseException) -> tuple[int, str]:
+    """(exit status, one line) for an error that is not an interruption: 2 and
+    the user's error when there is one inside, else 1 and the error."""
+    user_error = find_user_error(err)
+    if user_error is not None:
+        return EXIT_USAGE, user_message(user_error)
+    return EXIT_FAILURE, f"{type(err).__name__}: {err}"

@@ -54,6 +54,30 @@ class ReportInputs:
     class_names: Optional[list] = None
     # Why newer pushed models were not the baseline (LatestPushedModel's note).
     baseline_skipped: Optional[str] = None
+    # Where the model comes from, in words: the data setting and its fingerprint
+    # (from the Examples artifact) and each component's code fingerprint.
+    data: Optional[str] = None
+    data_fingerprint: Optional[str] = None
+    code_versions: Optional[dict] = None
+
+
+def provenance(inputs: ReportInputs) -> list[tuple[str, str]]:
+    """The report's lineage rows: data and code versions (the baseline has its
+    own row); `tiedflow lineage` follows the whole chain."""
+    rows = []
+    if inputs.data:
+        fingerprint = inputs.data_fingerprint
+        same = fingerprint in (None, "", inputs.data)
+        rows.append(("data", inputs.data + ("" if same else f" (fingerprint {fingerprint})")))
+    if inputs.code_versions:
+        rows.append(("code versions", ", ".join(
+            f"{component} {version}" for component, version in inputs.code_versions.items()
+            if version)))
+    if rows:
+        rows.append(("lineage", "tiedflow lineage SERVING_VERSION_DIR (or RUN_ID) traces the "
+                                "model back through evaluation, training, transform and "
+                                "schema to these examples"))
+    return rows
 
 
 def _e(value) -> str:
@@ -292,7 +316,8 @@ def render(inputs: ReportInputs, ev: Optional[rd.Evaluation] = None) -> str:
             ("candidate model", inputs.model_uri or "–"),
             ("baseline model", baseline),
             ("evaluation", inputs.evaluation_uri),
-            ("eval examples", _count(ev.value(rd.OVERALL, ec.EXAMPLE_COUNT)))]
+            ("eval examples", _count(ev.value(rd.OVERALL, ec.EXAMPLE_COUNT))),
+            *provenance(inputs)]
     meta_html = "".join(f"<tr><td><b>{_e(k)}</b></td><td>{_e(v)}</td></tr>" for k, v in meta)
     sections = [
         ("thresholds", "Thresholds", _thresholds(outcomes)),

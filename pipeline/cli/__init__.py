@@ -20,13 +20,15 @@ from pipeline.errors import EXIT_FAILURE, EXIT_USAGE, find_user_error, user_mess
 from pipeline.local import interrupt
 
 # One module of pipeline.cli per verb, in the order `--help` lists them.
-VERBS = ("run", "report", "schema", "compile", "submit", "generate", "predict")
+VERBS = ("run", "report", "schema", "compile", "submit", "generate", "predict", "runs",
+         "lineage", "diff")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tiedflow", description="A TFX pipeline for a tied-weight CNN: run, compile, "
-                                     "submit, report, predict.")
+                                     "submit, report, predict; look back with runs, "
+                                     "lineage, diff.")
     sub = parser.add_subparsers(dest="command", required=True)
     for verb in VERBS:
         module = importlib.import_module(f"pipeline.cli.{verb}")

@@ -27,6 +27,9 @@ def quiet_logs(command: str) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import logging
     import warnings
 
     warnings.filterwarnings("ignore")
+    # TensorFlow's own Python deprecation notes (TFMA reading an evaluation).
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)

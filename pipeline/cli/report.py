@@ -17,7 +17,8 @@ def add_parser(sub) -> None:
     rep.add_argument("--out", default=None, metavar="FILE.html",
                      help="where to write (default <output-dir>/reports/evaluation-<run>.html)")
     rep.add_argument("--evaluation", default=None, metavar="URI",
-                     help="render this evaluation artifact (a TFMA output dir) instead")
+                     help="render this evaluation artifact (a TFMA output dir) instead; "
+                          "classes by name when a run in the store recorded it")
     rep.add_argument("--statistics", default=None, metavar="URI",
                      help="with --evaluation: a StatisticsGen artifact for the class balance")
 
@@ -31,7 +32,7 @@ def execute(args: argparse.Namespace) -> int:
 
     start = time.time()
     if args.evaluation:
-        page = reports.render_evaluation(args.evaluation, args.statistics)
+        page = reports.render_evaluation(args.evaluation, args.statistics, args.output_dir)
         source = args.evaluation
         out = args.out or os.path.join(args.output_dir, "reports", "evaluation.html")
     else:

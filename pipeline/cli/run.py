@@ -47,7 +47,7 @@ def execute(args: argparse.Namespace) -> int:
     for line in (result.baseline_skipped or "").splitlines():
         say(f"baseline: skipped {line}")
     say(f"report: {done.report or '(none: the run stopped before the report)'}")
-    if result.blessed and result.pushed_dir:
+    if done.exit_status == EXIT_OK:
         say(f"BLESSED and pushed to {result.pushed_dir}")
         return EXIT_OK
     say("NOT BLESSED: nothing was pushed. Failed thresholds:")

@@ -62,10 +62,24 @@ def open_store(metadata_path: str) -> metadata_store.MetadataStore:
         raise DataError(f"{metadata_path}: no ML Metadata store; has a run happened in this "
                         "output dir? Run `tiedflow run` or pass the right --output-dir")
     check_store(metadata_path)
+    if _is_empty(metadata_path):  # read-only, MLMD would try to create its tables
+        raise LookupError(f"{metadata_path}: the ML Metadata store is empty (no run of any "
+                          "pipeline recorded)")
     cfg = metadata_store_pb2.ConnectionConfig()
     cfg.sqlite.filename_uri = metadata_path
     cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
     return metadata_store.MetadataStore(cfg)
+
+
+def _is_empty(metadata_path: str) -> bool:
+    """Whether the SQLite file holds no ML Metadata tables (a run stopped as it began)."""
+    import contextlib
+    import sqlite3
+    import urllib.parse
+
+    uri = f"file:{urllib.parse.quote(os.path.abspath(metadata_path))}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        return not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'Type'").fetchall()
 
 
 def run_contexts(store, pipeline_name: str) -> list:
@@ -109,10 +123,14 @@ def latest_schema(metadata_path: str) -> tuple[str, str]:
 
 
 def _prop(artifact, name):
+    """A custom property of an artifact or context (an MLMD proto), or None."""
     value = artifact.custom_properties.get(name)
-    if value is None:
+    if value is None or value.WhichOneof("value") is None:
         return None
     return getattr(value, value.WhichOneof("value"))
+
+
+prop = _prop  # for run history and lineage (pipeline.local)
 
 
 def describe_failures(evaluation_uri: str, class_names=None) -> list[str]:

@@ -41,9 +41,12 @@ def render_latest(output_dir: str, pipeline_name: str = "tiedflow") -> tuple[str
     from pipeline.local import outcome as outcome_lib
     from reporting import page as report_page
 
-    result = outcome_lib.read_outcome(PipelineConfig(output_dir=output_dir).metadata_path,
-                                      pipeline_name, evaluated=True)
+    metadata_path = PipelineConfig(output_dir=output_dir).metadata_path
+    result = outcome_lib.read_outcome(metadata_path, pipeline_name, evaluated=True)
+    facts = (_facts(metadata_path, result.evaluation_uri) if result.evaluation_uri else None) or {}
     page = report_page.render(report_page.ReportInputs(
+        data=facts.get("data"), data_fingerprint=facts.get("data_fingerprint"),
+        code_versions=facts.get("code_versions"),
         evaluation_uri=result.evaluation_uri, blessed=result.blessed,
         statistics_uri=result.statistics_uri, model_uri=result.model_uri,
         baseline_version=result.baseline_version, baseline_skipped=result.baseline_skipped,
@@ -51,9 +54,46 @@ def render_latest(output_dir: str, pipeline_name: str = "tiedflow") -> tuple[str
     return page, result.run_id
 
 
-def render_evaluation(evaluation_uri: str, statistics_uri: Optional[str] = None) -> str:
-    """The report of one evaluation artifact; the verdict is TFMA's validation."""
+def _facts(metadata_path: str, evaluation_uri: str) -> Optional[dict]:
+    """pipeline.local.lineage.evaluation_facts, or None when no store knows it."""
+    from pipeline.local import lineage
+
+    if not os.path.exists(metadata_path):
+        return None
+    try:
+        return lineage.evaluation_facts(metadata_path, evaluation_uri)
+    except LookupError:
+        return None
+
+
+def store_of(evaluation_uri: str) -> Optional[str]:
+    """The metadata.sqlite of the output dir an evaluation artifact lies in
+    (<output-dir>/pipeline_root/Evaluator/evaluation/<id>), if there is one."""
+    parts = os.path.abspath(evaluation_uri).rstrip("/").split(os.sep)
+    if len(parts) > 4 and parts[-4] == "pipeline_root":
+        path = os.sep.join(parts[:-4] + ["metadata.sqlite"])
+        return path if os.path.exists(path) else None
+    return None
+
+
+def render_evaluation(evaluation_uri: str, statistics_uri: Optional[str] = None,
+                      output_dir: Optional[str] = None) -> str:
+    """The report of one evaluation artifact; the verdict is TFMA's validation.
+    When the evaluation belongs to a run recorded in `output_dir`'s store (or
+    the store of the output dir it lies in), classes are shown by name and the
+    data and code of that run are named."""
     from reporting import page as report_page
 
+    facts = None
+    for store in filter(None, [store_of(evaluation_uri), output_dir and PipelineConfig(
+            output_dir=output_dir).metadata_path]):
+        facts = _facts(store, evaluation_uri)
+        if facts:
+            break
+    facts = facts or {}
     return report_page.render(report_page.ReportInputs(
-        evaluation_uri=evaluation_uri, statistics_uri=statistics_uri))
+        evaluation_uri=evaluation_uri,
+        statistics_uri=statistics_uri or facts.get("statistics_uri"),
+        class_names=facts.get("class_names"), data=facts.get("data"),
+        data_fingerprint=facts.get("data_fingerprint"),
+        code_versions=facts.get("code_versions")))

@@ -32,6 +32,13 @@ class LocalRun:
     outcome: RunOutcome
     report: Optional[str]
 
+    @property
+    def exit_status(self) -> int:
+        """0 blessed and pushed, 3 not blessed (pipeline.errors)."""
+        from pipeline.errors import EXIT_NOT_BLESSED, EXIT_OK
+
+        return EXIT_OK if self.outcome.blessed and self.outcome.pushed_dir else EXIT_NOT_BLESSED
+
 
 def with_local_beam_mode(config: PipelineConfig, say: Callable[[str], None] = _print
                          ) -> PipelineConfig:
@@ -61,6 +68,7 @@ def run_locally(config: PipelineConfig, *, orchestrator: str = "local", verbose:
         say(line)
     log_path = progress.log_path_for(config.logs_dir)
     say(f"log: {log_path}" + ("" if verbose else " (--verbose shows it live)"))
+    run_id = None
     with progress.watched_run(log_path, verbose=verbose) as watch:
         try:
             # TensorFlow and TFX load in here: their import-time warnings go to the log too.
@@ -71,11 +79,33 @@ def run_locally(config: PipelineConfig, *, orchestrator: str = "local", verbose:
                              run_id=run_id)
             # This run's own pipeline-run context, not the newest in the store.
             result = outcome.read_outcome(ran.metadata_path, ran.pipeline_name, run_id=run_id)
-            return LocalRun(result, reports.copy_run_report(result, ran.reports_dir))
+            done = LocalRun(result, reports.copy_run_report(result, ran.reports_dir))
+            _record_exit(metadata_path, run_id, done.exit_status, say=say)
+            return done
         except BaseException as err:
             stopped = interrupt.stopped_by(err)  # Ctrl-C or SIGTERM
             if stopped is None:
+                from pipeline.errors import exit_status_of
+
+                _record_exit(metadata_path, run_id, *exit_status_of(err), say=say)
                 raise
             stopped.during = watch.where()
             recovery.cancel_unfinished(metadata_path, pipeline_root)
+            where = f" during {stopped.during}" if stopped.during else ""
+            _record_exit(metadata_path, run_id, stopped.exit_status,
+                         f"interrupted by {stopped}{where}", say=say)
             raise stopped from None
+
+
+def _record_exit(metadata_path: str, run_id: str | None, exit_status: int,
+                 error: str | None = None, say: Callable[[str], None] = _print) -> None:
+    """The run's exit status (and error) on its run context, for `tiedflow runs`
+    (pipeline.local.history); failing to write it never hides the run's outcome."""
+    if run_id is None:  # stopped before the run began
+        return
+    from pipeline.local import history
+
+    try:
+        history.record_exit(metadata_path, run_id, exit_status, error)
+    except Exception as err:  # noqa: BLE001 - the run's own result matters more
+        say(f"(could not record the run's exit status in ML Metadata: {err})")
