@@ -221,6 +221,7 @@ def test_diff_flags_what_a_threshold_catches(history):
     assert compared.returncode == 0, compared.stderr
     assert re.search(r"^  Overall +accuracy +\S+ +\S+ +\S+ +<- caught by >= 0\.999$",
                      compared.stdout, re.M), compared.stdout
+    assert compared.stdout.splitlines()[-1].startswith("flagged: 1 "), compared.stdout
     assert "  Evaluator.accuracy_threshold: 0.3 -> 0.999\n" in compared.stdout
 
 

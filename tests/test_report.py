@@ -155,7 +155,10 @@ def test_report_command_renders_a_given_evaluation(weak_run, tmp_path):
     with open(out) as f:
         page = f.read()
     assert "NOT BLESSED" in page and "bound &gt;= 0.999" in page
-    assert len(_images(page)) == 3  # no statistics given: no class balance
+    # The run in the output dir it lies in recorded it: its statistics (the class
+    # balance) and data come along without --statistics.
+    assert len(_images(page)) == 4
+    assert "<b>data</b></td><td>digits</td>" in page
 
     # Per slice: slice, examples, accuracy, macro F1, loss, ECE (no baseline).
     slices = re.search(r'<section id="slices">.*?</section>', page, re.S).group(0)

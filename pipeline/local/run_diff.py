@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 
+from names import LABEL_KEY
 from pipeline.local.history import StoreView, read_run
 from pipeline.local.lineage import code_version_of, ingestion_summary, settings_of
 
-# Shown on every slice; any metric with a threshold is shown where it applies.
+# Shown on every slice (macro F1 not on a slice of one class); any metric
+# with a threshold is shown where it applies.
 HEADLINE_METRICS = ("example_count", "sparse_categorical_accuracy", "macro_f1")
+_ONE_CLASS_SLICE_SKIPS = ("macro_f1",)
 _SKIPPED_SETTINGS = {"serving_state"}  # where the baseline lookup found the serving dir
 
 
@@ -59,18 +62,19 @@ def _data_facts(view: StoreView, components: dict) -> dict:
     example_gen = components.get("ImageExampleGen")
     examples = view.output(example_gen, type_name="Examples")
     data, fingerprint = view.data_of(examples, example_gen)
-    facts = {"data": data, "fingerprint": fingerprint}
+    facts: dict = {"data": data, "fingerprint": fingerprint}
     summary = ingestion_summary(examples.uri if examples is not None else None) or {}
     names = summary.get("class_names") or []
     for split, counts in sorted((summary.get("counts") or {}).items()):
         facts[f"{split} examples"] = sum(counts)
-        for i, count in enumerate(counts):
-            facts[f"{split} examples of class {names[i] if i < len(names) else i}"] = count
+        facts[f"{split} per class"] = {
+            (names[i] if i < len(names) else str(i)): count for i, count in enumerate(counts)}
     return facts
 
 
 def _changed(a: dict, b: dict) -> list:
-    return [(key, a.get(key), b.get(key)) for key in sorted(set(a) | set(b), key=str)
+    """(key, A, B) for every key whose value differs, in A's order then B's."""
+    return [(key, a.get(key), b.get(key)) for key in [*a, *(k for k in b if k not in a)]
             if a.get(key) != b.get(key)]
 
 
@@ -134,7 +138,9 @@ def slice_rows(uri_a: str, uri_b: str, class_names=None) -> list[SliceRow]:
     rows = []
     slices = list(ev_b.slices) + [s for s in ev_a.slices if s not in ev_b.slices]
     for slice_key in slices:
-        wanted = [(name, None) for name in HEADLINE_METRICS]
+        one_class = any(column == LABEL_KEY for column, _ in slice_key)
+        wanted = [(name, None) for name in HEADLINE_METRICS
+                  if not (one_class and name in _ONE_CLASS_SLICE_SKIPS)]
         wanted += [metric for metric, pairs in sorted(thresholds.items(), key=str)
                    if metric not in wanted and any(applies(s, slice_key) for s, _ in pairs)]
         for name, class_id in wanted:
@@ -187,7 +193,16 @@ def lines(diff: RunDiff, *, every_row: bool = False) -> list[str]:
     out += [f"  {c}.{k}: {_value(a)} -> {_value(b)}" for c, k, a, b in diff.settings] or [
         "  same"]
     out += ["data:"]
-    out += [f"  {what}: {_value(a)} -> {_value(b)}" for what, a, b in diff.data] or ["  same"]
+    for what, a, b in diff.data:
+        if isinstance(a, dict) and isinstance(b, dict):  # counts per class
+            changes = [f"{name} {_value(a.get(name))} -> {_value(b.get(name))}"
+                       for name in [*a, *(n for n in b if n not in a)]
+                       if a.get(name) != b.get(name)]
+            out.append(f"  {what}: {', '.join(changes)}")
+        else:
+            out.append(f"  {what}: {_value(a)} -> {_value(b)}")
+    if not diff.data:
+        out.append("  same")
     out += ["code:"]
     out += [f"  {c}: {_value(a)} -> {_value(b)}" for c, a, b in diff.code] or ["  same"]
     out += ["evaluation per slice:"]
@@ -214,5 +229,6 @@ def lines(diff: RunDiff, *, every_row: bool = False) -> list[str]:
         out.append(f"  ({hidden} unchanged row{'s' if hidden != 1 else ''} not shown; "
                    "--all shows them)")
     flagged = sum(1 for r in diff.slices if r.flag)
-    out.append(f"{flagged} change{'s' if flagged != 1 else ''} a threshold would have caught")
+    out.append(f"flagged: {flagged} (a threshold of these runs catches B's value or its "
+               "change from A)")
     return out
