@@ -59,6 +59,7 @@ class ReportInputs:
     data: Optional[str] = None
     data_fingerprint: Optional[str] = None
     code_versions: Optional[dict] = None
+    run_id: Optional[str] = None  # the run that made the evaluation, when known
 
 
 def provenance(inputs: ReportInputs) -> list[tuple[str, str]]:
@@ -74,9 +75,9 @@ def provenance(inputs: ReportInputs) -> list[tuple[str, str]]:
             f"{component} {version}" for component, version in inputs.code_versions.items()
             if version)))
     if rows:
-        rows.append(("lineage", "tiedflow lineage SERVING_VERSION_DIR (or RUN_ID) traces the "
-                                "model back through evaluation, training, transform and "
-                                "schema to these examples"))
+        target = inputs.run_id or "SERVING_VERSION_DIR (or RUN_ID)"
+        rows.append(("lineage", f"tiedflow lineage {target} traces the model back through "
+                                "evaluation, training, transform and schema to these examples"))
     return rows
 
 

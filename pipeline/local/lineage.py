@@ -283,7 +283,12 @@ def evaluation_facts(metadata_path: str, evaluation_uri: str,
     run_id = Tracer(view).run_of(evaluator)
     components = view.components(view.run(run_id)) if run_id else {}
     statistics = view.output(components.get("StatisticsGen"), type_name="ExampleStatistics")
+    baseline, model = view.input(evaluator, "baseline_model"), view.input(evaluator, "model")
     return {"class_names": class_names_of(examples), "data": data,
+            "model_uri": model.uri if model is not None else None,
+            "baseline_version": (prop(baseline, PUSHED_VERSION_PROPERTY)
+                                 if baseline is not None and prop(baseline, HAS_MODEL_PROPERTY)
+                                 else None),
             "data_fingerprint": fingerprint, "run_id": run_id,
             "statistics_uri": statistics.uri if statistics is not None else None,
             "code_versions": {c: v for c, v in ((c, code_version_of(e))

@@ -46,7 +46,7 @@ def render_latest(output_dir: str, pipeline_name: str = "tiedflow") -> tuple[str
     facts = (_facts(metadata_path, result.evaluation_uri) if result.evaluation_uri else None) or {}
     page = report_page.render(report_page.ReportInputs(
         data=facts.get("data"), data_fingerprint=facts.get("data_fingerprint"),
-        code_versions=facts.get("code_versions"),
+        code_versions=facts.get("code_versions"), run_id=result.run_id,
         evaluation_uri=result.evaluation_uri, blessed=result.blessed,
         statistics_uri=result.statistics_uri, model_uri=result.model_uri,
         baseline_version=result.baseline_version, baseline_skipped=result.baseline_skipped,
@@ -95,5 +95,6 @@ def render_evaluation(evaluation_uri: str, statistics_uri: Optional[str] = None,
         evaluation_uri=evaluation_uri,
         statistics_uri=statistics_uri or facts.get("statistics_uri"),
         class_names=facts.get("class_names"), data=facts.get("data"),
-        data_fingerprint=facts.get("data_fingerprint"),
+        data_fingerprint=facts.get("data_fingerprint"), run_id=facts.get("run_id"),
+        model_uri=facts.get("model_uri"), baseline_version=facts.get("baseline_version"),
         code_versions=facts.get("code_versions")))
