@@ -12,7 +12,7 @@ OUTPUT_DIR ?= tiedflow_output
 BENCH_OUT ?= bench_out/pipeline.json
 PIPELINE_YAML ?= pipeline.yaml
 
-.PHONY: docs-knobs setup browser run run-portable lint test test-unit test-faults test-image test-kfp-local image bench bench-trainer bench-scale fuzz compile clean
+.PHONY: docs-knobs setup browser run run-portable lint test test-unit test-faults test-image test-kfp-local image bench bench-trainer bench-scale bench-history fuzz compile clean
 # Empty: the compiled spec names tiedflow:<project version>, as the committed pipeline.yaml does.
 IMAGE ?=
 
@@ -91,6 +91,9 @@ bench: setup
 # The pipeline at N = 1.8k, 18k, 180k per DirectRunner mode: table, JSON and a log-log plot.
 bench-scale: setup
 	$(BIN)/python benchmarks/bench_scale.py --out bench_out/scale.json
+
+bench-history: setup
+	$(BIN)/python benchmarks/bench_history.py --out bench_out/history.json
 
 bench-trainer: setup
 	BENCH_OUT=$${BENCH_OUT:-bench_out/trainer.json} $(BIN)/python benchmarks/bench_trainer.py
