@@ -170,7 +170,8 @@ def metric_label(name: str, class_id=None, class_names=None) -> str:
     return label if class_id is None else f"{label} (class {class_name(class_names, class_id)})"
 
 
-def _bound_text(threshold) -> str:
+def bound_text(threshold) -> str:
+    """A value or change threshold in words: '>= 0.9', 'change >= -0.01'."""
     if isinstance(threshold, tfma.GenericValueThreshold):
         parts = []
         if threshold.HasField("lower_bound"):
@@ -184,7 +185,8 @@ def _bound_text(threshold) -> str:
     return f"relative change {op} {threshold.relative.value:+g}"
 
 
-def _wrap(threshold) -> bytes:
+def serialized_threshold(threshold) -> bytes:
+    """The threshold as a MetricThreshold's bytes: one key for a value or a change bound."""
     wrapped = tfma.MetricThreshold()
     if isinstance(threshold, tfma.GenericValueThreshold):
         wrapped.value_threshold.CopyFrom(threshold)
@@ -227,7 +229,7 @@ def threshold_outcomes(ev: Evaluation) -> list[ThresholdOutcome]:
                         spec=slice_spec).is_slice_applicable(slice_key):
                     continue
                 change = isinstance(threshold, tfma.GenericChangeThreshold)
-                serialized = _wrap(threshold)
+                serialized = serialized_threshold(threshold)
                 if (slice_key, index, serialized) in seen:
                     continue
                 seen.add((slice_key, index, serialized))
@@ -238,7 +240,7 @@ def threshold_outcomes(ev: Evaluation) -> list[ThresholdOutcome]:
                     slice=ev.slice_text(slice_key),
                     metric=metric_label(key.name, index[2], ev.class_names),
                     kind="change" if change else "absolute", value=value,
-                    bound=_bound_text(threshold), status=status))
+                    bound=bound_text(threshold), status=status))
     # Anything TFMA failed that the loop above did not name (a missing slice...).
     named = {(o.slice, o.metric, o.bound) for o in outcomes if o.failed}
     for (slice_key, index, _), failure in failures.items():
@@ -246,13 +248,13 @@ def threshold_outcomes(ev: Evaluation) -> list[ThresholdOutcome]:
         inner = (threshold.value_threshold if threshold.HasField("value_threshold")
                  else threshold.change_threshold)
         label = metric_label(index[1], index[2], ev.class_names)
-        if (ev.slice_text(slice_key), label, _bound_text(inner)) not in named:
+        if (ev.slice_text(slice_key), label, bound_text(inner)) not in named:
             value = failure.metric_value.double_value.value if failure.HasField(
                 "metric_value") else None
             outcomes.append(ThresholdOutcome(
                 slice=ev.slice_text(slice_key), metric=label,
                 kind="change" if index[4] else "absolute", value=value,
-                bound=_bound_text(inner) + (f" ({failure.message})" if failure.message else ""),
+                bound=bound_text(inner) + (f" ({failure.message})" if failure.message else ""),
                 status="FAILED"))
     for missing in ev.validation.missing_slices:
         outcomes.append(ThresholdOutcome(

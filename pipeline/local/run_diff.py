@@ -129,7 +129,7 @@ def slice_rows(uri_a: str, uri_b: str, class_names=None) -> list[SliceRow]:
             class_id = key.sub_key.class_id if key.sub_key else None
             known = thresholds.setdefault((key.name, class_id), [])
             for pair in pairs:
-                if all(rd._wrap(pair[1]) != rd._wrap(t) or pair[0] != s for s, t in known):
+                if all(rd.serialized_threshold(pair[1]) != rd.serialized_threshold(t) or pair[0] != s for s, t in known):
                     known.append(pair)
 
     def applies(spec, slice_key) -> bool:
@@ -152,7 +152,7 @@ def slice_rows(uri_a: str, uri_b: str, class_names=None) -> list[SliceRow]:
                            metric=rd.metric_label(name, class_id, class_names), a=a, b=b)
             for spec, threshold in thresholds.get((name, class_id), []):
                 if applies(spec, slice_key) and _caught(threshold, a, b, tfma):
-                    row.flag = rd._bound_text(threshold)
+                    row.flag = rd.bound_text(threshold)
                     break
             rows.append(row)
     return rows
