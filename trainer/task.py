@@ -47,15 +47,17 @@ def run_fn(fn_args) -> None:
     if not hp.class_names:
         raise ValueError("the Trainer needs the data's class names in custom_config "
                          "(components.trainer adds them from the Examples artifact)")
+    if hp.train_examples < 1:
+        raise ValueError("the Trainer needs the number of training examples in custom_config "
+                         "(components.trainer adds it from the Examples artifact)")
     training.set_seeds(hp.seed)
+    # Training and eval batches go through Transform's graph, as serving does.
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    raw_spec = tf_transform_output.raw_feature_spec()
-
     batch_size = training.batch_size_for(hp)
-    train_ds = data.make_dataset(fn_args.train_files, raw_spec, batch_size,
+    train_ds = data.make_dataset(fn_args.train_files, tf_transform_output, batch_size,
                                  shuffle=True, seed=hp.seed, repeat=True)
-    eval_ds = data.make_dataset(fn_args.eval_files, raw_spec, EVAL_BATCH_SIZE)
-    n_train = data.count_examples(fn_args.train_files)
+    eval_ds = data.make_dataset(fn_args.eval_files, tf_transform_output, EVAL_BATCH_SIZE)
+    n_train = hp.train_examples
     steps = hp.train_steps or training.auto_steps(n_train, hp.input_shape, batch_size)
 
     model = prepare_model(hp, getattr(fn_args, "base_model", None))
