@@ -25,7 +25,8 @@ import tensorflow as tf  # noqa: E402
 from ingestion.split import digits_splits  # noqa: E402
 from names import IMAGE_KEY, LABEL_KEY, RAW_IMAGE_KEY  # noqa: E402
 from pipeline.config import PipelineConfig  # noqa: E402
-from trainer import data, model as model_lib, training  # noqa: E402
+from trainer import data, training  # noqa: E402
+from trainer import model as model_lib
 from trainer.hparams import HParams  # noqa: E402
 
 VARIANTS = {"tied-depth": "depth", "tied-channel": "channel", "untied": "none"}

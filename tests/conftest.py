@@ -243,8 +243,14 @@ def run_transform(root: str, splits: dict, shape: tuple) -> TransformRun:
 
     from components.transform import Executor
     from ingestion.examples import to_example
-    from names import (CLASS_NAMES_PROPERTY, IMAGE_SHAPE_PROPERTY, INK_DENSITY_KEY,
-                       LABEL_KEY, RAW_IMAGE_KEY, SPLIT_EXAMPLES_PROPERTY)
+    from names import (
+        CLASS_NAMES_PROPERTY,
+        IMAGE_SHAPE_PROPERTY,
+        INK_DENSITY_KEY,
+        LABEL_KEY,
+        RAW_IMAGE_KEY,
+        SPLIT_EXAMPLES_PROPERTY,
+    )
     from pipeline.config import PipelineConfig
     from pipeline.dag import DEFAULT_BEAM_ARGS, create_pipeline
 

@@ -10,8 +10,9 @@ import pytest
 import tensorflow as tf
 
 from ingestion import examples, sources
+from trainer import data, export, training, warm_start
+from trainer import model as model_lib
 from trainer.hparams import HParams
-from trainer import data, export, model as model_lib, training, warm_start
 
 SIZE = 8
 DIGITS = tuple(str(i) for i in range(10))  # the embedded digits' class names
