@@ -70,12 +70,10 @@ def test_no_trainer_code_calls_preprocessing_fn():
     for path in sorted(TRAINER.glob("*.py")):
         if path.name == "preprocessing.py":
             continue
-        names = {node.id for node in ast.walk(ast.parse(path.read_text()))
-                 if isinstance(node, ast.Name)}
-        names |= {node.attr for node in ast.walk(ast.parse(path.read_text()))
-                  if isinstance(node, ast.Attribute)}
-        names |= {alias.name for node in ast.walk(ast.parse(path.read_text()))
-                  if isinstance(node, ast.ImportFrom) for alias in node.names}
-        if "preprocessing_fn" in names:
-            callers.append(path.name)
+        for node in ast.walk(ast.parse(path.read_text())):
+            named = (getattr(node, "id", None), getattr(node, "attr", None),
+                     *(alias.name for alias in getattr(node, "names", []) or []
+                       if isinstance(alias, ast.alias)))
+            if "preprocessing_fn" in named:
+                callers.append(path.name)
     assert callers == []
