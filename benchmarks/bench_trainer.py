@@ -1,7 +1,8 @@
 """Tied against untied: trains each variant on the embedded digits and prints a table.
 
 Same split as the pipeline (ingestion.split.split_records), same
-preprocessing (pixels / 255, as trainer.preprocessing), the trainer's default
+preprocessing (trainer.preprocessing's per-channel standardization, analyzed
+over the training split by TFT on Beam, as Transform does), the trainer's default
 hyperparameters (PipelineConfig) unless --set overrides them. Writes a JSON
 list of {variant, conv_params, total_params, eval_accuracy,
 train_examples_per_s, wall_s} to --out, or to $BENCH_OUT.
@@ -21,10 +22,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from ingestion.examples import to_arrays  # noqa: E402
 from ingestion.split import digits_splits  # noqa: E402
+from names import IMAGE_KEY, LABEL_KEY, RAW_IMAGE_KEY  # noqa: E402
 from pipeline.config import PipelineConfig  # noqa: E402
-from trainer import data, model as model_lib, training  # noqa: E402
+from trainer import data, training  # noqa: E402
+from trainer import model as model_lib
 from trainer.hparams import HParams  # noqa: E402
 
 VARIANTS = {"tied-depth": "depth", "tied-channel": "channel", "untied": "none"}
@@ -35,9 +37,39 @@ DIGITS_CLASSES = tuple(str(i) for i in range(10))
 
 
 def digits_arrays(config: PipelineConfig):
-    """(train_x, train_y, eval_x, eval_y): flat images scaled to [0, 1], as Transform does."""
+    """(train_x, train_y, eval_x, eval_y): flat images as Transform's graph gives them."""
     splits = digits_splits(config.image_size or DIGITS_SIZE, config.eval_percent, config.seed)
-    return (*to_arrays(splits["train"]), *to_arrays(splits["eval"]))
+    done = transformed(splits)
+    return (*done["train"], *done["eval"])
+
+
+def transformed(splits) -> dict:
+    """Each split through preprocessing_fn, its analyzers run over the training split."""
+    import functools
+    import tempfile
+
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+
+    from trainer.preprocessing import CHANNELS_KEY, preprocessing_fn
+
+    def rows(records):
+        return [{RAW_IMAGE_KEY: r.pixels.reshape(-1).astype(np.int64), LABEL_KEY: r.label}
+                for r in records]
+
+    values = splits["train"][0].pixels.size
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec({
+        RAW_IMAGE_KEY: tf.io.FixedLenFeature([values], tf.int64),
+        LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}))
+    fn = functools.partial(preprocessing_fn, custom_config={CHANNELS_KEY: 1})
+    done = {}
+    with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
+        transform_fn = (rows(splits["train"]), metadata) | tft_beam.AnalyzeDataset(fn)
+        for name, records in splits.items():
+            out, _ = ((rows(records), metadata), transform_fn) | tft_beam.TransformDataset()
+            done[name] = (np.stack([row[IMAGE_KEY] for row in out]).astype(np.float32),
+                          np.array([row[LABEL_KEY] for row in out], dtype=np.int64))
+    return done
 
 
 def with_data(hp: HParams, config: PipelineConfig) -> HParams:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from names import CLASS_NAMES_PROPERTY, IMAGE_SHAPE_PROPERTY
+from names import CLASS_NAMES_PROPERTY, IMAGE_SHAPE_PROPERTY, SPLIT_EXAMPLES_PROPERTY
 
 
 def parse_class_names(text: str) -> list[str]:
@@ -57,9 +57,24 @@ def image_shape(examples) -> tuple[int, int, int]:
     return parse_image_shape(text)
 
 
+def split_examples(examples, split: str) -> int:
+    """How many examples ImageExampleGen wrote to `split`, as recorded on the
+    Examples artifact (no need to read the split to count it)."""
+    name = SPLIT_EXAMPLES_PROPERTY.format(split=split)
+    if not examples.has_custom_property(name):
+        raise ValueError(f"the Examples artifact {examples.uri} has no {name!r} "
+                         "property (written by ImageExampleGen)")
+    count = examples.get_int_custom_property(name)
+    if count < 1:
+        raise ValueError(f"the Examples artifact {examples.uri} has {count} examples in "
+                         f"its {split!r} split")
+    return count
+
+
 def training_settings(examples) -> dict:
     """The data's settings as the Trainer's custom_config carries them
     (trainer.hparams.DATA_SETTINGS)."""
     height, width, channels = image_shape(examples)
     return {"image_height": height, "image_width": width, "image_channels": channels,
-            "class_names": class_names(examples)}
+            "class_names": class_names(examples),
+            "train_examples": split_examples(examples, "train")}

@@ -12,7 +12,7 @@ INK_DENSITY_KEY = "ink_density"  # bytes: a slice feature computed from the pixe
 # Raw features an evaluation can be sliced by (the `slice_features` setting).
 SLICEABLE_FEATURES = (LABEL_KEY, INK_DENSITY_KEY)
 # What the model reads after Transform.
-IMAGE_KEY = "image_xf"  # float32, H*W*C values in [0, 1]
+IMAGE_KEY = "image_xf"  # float32, H*W*C values standardized per channel
 
 # What ImageExampleGen learns from the data, written on its Examples artifact
 # and read at run time by the executors downstream (Trainer, Evaluator, report),
@@ -24,6 +24,8 @@ SKIPPED_FILES_PROPERTY = "skipped_files"  # hidden and non-image files left out
 INGESTION_SUMMARY_FILE = "ingestion.json"
 DATA_PROPERTY = "data"  # the `data` setting the examples were read from
 DATA_FINGERPRINT_PROPERTY = "data_fingerprint"  # of the data's files (names, sizes, times)
+# int: the examples written to one split; "{split}" is the split's name ("train", "eval").
+SPLIT_EXAMPLES_PROPERTY = "{split}_examples"
 
 # The exported SavedModel.
 EXAMPLES_SIGNATURE = "serving_default"  # serialized tf.Examples in (TFMA uses it)

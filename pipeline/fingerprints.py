@@ -34,7 +34,7 @@ ENTRY_MODULES: Mapping[str, tuple[str, ...]] = {
     ids.STATISTICS_GEN: (),
     ids.SCHEMA_GEN: ("components.schema_gen",),
     ids.EXAMPLE_VALIDATOR: ("components.validator",),
-    ids.TRANSFORM: ("trainer.preprocessing",),
+    ids.TRANSFORM: ("components.transform", "trainer.preprocessing"),
     ids.TRAINER: ("components.trainer", "trainer.task"),
     ids.LATEST_PUSHED_MODEL: ("components.baseline",),
     ids.WARM_START_MODEL: ("components.baseline",),

@@ -179,39 +179,115 @@ def plant_broken_versions(serving: str) -> None:
     shutil.copytree(os.path.join(serving, good), os.path.join(serving, BROKEN_VERSIONS[2]))
 
 
-@pytest.fixture(scope="session")
-def transform_dir(tmp_path_factory) -> str:
-    """What the Transform component outputs for 8x8 grayscale images (transform
-    graph plus raw and transformed metadata), made with TFT on Beam outside TFX,
-    so export and prediction can be exercised without running the pipeline."""
-    return make_transform_dir(str(tmp_path_factory.mktemp("transform") / "graph"), 64)
+@dataclasses.dataclass
+class TransformRun:
+    """The project's Transform executor run on records outside a pipeline."""
+    graph: str  # the TransformGraph artifact's URI (TFTransformOutput reads it)
+    examples: str  # the Examples artifact's URI: Split-train/, Split-eval/
+    splits: dict  # split name -> the Records written there
 
 
 @pytest.fixture(scope="session")
-def transform_dir_rgb(tmp_path_factory) -> str:
-    """The same for 12x10 RGB images (360 raw pixel values)."""
-    return make_transform_dir(str(tmp_path_factory.mktemp("transform_rgb") / "graph"),
-                              12 * 10 * 3)
+def transform_run(tmp_path_factory) -> TransformRun:
+    """Transform's output for the embedded 8x8 digits, split as the pipeline
+    splits them, made by the component's own executor (components.transform)
+    with the pipeline's settings, so export, prediction and the Trainer's input
+    are exercised against the graph a run writes, without running the pipeline."""
+    from ingestion.split import digits_splits
+
+    return run_transform(str(tmp_path_factory.mktemp("transform")), digits_splits(8),
+                         (8, 8, 1))
 
 
-def make_transform_dir(out_dir: str, pixel_count: int) -> str:
-    import tempfile
+@pytest.fixture(scope="session")
+def transform_dir(transform_run) -> str:
+    return transform_run.graph
 
+
+@pytest.fixture(scope="session")
+def transform_run_rgb(tmp_path_factory) -> TransformRun:
+    """The same for 12x10 RGB images whose channels differ in brightness, with
+    an eval split brighter than the training split (the analyzers must not see it)."""
+    import numpy as np
+
+    from ingestion.examples import Record
+
+    rng = np.random.default_rng(7)
+    scale = np.array([60, 120, 200])  # per channel: red dark, blue bright
+
+    def records(split, n, boost):
+        return [Record(np.clip(rng.random((12, 10, 3)) * scale + boost, 0, 255).astype(np.uint8),
+                       i % 3, f"{split}-{i}") for i in range(n)]
+
+    splits = {"train": records("train", 60, 0), "eval": records("eval", 20, 50)}
+    return run_transform(str(tmp_path_factory.mktemp("transform_rgb")), splits, (12, 10, 3))
+
+
+@pytest.fixture(scope="session")
+def transform_dir_rgb(transform_run_rgb) -> str:
+    return transform_run_rgb.graph
+
+
+def run_transform(root: str, splits: dict, shape: tuple) -> TransformRun:
+    """Writes `splits` as an Examples artifact (gzipped raw tf.Examples, the
+    properties ImageExampleGen records) and runs the pipeline's Transform on it."""
+    import json
+
+    import numpy as np
     import tensorflow as tf
-    import tensorflow_transform as tft
-    import tensorflow_transform.beam as tft_beam
-    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+    from tensorflow_transform.tf_metadata import schema_utils
+    from tfx.dsl.components.base import base_beam_executor
+    from tfx.types import artifact_utils, standard_artifacts
+    from tfx.types import standard_component_specs as specs
+    from tfx.utils import io_utils, proto_utils
 
-    from names import LABEL_KEY, RAW_IMAGE_KEY
-    from trainer.preprocessing import preprocessing_fn
+    from components.transform import Executor
+    from ingestion.examples import to_example
+    from names import (
+        CLASS_NAMES_PROPERTY,
+        IMAGE_SHAPE_PROPERTY,
+        INK_DENSITY_KEY,
+        LABEL_KEY,
+        RAW_IMAGE_KEY,
+        SPLIT_EXAMPLES_PROPERTY,
+    )
+    from pipeline.config import PipelineConfig
+    from pipeline.dag import DEFAULT_BEAM_ARGS, create_pipeline
 
-    spec = {RAW_IMAGE_KEY: tf.io.FixedLenFeature([pixel_count], tf.int64),
-            LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
-    rows = [{RAW_IMAGE_KEY: [0] * pixel_count, LABEL_KEY: 0}]
-    with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
-        transform_fn = (rows, metadata) | tft_beam.AnalyzeDataset(preprocessing_fn)
-        _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
-    metadata_io.write_metadata(
-        metadata, os.path.join(out_dir, tft.TFTransformOutput.RAW_METADATA_DIR))
-    return out_dir
+    examples = standard_artifacts.Examples()
+    examples.uri = os.path.join(root, "examples")
+    examples.split_names = artifact_utils.encode_split_names(list(splits))
+    labels = sorted({r.label for records in splits.values() for r in records})
+    examples.set_string_custom_property(CLASS_NAMES_PROPERTY,
+                                        json.dumps([str(i) for i in range(max(labels) + 1)]))
+    examples.set_string_custom_property(IMAGE_SHAPE_PROPERTY, ",".join(map(str, shape)))
+    for name, records in splits.items():
+        examples.set_int_custom_property(SPLIT_EXAMPLES_PROPERTY.format(split=name),
+                                         len(records))
+        folder = artifact_utils.get_split_uri([examples], name)
+        os.makedirs(folder)
+        with tf.io.TFRecordWriter(os.path.join(folder, "data.gz"), options="GZIP") as writer:
+            for rec in records:
+                writer.write(to_example(rec).SerializeToString())
+
+    schema = standard_artifacts.Schema()
+    schema.uri = os.path.join(root, "schema")
+    io_utils.write_pbtxt_file(os.path.join(schema.uri, "schema.pbtxt"),
+                              schema_utils.schema_from_feature_spec({
+                                  RAW_IMAGE_KEY: tf.io.FixedLenFeature(
+                                      [int(np.prod(shape))], tf.int64),
+                                  LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
+                                  INK_DENSITY_KEY: tf.io.FixedLenFeature([], tf.string)}))
+    graph = standard_artifacts.TransformGraph()
+    graph.uri = os.path.join(root, "graph")
+
+    (component,) = [c for c in create_pipeline(PipelineConfig()).components
+                    if c.id == "Transform"]
+    exec_properties = {k: proto_utils.proto_to_json(v) if hasattr(v, "DESCRIPTOR") else v
+                       for k, v in component.exec_properties.items() if v is not None}
+    context = base_beam_executor.BaseBeamExecutor.Context(
+        beam_pipeline_args=list(DEFAULT_BEAM_ARGS), tmp_dir=os.path.join(root, "tmp"),
+        unique_id="transform")
+    Executor(context).Do({specs.EXAMPLES_KEY: [examples], specs.SCHEMA_KEY: [schema]},
+                         {specs.TRANSFORM_GRAPH_KEY: [graph]}, exec_properties)
+    return TransformRun(graph.uri, examples.uri, splits)

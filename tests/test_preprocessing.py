@@ -1,40 +1,79 @@
-"""preprocessing_fn: one scaling for training, evaluation and serving."""
+"""Transform: per-channel standardization from full-pass analyzers over the training
+split, one graph that training, evaluation and serving all read through."""
+import ast
+import functools
+import pathlib
+
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from trainer.preprocessing import IMAGE_KEY, LABEL_KEY, preprocessing_fn
+from names import IMAGE_KEY, LABEL_KEY, RAW_IMAGE_KEY
+from trainer.preprocessing import CHANNELS_KEY, preprocessing_fn
+
+TRAINER = pathlib.Path(__file__).resolve().parent.parent / "trainer"
 
 
-def test_scales_8bit_pixels_to_unit_range_and_keeps_label():
-    pixels = tf.constant([[0, 128, 255] + [0] * 61], dtype=tf.int64)
-    out = preprocessing_fn({"pixels": pixels, LABEL_KEY: tf.constant([[7]], tf.int64),
-                            "ink_density": tf.constant([[b"light"]])})
-    assert out[IMAGE_KEY].dtype == tf.float32
-    np.testing.assert_allclose(out[IMAGE_KEY].numpy()[0, :3], [0.0, 128 / 255, 1.0], rtol=1e-6)
-    assert out[LABEL_KEY].numpy().tolist() == [[7]]
-    assert set(out) == {IMAGE_KEY, LABEL_KEY}
+def _raw_type_specs(values: int) -> dict:
+    return {RAW_IMAGE_KEY: tf.TensorSpec([None, values], tf.int64),
+            LABEL_KEY: tf.TensorSpec([None], tf.int64)}
 
 
-def test_training_input_equals_what_the_exported_transform_graph_computes(transform_dir, tmp_path):
-    """The Trainer applies preprocessing_fn itself (Transform writes only its
-    graph); serving applies the graph. Both must give the same features."""
+def test_preprocessing_fn_needs_a_full_pass_over_the_pixels():
+    """With an analyzer TFX's Transform runs its Beam pass (without one it only
+    writes the graph, and statistics of the data never reach it)."""
     import tensorflow_transform as tft
 
-    from ingestion.examples import to_example
-    from ingestion.sources import digits_records
-    from trainer.data import make_dataset
+    fn = functools.partial(preprocessing_fn, custom_config={CHANNELS_KEY: 3})
+    assert tft.get_analyze_input_columns(fn, _raw_type_specs(12 * 10 * 3),
+                                         force_tf_compat_v1=False) == [RAW_IMAGE_KEY]
 
-    records = list(digits_records(8))[:40]
-    path = str(tmp_path / "raw.gz")
-    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
-        for rec in records:
-            writer.write(to_example(rec).SerializeToString())
-    output = tft.TFTransformOutput(transform_dir)
-    (features, labels), = make_dataset(path, output.raw_feature_spec(), batch_size=40).take(1)
-    raw = tf.io.parse_example([to_example(r).SerializeToString() for r in records],
-                              output.raw_feature_spec())
-    graph = output.transform_features_layer()(raw)
-    # Equal to within one float32 step (the saved graph may divide as x * (1/255)).
-    np.testing.assert_allclose(features[IMAGE_KEY].numpy(), graph[IMAGE_KEY].numpy(),
-                               rtol=0, atol=6e-8)
-    np.testing.assert_array_equal(labels.numpy(), [r.label for r in records])
+
+def test_preprocessing_fn_without_the_channels_names_the_setting():
+    with pytest.raises(ValueError, match=CHANNELS_KEY):
+        preprocessing_fn({RAW_IMAGE_KEY: tf.zeros([1, 64], tf.int64)}, custom_config={})
+
+
+def _pixels(records) -> np.ndarray:
+    return np.stack([r.pixels.reshape(-1, r.pixels.shape[-1] if r.pixels.ndim == 3 else 1)
+                     for r in records]).astype(np.float64)  # (N, H*W, C)
+
+
+def test_graph_standardizes_each_channel_with_the_training_split_statistics(transform_run_rgb):
+    """The component's graph holds each channel's mean and variance over the
+    training split only (the eval split, brighter, would move them)."""
+    import tensorflow_transform as tft
+
+    from trainer import data
+
+    train = _pixels(transform_run_rgb.splits["train"])
+    mean, std = train.mean(axis=(0, 1)), train.std(axis=(0, 1))
+    assert np.ptp(mean) > 50  # the channels really differ
+    output = tft.TFTransformOutput(transform_run_rgb.graph)
+    for split in ("train", "eval"):
+        (features, labels), = data.make_dataset(
+            f"{transform_run_rgb.examples}/Split-{split}/*", output, 1000).take(1)
+        records = transform_run_rgb.splits[split]
+        expected = (_pixels(records) - mean) / std
+        np.testing.assert_allclose(features[IMAGE_KEY].numpy(),
+                                   expected.reshape(len(records), -1), rtol=0, atol=1e-4)
+        np.testing.assert_array_equal(labels.numpy(), [r.label for r in records])
+    standardized = ((train - mean) / std).reshape(-1, 3)
+    np.testing.assert_allclose(standardized.mean(axis=0), 0, atol=1e-9)
+    np.testing.assert_allclose(standardized.std(axis=0), 1, atol=1e-9)
+
+
+def test_no_trainer_code_calls_preprocessing_fn():
+    """Training reads through Transform's graph: only the module that defines
+    preprocessing_fn names it."""
+    callers = []
+    for path in sorted(TRAINER.glob("*.py")):
+        if path.name == "preprocessing.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            named = (getattr(node, "id", None), getattr(node, "attr", None),
+                     *(alias.name for alias in getattr(node, "names", []) or []
+                       if isinstance(alias, ast.alias)))
+            if "preprocessing_fn" in named:
+                callers.append(path.name)
+    assert callers == []

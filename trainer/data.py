@@ -1,12 +1,22 @@
-"""tf.data input for training and evaluation, readable without TFX."""
+"""tf.data input for training and evaluation: raw tf.Examples read through Transform's graph.
+
+The Trainer reads the raw examples ImageExampleGen wrote and applies the graph
+Transform wrote (`TFTransformOutput.transform_features_layer()`, the layer the
+exported signatures apply), so training, evaluation and serving compute the
+features one way. Nothing holds a split in memory: the first pass streams the
+files, later ones read a cache file if given one (docs/model.md: measured
+against re-reading the files and against examples materialized by Transform).
+"""
 from __future__ import annotations
 
 from typing import Iterable
 
 import tensorflow as tf
+import tensorflow_transform as tft
 
-from names import IMAGE_KEY, LABEL_KEY
-from trainer.preprocessing import preprocessing_fn
+from names import IMAGE_KEY, LABEL_KEY, RAW_IMAGE_KEY
+
+READ_BATCH = 256  # records parsed and transformed per call (one graph call per batch)
 
 
 def expand(patterns: Iterable[str] | str) -> list[str]:
@@ -18,26 +28,34 @@ def expand(patterns: Iterable[str] | str) -> list[str]:
     return files
 
 
-def make_dataset(file_patterns, raw_feature_spec: dict, batch_size: int,
-                 shuffle: bool = False, seed: int = 0, repeat: bool = False) -> tf.data.Dataset:
-    """(features, label) batches from gzipped raw tf.Examples, preprocessed here.
+def make_dataset(file_patterns, tf_transform_output: tft.TFTransformOutput, batch_size: int,
+                 shuffle: bool = False, seed: int = 0, repeat: bool = False,
+                 cache_file: str | None = None) -> tf.data.Dataset:
+    """(features, label) batches from gzipped raw tf.Examples, through the Transform graph.
 
-    Transform writes only its graph (no transformed examples: see pipeline.dag).
-    `preprocessing_fn` has no analyzer, so calling it on the parsed examples
-    computes what that graph computes (to within one float32 step; the export
-    applies the graph itself, and a test checks the two agree), without loading
-    the graph here (about 3 s).
-    """
-    files = expand(file_patterns)
-    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(256)
-    ds = ds.map(lambda raw: preprocessing_fn(tf.io.parse_example(raw, raw_feature_spec)))
-    ds = ds.map(lambda f: ({IMAGE_KEY: f[IMAGE_KEY]}, tf.reshape(f[LABEL_KEY], [-1])))
-    return batched(ds.unbatch().cache(), batch_size, shuffle, seed, repeat)
+    `cache_file`: keep the transformed split in that file after the first pass
+    (tf.data's file cache) instead of reading and transforming it again."""
+    raw_spec = tf_transform_output.raw_feature_spec()
+    wanted = {key: raw_spec[key] for key in (RAW_IMAGE_KEY, LABEL_KEY)}
+    transform = tf_transform_output.transform_features_layer()
+
+    # Not converted by autograph: nothing here branches on tensors, and
+    # converting TFT's layer code cost 3.5 s per Trainer run.
+    @tf.autograph.experimental.do_not_convert
+    def features_and_label(serialized):
+        transformed = transform(tf.io.parse_example(serialized, wanted))
+        return {IMAGE_KEY: transformed[IMAGE_KEY]}, tf.reshape(transformed[LABEL_KEY], [-1])
+
+    ds = tf.data.TFRecordDataset(expand(file_patterns), compression_type="GZIP")
+    ds = ds.batch(READ_BATCH).map(features_and_label, num_parallel_calls=tf.data.AUTOTUNE)
+    if cache_file:
+        ds = ds.cache(cache_file)
+    return batched(ds.unbatch(), batch_size, shuffle, seed, repeat)
 
 
 def from_arrays(images, labels, batch_size: int, shuffle: bool = False, seed: int = 0,
                 repeat: bool = False) -> tf.data.Dataset:
-    """The same batches from in-memory arrays (scaled images, flat), without TFX."""
+    """The same batches from in-memory arrays (flat images), without TFX."""
     ds = tf.data.Dataset.from_tensor_slices(({IMAGE_KEY: images}, labels))
     return batched(ds, batch_size, shuffle, seed, repeat)
 
@@ -49,8 +67,3 @@ def batched(ds: tf.data.Dataset, batch_size: int, shuffle: bool, seed: int,
     if repeat:
         ds = ds.repeat()
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def count_examples(file_patterns) -> int:
-    files = expand(file_patterns)
-    return sum(1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP"))

@@ -4,8 +4,9 @@ In a pipeline run the Trainer receives them in `custom_config`, except the two
 that are per-run knobs of the Trainer component (components.trainer):
 `train_steps` arrives as `fn_args.train_steps`, `learning_rate` in the
 custom_config the knob writes. What comes from the data (DATA_SETTINGS: image
-shape and class names) is not configured: the Trainer's executor reads it from
-the Examples artifact at run time and adds it to custom_config.
+shape, class names, number of training examples) is not configured: the
+Trainer's executor reads it from the Examples artifact at run time and adds it
+to custom_config.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ __all__ = ["OPTIMIZERS", "TIE_MODES", "HParams", "warm_start_source"]
 
 
 # Filled in from the Examples artifact by the Trainer's executor, never by the config.
-DATA_SETTINGS = ("image_height", "image_width", "image_channels", "class_names")
+DATA_SETTINGS = ("image_height", "image_width", "image_channels", "class_names",
+                 "train_examples")
 # `warm_start` values that mean off and "the newest model pushed in this output dir".
 WARM_START_OFF = ("", "false", "no", "off", "0")
 WARM_START_PUSHED = ("true", "yes", "on", "1")
@@ -37,11 +39,13 @@ def warm_start_source(value) -> str | None:
 
 @dataclasses.dataclass(frozen=True)
 class HParams:
-    # From the data (DATA_SETTINGS): the raw image's shape and the class names.
+    # From the data (DATA_SETTINGS): the raw image's shape, the class names and
+    # the size of the training split.
     image_height: int = 8
     image_width: int = 8
     image_channels: int = 1
     class_names: tuple = ()
+    train_examples: int = 0  # in the training split, as ImageExampleGen counted them
     width: int = default("width")
     tied_layers: int = default("tied_layers")
     tie_mode: str = default("tie_mode")

@@ -5,6 +5,7 @@ import math
 import os
 
 import keras
+import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
@@ -12,6 +13,7 @@ from trainer import data, export, model as model_lib, training, warm_start
 from trainer.hparams import HParams
 
 EVAL_BATCH_SIZE = 256
+INPUT_CACHE_DIR = "input_cache"  # under the model run dir, during training only
 
 
 def prepare_model(hp: HParams, base_model_dir: str | None = None) -> keras.Model:
@@ -47,15 +49,24 @@ def run_fn(fn_args) -> None:
     if not hp.class_names:
         raise ValueError("the Trainer needs the data's class names in custom_config "
                          "(components.trainer adds them from the Examples artifact)")
+    if hp.train_examples < 1:
+        raise ValueError("the Trainer needs the number of training examples in custom_config "
+                         "(components.trainer adds it from the Examples artifact)")
     training.set_seeds(hp.seed)
+    # Training and eval batches go through Transform's graph, as serving does;
+    # after their first pass they are read from cache files under the model
+    # run dir (faster than reading and transforming again, and nothing held in
+    # memory: docs/model.md), removed once training ends.
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    raw_spec = tf_transform_output.raw_feature_spec()
-
+    cache_dir = os.path.join(fn_args.model_run_dir, INPUT_CACHE_DIR)
+    tf.io.gfile.makedirs(cache_dir)
     batch_size = training.batch_size_for(hp)
-    train_ds = data.make_dataset(fn_args.train_files, raw_spec, batch_size,
-                                 shuffle=True, seed=hp.seed, repeat=True)
-    eval_ds = data.make_dataset(fn_args.eval_files, raw_spec, EVAL_BATCH_SIZE)
-    n_train = data.count_examples(fn_args.train_files)
+    train_ds = data.make_dataset(fn_args.train_files, tf_transform_output, batch_size,
+                                 shuffle=True, seed=hp.seed, repeat=True,
+                                 cache_file=os.path.join(cache_dir, "train"))
+    eval_ds = data.make_dataset(fn_args.eval_files, tf_transform_output, EVAL_BATCH_SIZE,
+                                cache_file=os.path.join(cache_dir, "eval"))
+    n_train = hp.train_examples
     steps = hp.train_steps or training.auto_steps(n_train, hp.input_shape, batch_size)
 
     model = prepare_model(hp, getattr(fn_args, "base_model", None))
@@ -63,6 +74,9 @@ def run_fn(fn_args) -> None:
                  model.name, model.count_params(), model_lib.conv_parameter_count(model),
                  *hp.input_shape, len(hp.class_names), steps,
                  "" if hp.train_steps else " (automatic budget)")
-    training.fit(model, train_ds, eval_ds, hp, steps, math.ceil(n_train / batch_size),
-                 log_dir=os.path.join(fn_args.model_run_dir, "logs"))
+    try:
+        training.fit(model, train_ds, eval_ds, hp, steps, math.ceil(n_train / batch_size),
+                     log_dir=os.path.join(fn_args.model_run_dir, "logs"))
+    finally:
+        tf.io.gfile.rmtree(cache_dir)
     export.export_serving_model(model, tf_transform_output, hp, fn_args.serving_model_dir)
