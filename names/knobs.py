@@ -176,6 +176,8 @@ KNOBS: tuple[Knob, ...] = (
          "must be in [0, 1)"),
     Knob("momentum", float, 0.0, "sgd and minibatch-sgd only", between(0, 1, open_high=True),
          "must be in [0, 1)"),
+    Knob("clip_norm", float, 0.0, "gradients are scaled down to this global norm before each "
+         "update (every optimizer); 0: off", lambda v: v >= 0, "must be >= 0 (0 turns it off)"),
     Knob("lr_decay", bool, True, "cosine decay of the learning rate over the steps"),
     Knob("l2", float, 5e-4, "L2 regularization of the weights; 0 turns it off",
          lambda v: v >= 0, "must be >= 0 (0 turns L2 off)"),

@@ -52,6 +52,7 @@ class PipelineConfig:
     beta_1: float = default("beta_1")
     beta_2: float = default("beta_2")
     momentum: float = default("momentum")
+    clip_norm: float = default("clip_norm")
     lr_decay: bool = default("lr_decay")
     l2: float = default("l2")
     augment: bool = default("augment")

@@ -52,6 +52,24 @@ def test_optimizers():
         training.make_optimizer(HParams(optimizer="rmsprop"), 10)
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "minibatch-sgd"])
+def test_clip_norm_bounds_every_optimizers_update(optimizer):
+    """clip_norm scales the gradients to that global norm before the step; 0 is off."""
+    def step(clip_norm: float) -> float:
+        opt = training.make_optimizer(HParams(optimizer=optimizer, learning_rate=0.1,
+                                              lr_decay=False, clip_norm=clip_norm), 10)
+        weight = keras.Variable([0.0, 0.0])
+        opt.apply_gradients([(keras.ops.convert_to_tensor([30.0, 40.0]), weight)])  # norm 50
+        return float(keras.ops.norm(weight))
+
+    clipped, free = step(0.5), step(0.0)
+    if optimizer == "adam":  # Adam's first step is lr * sign: clipping keeps the direction
+        assert clipped == pytest.approx(free, rel=1e-3)
+    else:
+        assert clipped == pytest.approx(0.1 * 0.5, rel=1e-4)  # lr x the clipped norm
+        assert free == pytest.approx(0.1 * 50, rel=1e-4)
+
+
 def eval_accuracy(model, digits):
     (ex, ey) = digits[1]
     return float(np.mean(np.argmax(model.predict(ex, verbose=0), axis=-1) == ey))

@@ -79,10 +79,12 @@ def make_optimizer(hp: HParams, train_steps: int) -> keras.optimizers.Optimizer:
     if hp.lr_decay:
         lr = keras.optimizers.schedules.CosineDecay(hp.learning_rate, decay_steps=train_steps,
                                                     alpha=0.05)
+    clipping = {"global_clipnorm": hp.clip_norm} if hp.clip_norm > 0 else {}
     if hp.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate=lr, beta_1=hp.beta_1, beta_2=hp.beta_2)
+        return keras.optimizers.Adam(learning_rate=lr, beta_1=hp.beta_1, beta_2=hp.beta_2,
+                                     **clipping)
     if hp.optimizer in ("sgd", "minibatch-sgd"):
-        return keras.optimizers.SGD(learning_rate=lr, momentum=hp.momentum)
+        return keras.optimizers.SGD(learning_rate=lr, momentum=hp.momentum, **clipping)
     raise ValueError(f"optimizer must be adam, sgd or minibatch-sgd, got {hp.optimizer!r}")
 
 
