@@ -131,9 +131,9 @@ def child_input(args) -> dict:
                           args.batch_size, True, 0, False)
     else:
         examples = newest(args.output_dir, "Examples")
-        files = os.path.join(artifact_utils.get_split_uri([examples], "train"), "*")
+        pattern = os.path.join(artifact_utils.get_split_uri([examples], "train"), "*")
         cache = os.path.join(args.work, "train.cache") if args.mode == "file_cache" else None
-        ds = data.make_dataset(files, output, args.batch_size, shuffle=True, cache_file=cache)
+        ds = data.make_dataset(pattern, output, args.batch_size, shuffle=True, cache_file=cache)
     epochs, count = [], 0
     for _ in range(args.epochs):
         start, count = time.perf_counter(), 0
@@ -216,7 +216,7 @@ def main(argv=None) -> int:
     common = ["--output-dir", args.output_dir]
     results: dict = {"output_dir": args.output_dir, "cpus": os.cpu_count()}
     try:
-        graph = None
+        graph = ""
         if only & {"transform", "input"}:
             results["transform"] = in_child("transform", common, work, log)
             materialized = os.path.join(work, "materialized")

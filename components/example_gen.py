@@ -74,7 +74,7 @@ class ImageExampleGenSpec(ComponentSpec):
         FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
         "code_version": ExecutionParameter(type=str, optional=True),  # TFX's cache key
     }
-    INPUTS = {}
+    INPUTS: dict = {}
     OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
 
 

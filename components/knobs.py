@@ -115,12 +115,14 @@ class WithKnobs:
             **{name: value for name, value in values.items() if value is not None})
 
     @classmethod
-    def _spec_class(cls, stock: type) -> type:
-        if cls.__dict__.get("_knob_spec_class") is None:
+    def _spec_class(cls, stock: Any) -> type:
+        made = cls.__dict__.get("_knob_spec_class")
+        if made is None:
             params = {k.name: ExecutionParameter(type=k.type, optional=True) for k in cls.KNOBS}
-            cls._knob_spec_class = type(f"{stock.__name__}WithKnobs", (stock,), {
+            made = type(f"{stock.__name__}WithKnobs", (stock,), {
                 "PARAMETERS": {**stock.PARAMETERS, **params}, "__module__": cls.__module__})
-        return cls._knob_spec_class
+            cls._knob_spec_class = made
+        return made
 
 
 def _coerce(knob: Knob, value: Any) -> Any:

@@ -70,7 +70,7 @@ CALIBRATION_BINS = 10
 
 def slice_feature_keys(config) -> list[tuple[str, ...]]:
     """The built-in slices, then the user's features and crosses (no repeats)."""
-    keys = list(BUILTIN_SLICES)
+    keys: list[tuple[str, ...]] = list(BUILTIN_SLICES)
     for item in config.slice_features:
         key = tuple(k.strip() for k in item.split("*") if k.strip())
         if key and key not in keys and tuple(reversed(key)) not in keys:

@@ -18,7 +18,7 @@ def split_hash(seed: int, key: str) -> str:
     return hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()
 
 
-def eval_cutoff(class_name: str, hashes: Iterable[str], eval_percent: int) -> Optional[str]:
+def eval_cutoff(class_name: str, hashes: Iterable[str], eval_percent: int) -> str:
     """The largest hash of the class's eval examples. Raises DataError when the
     class is too small to give both splits at least one example."""
     ordered = sorted(hashes)

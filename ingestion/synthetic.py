@@ -82,6 +82,7 @@ def write_tfrecords(out: str, n: int, image_size: int, colour: bool, names: bool
                 writer.close()
             path = os.path.join(out, f"data-{index // per_file:05d}-of-{files:05d}.tfrecord.gz")
             writer = tf.io.TFRecordWriter(path, options="GZIP")
+        assert writer is not None  # opened at index 0
         label_feature = (tf.train.Feature(bytes_list=tf.train.BytesList(
             value=[CLASS_NAMES[label].encode()])) if names else
             tf.train.Feature(int64_list=tf.train.Int64List(value=[label])))

@@ -79,7 +79,7 @@ class Knob:
         if not isinstance(value, self.kind) or (self.kind is int and isinstance(value, bool)):
             raise ConfigError(f"setting {self.name!r}: expected {self.kind.__name__}, "
                               f"got {value!r}")
-        if self.kind is float and not math.isfinite(float(value)):
+        if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"setting {self.name!r}: must be a finite number (got {value!r})")
         if self.check is not None and not self.check(value):
             raise ConfigError(f"setting {self.name!r}: {self.rule} (got {value!r})")

@@ -59,7 +59,7 @@ def resolve_model_dir(output_dir: Optional[str] = None, model: Optional[str] = N
     or the newest complete version under `<output_dir>/serving`. Half-written
     version folders are skipped and passed to `warn(text)`."""
     warn = warn or (lambda text: None)
-    where = model or os.path.join(output_dir, "serving")
+    where = model or os.path.join(output_dir or ".", "serving")
     dirs, broken = model_dirs(where)
     for item in broken:
         warn(item.describe())

@@ -185,9 +185,9 @@ def newest_compatible(serving_dir: str, candidate_dir: Optional[str]):
     """(version, digest, skipped) of the newest pushed model that differs from
     the candidate and serves the same inputs and classes; `skipped` lists
     "version: why" for each newer one left out as incompatible."""
-    has_candidate = bool(candidate_dir) and tf.io.gfile.exists(
-        os.path.join(candidate_dir, "saved_model.pb"))
-    skip = model_digest(candidate_dir) if has_candidate else None
+    candidate = candidate_dir if candidate_dir and tf.io.gfile.exists(
+        os.path.join(candidate_dir, "saved_model.pb")) else None
+    skip = model_digest(candidate) if candidate else None
     versions, broken = scan_versions(serving_dir)
     skipped = [item.describe() for item in broken]
     for version in versions:
@@ -195,7 +195,7 @@ def newest_compatible(serving_dir: str, candidate_dir: Optional[str]):
         digest = model_digest(model_dir)
         if digest == skip:
             continue
-        why = incompatibility(model_dir, candidate_dir) if has_candidate else None
+        why = incompatibility(model_dir, candidate) if candidate else None
         if why:
             skipped.append(f"pushed model {version}: {why}")
             continue

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -97,7 +97,7 @@ class Evaluation:
     slices: list  # slice keys, overall first, in TFMA's order otherwise
     metrics: dict  # slice key -> {(model, name, class_id, k, is_diff): value}
     plots: dict  # slice key -> {(model, plot field, class_id, k): PlotData}
-    validation: object  # tfma ValidationResult
+    validation: Any  # tfma ValidationResult
     class_names: list = dataclasses.field(default_factory=list)  # index = class id
 
     def class_name(self, class_id) -> str:
@@ -137,7 +137,8 @@ def load_evaluation(uri: str, class_names=None) -> Evaluation:
             baseline = spec.name
         else:
             candidate = spec.name
-    metrics, order = {}, []
+    metrics: dict[Any, dict[Any, float]] = {}
+    order: list[Any] = []
     for per_slice in tfma.load_metrics(uri):
         key = _norm_slice(slicer.deserialize_slice_key(per_slice.slice_key))
         order.append(key)
@@ -146,7 +147,7 @@ def load_evaluation(uri: str, class_names=None) -> Evaluation:
             if kv.value.WhichOneof("type") == "double_value":
                 values[_metric_index(metric_types.MetricKey.from_proto(kv.key))] = (
                     kv.value.double_value.value)
-    plots = {}
+    plots: dict[Any, Any] = {}
     for per_slice in tfma.load_plots(uri):
         key = _norm_slice(slicer.deserialize_slice_key(per_slice.slice_key))
         for kv in per_slice.plot_keys_and_values:

@@ -237,8 +237,8 @@ def _weakest(ev: rd.Evaluation, counts) -> str:
                 row.append(_num(w.baseline_accuracy))
             rows.append(row + [w.top_confusion])
         parts.append("<p>The slices with the lowest accuracy:</p>" + _table(headers, rows))
-    f1s = [(ev.value(rd.OVERALL, ec.F1, class_id=c), c) for c in rd.class_ids(ev)]
-    f1s = sorted((v, c) for v, c in f1s if v is not None)[:3]
+    class_f1 = [(ev.value(rd.OVERALL, ec.F1, class_id=c), c) for c in rd.class_ids(ev)]
+    f1s = sorted((v, c) for v, c in class_f1 if v is not None)[:3]
     if f1s:
         parts.append("<p>Weakest classes by F1: " + ", ".join(
             f"<b>{_e(ev.class_name(c))}</b> ({v:.3f})" for v, c in f1s) + ".</p>")

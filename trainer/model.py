@@ -27,6 +27,8 @@ Rebuilding from hyperparameters recreates the sharing, then the weights load.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 from keras import layers, ops
 
@@ -166,18 +168,18 @@ class TiedCNN(keras.Model):
         inputs, logits, banks = _graph(image_shape, width, tied_layers, tie_mode, l2,
                                        num_classes, augment)
         super().__init__(inputs, logits, name=name or f"tied_cnn_{tie_mode}", **kwargs)
-        self.hparams = dict(image_shape=list(image_shape), width=width,
-                            tied_layers=tied_layers, tie_mode=tie_mode, l2=l2,
-                            num_classes=num_classes, augment=augment)
+        self.hparams: dict[str, Any] = dict(
+            image_shape=list(image_shape), width=width, tied_layers=tied_layers,
+            tie_mode=tie_mode, l2=l2, num_classes=num_classes, augment=augment)
         self.banks = banks
 
     @property
-    def image_shape(self) -> tuple:
-        return tuple(self.hparams["image_shape"])
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.hparams["image_shape"])
 
     @property
     def num_classes(self) -> int:
-        return self.hparams["num_classes"]
+        return int(self.hparams["num_classes"])
 
     def get_config(self):
         return {"name": self.name, **self.hparams}

@@ -27,7 +27,7 @@ def prepare_model(hp: HParams, base_model_dir: str | None = None) -> keras.Model
     model = model_lib.from_hparams(hp)
     if not hp.warm_start:
         return model
-    if not warm_start.has_base_model(base_model_dir):
+    if base_model_dir is None or not warm_start.has_base_model(base_model_dir):
         logging.info("tiedflow: warm start requested but no base model found; from scratch")
         return model
     transfer = warm_start.load_base_weights(model, base_model_dir, list(hp.class_names))

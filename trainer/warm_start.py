@@ -53,7 +53,7 @@ def save_keras_copy(model: keras.Model, saved_model_dir: str) -> str:
 
 
 def has_base_model(base_model_dir: Optional[str]) -> bool:
-    return bool(base_model_dir) and tf.io.gfile.exists(keras_model_path(base_model_dir))
+    return bool(base_model_dir) and tf.io.gfile.exists(keras_model_path(str(base_model_dir)))
 
 
 def load_keras_model(path: str) -> TiedCNN:

@@ -43,6 +43,8 @@ def render_latest(output_dir: str, pipeline_name: str = "tiedflow") -> tuple[str
 
     metadata_path = PipelineConfig(output_dir=output_dir).metadata_path
     result = outcome_lib.read_outcome(metadata_path, pipeline_name, evaluated=True)
+    if result.evaluation_uri is None:  # read_outcome(evaluated=True) found an evaluation
+        raise LookupError("no evaluation recorded")
     facts = (_facts(metadata_path, result.evaluation_uri) if result.evaluation_uri else None) or {}
     page = report_page.render(report_page.ReportInputs(
         data=facts.get("data"), data_fingerprint=facts.get("data_fingerprint"),
