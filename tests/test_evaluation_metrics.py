@@ -5,6 +5,11 @@ DataFrame, so every value TFMA reports can be recomputed independently. The
 predictions are built so that on the `ink_density=light` slice class 2 is
 never the top prediction and class 7 always is: the cases TFMA 0.47 miscounts
 with its default top-k threshold.
+
+The AUC and the ROC points come from fixed score histograms, not from the
+examples: they are compared within 1e-3 (AUC) and exactly (ROC counts at the
+thresholds, which are histogram edges); test_histogram_auc_* bound the AUC's
+difference on larger data.
 """
 from __future__ import annotations
 
@@ -31,7 +36,10 @@ def data():
     logits[np.arange(N), labels] += 2.2  # right about 2 times in 3
     ink = rng.choice(["light", "medium", "heavy"], N)
     light = ink == "light"
-    logits[light, 2] = -9.0  # never the top class on the light slice
+    # Never the top class on the light slice. Spread out: with one logit for all,
+    # class 2's scores there would differ only by float32 noise, which
+    # scikit-learn ranks and the AUC histograms (rightly) count as ties.
+    logits[light, 2] = -9.0 + rng.normal(size=light.sum())
     logits[light, 7] = 9.0  # always the top class on the light slice
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     return pd.DataFrame({"label": labels, "ink_density": ink,
@@ -114,10 +122,11 @@ def test_loss_auc_and_calibration_error(data, result):
     p_true = np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1 - 1e-7)
     assert got[(ec.LOSS, None, None)] == pytest.approx(-np.log(p_true).mean(), rel=1e-4)
     for c in range(10):
-        # evaluation.metrics.ExactAUC: the exact area, as scikit-learn computes it
-        # (TFMA's own AUC, on 10,000 buckets, was off by up to 0.03 on class 0 here).
+        # evaluation.metrics.ExactAUC: from the log-odds histograms, within 1e-3 of
+        # scikit-learn's (TFMA's own AUC, on 10,000 buckets, was off by up to 0.03
+        # on class 0 here).
         assert got[(ec.AUC, c, None)] == pytest.approx(
-            skm.roc_auc_score(labels == c, probs[:, c]), abs=1e-9)
+            skm.roc_auc_score(labels == c, probs[:, c]), abs=1e-3)
     assert got[(ec.ECE, None, 1)] == pytest.approx(_ece(labels, probs), abs=1e-6)
     assert got[(ec.ECE, None, 1)] > 0.05  # the synthetic model is miscalibrated
 
