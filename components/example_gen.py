@@ -87,7 +87,10 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
         with tfx_internals.make_beam_pipeline(self) as pipeline:
             raw, skipped = pipeline | "Read" >> ReadImages(settings)
-            splits, summary = raw | "ToExamples" >> ImagesToExamples(settings, skipped)
+            # Later passes read the data again (ingestion.transforms): no image is
+            # held between Beam stages.
+            splits, summary = raw | "ToExamples" >> ImagesToExamples(
+                settings, skipped, reread=lambda label: (pipeline | label >> ReadImages(settings))[0])
             for name in SPLITS:
                 _ = splits[name] | f"Write[{name}]" >> write_split.WriteSplit(
                     artifact_utils.get_split_uri([examples], name),

@@ -42,11 +42,13 @@ def ingest(settings, argv=IN_MEMORY, raw_images=None):
 
     out = tempfile.mkdtemp()
     with beam.Pipeline(argv=argv) as pipeline:
+        reread = None
         if raw_images is None:
             raw, skipped = pipeline | ReadImages(settings)
+            reread = lambda label: (pipeline | label >> ReadImages(settings))[0]  # noqa: E731
         else:
             raw, skipped = pipeline | beam.Create(raw_images), None
-        splits, summary = raw | ImagesToExamples(settings, skipped)
+        splits, summary = raw | ImagesToExamples(settings, skipped, reread=reread)
         for name, part in splits.items():
             _ = (part | f"Decode[{name}]" >> beam.Map(_decode)
                  | f"All[{name}]" >> beam.combiners.ToList()
@@ -179,6 +181,22 @@ def test_tfrecords_with_encoded_png_and_string_labels(tmp_path, digits):
                                          label_feature="name", pixel_encoding="encoded"))
     assert summary.class_names == sorted(synthetic.CLASS_NAMES)
     assert summary.image_shape == (16, 16, 1)
+
+
+def test_tfrecords_of_raw_bytes_decode_in_batches_as_one_by_one(tmp_path, digits):
+    """Raw uint8 bytes are decoded a batch at a time; a record of the wrong size makes
+    its batch go one by one, which names it."""
+    records = [_example(pixels=r.pixels.tobytes(), label=r.label) for r in digits[:300]]
+    path = tmp_path / "raw.tfrecord"
+    _write(path, records)
+    settings = IngestSettings(data=str(path), pixel_encoding="bytes", image_shape="8,8")
+    got = [(label, pixels.shape, pixels.tobytes())
+           for _, label, pixels, _ in tfrecords.read_images(str(path), settings)]
+    assert got == [(r.label, (8, 8, 1), r.pixels.tobytes()) for r in digits[:300]]
+    records[150] = _example(pixels=b"\0" * 60, label=1)
+    _write(path, records)
+    with pytest.raises(DataError, match=r"raw.tfrecord: record 150: .*60 values, expected 64"):
+        list(tfrecords.read_images(str(path), settings))
 
 
 @pytest.mark.parametrize("make, settings, message", [
