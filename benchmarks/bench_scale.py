@@ -62,9 +62,10 @@ def dataset(cache_dir: str, n: int, image_size: int, encoding: str, workers: int
 
 
 def timed_run(data: str, mode: str, settings: list[str], work: str,
-              source: str | None = None) -> dict:
+              source: str | None = None, keep_logs: str = "bench_out/scale.json") -> dict:
     """One cold run on a fresh output dir, in the Beam mode given. With `source`
-    (another checkout, such as an older commit), that tree's code runs."""
+    (another checkout, such as an older commit), that tree's code runs. A failed
+    run's log is kept beside `keep_logs` (the results file)."""
     output_dir = tempfile.mkdtemp(prefix=f"scale-{mode}-", dir=work)
     env = dict(os.environ)
     beam_args = [f"--beam-arg={flag}" for flag in MODES[mode]]
@@ -78,7 +79,12 @@ def timed_run(data: str, mode: str, settings: list[str], work: str,
         result.update(_outcome(output_dir, env))
         shutil.rmtree(output_dir, ignore_errors=True)
     else:
-        print(f"run failed ({code}); its log: {output_dir}.log", file=sys.stderr)
+        kept = os.path.join(os.path.dirname(os.path.abspath(keep_logs)),
+                            os.path.basename(output_dir) + ".log")
+        shutil.copy(output_dir + ".log", kept)
+        if os.path.isdir(os.path.join(output_dir, "logs")):  # the run's own full logs
+            shutil.copytree(os.path.join(output_dir, "logs"), kept[:-4] + "-logs")
+        print(f"run failed ({code}); its log: {kept}", file=sys.stderr)
     return result
 
 
@@ -212,7 +218,7 @@ def main() -> int:
                 continue
             row = {"n": n, "image_size": args.image_size, "label": args.label,
                    "pixel_encoding": args.pixel_encoding,
-                   **timed_run(data, mode, settings, work, args.source)}
+                   **timed_run(data, mode, settings, work, args.source, args.out)}
             rows.append(row)
             print(json.dumps(row), flush=True)
     shutil.rmtree(work, ignore_errors=True)
