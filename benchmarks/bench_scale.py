@@ -49,7 +49,7 @@ with ProcessPoolExecutor(workers) as pool:
 def dataset(cache_dir: str, n: int, image_size: int, encoding: str, workers: int = 2) -> str:
     """The glob of N generated examples, written once (shards side by side in
     `workers` processes) and reused from `cache_dir` by later runs."""
-    folder = os.path.join(cache_dir, f"digits-{n}-{image_size}-{encoding}")
+    folder = os.path.join(os.path.abspath(cache_dir), f"digits-{n}-{image_size}-{encoding}")
     if not os.path.isdir(folder):
         shutil.rmtree(folder + ".tmp", ignore_errors=True)
         start = time.perf_counter()
@@ -73,7 +73,9 @@ def timed_run(data: str, mode: str, settings: list[str], work: str,
         env["PYTHONPATH"] = os.path.abspath(source)
     cmd = [tool("tiedflow"), "run", "--data", data, "--output-dir", output_dir,
            *beam_args, *(a for s in settings for a in ("--set", s))]
-    result = {"mode": mode, **run_measured(cmd, output_dir + ".log", env=env)}
+    # Run from the work dir: Beam's worker processes put their working directory
+    # first on sys.path, and a checkout there would shadow `source`.
+    result = {"mode": mode, **run_measured(cmd, output_dir + ".log", env=env, cwd=work)}
     code = result["exit_code"]
     if code in (0, 3):
         result.update(_outcome(output_dir, env))

@@ -28,12 +28,12 @@ def _tree_rss(root: psutil.Process) -> int:
     return total
 
 
-def run_measured(cmd: list, log_path: str, env=None) -> dict:
-    """Runs `cmd` with its output appended to `log_path`."""
+def run_measured(cmd: list, log_path: str, env=None, cwd=None) -> dict:
+    """Runs `cmd` (in `cwd`) with its output appended to `log_path`."""
     start = time.perf_counter()
     peak = [0]
     with open(log_path, "a") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
         done = threading.Event()
 
         def sample():
