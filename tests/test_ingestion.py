@@ -3,6 +3,7 @@ TFRecords from elsewhere, and bad input named by file, record and feature."""
 import io
 import json
 import os
+from unittest import mock
 
 import apache_beam as beam
 import numpy as np
@@ -285,3 +286,28 @@ def test_batch_encoding_gives_the_examples_to_example_gives(shape):
                                  pixels, labels):
         assert tf.train.Example.FromString(got) == examples.to_example(
             examples.Record(image, label, "key"), edges)
+
+
+def test_splits_are_written_shuffled_through_files_and_whole(tmp_path):
+    """WriteShuffled: every example once, in ceil(n / RECORDS_PER_SHARD) files, each a
+    mix of the input's order; nothing left in the temporary folder."""
+    from ingestion import shuffled_write
+
+    n = 5_000
+    examples = [f"example-{i:05d}".encode() for i in range(n)]  # in order, like sorted data
+    out, temp = tmp_path / "Split-train", tmp_path / "temp"
+    temp.mkdir()
+    with mock.patch.object(shuffled_write, "RECORDS_PER_SHARD", 1_000):
+        with beam.Pipeline(argv=IN_MEMORY) as pipeline:
+            count = beam.pvalue.AsSingleton(pipeline | "Count" >> beam.Create([n]))
+            _ = (pipeline | beam.Create(examples)
+                 | shuffled_write.WriteShuffled(str(out), str(temp), count, seed=3))
+    files = sorted(out.iterdir())
+    assert [f.name for f in files] == [f"data_tfrecord-{i:05d}-of-00005.gz" for i in range(5)]
+    assert not list(temp.iterdir())
+    got = [[record for _, record in tfrecords.read_file(str(f))] for f in files]
+    assert sorted(r for part in got for r in part) == examples
+    for part in got:
+        assert 500 < len(part) < 1_500
+        assert part != sorted(part)  # shuffled, not in the input's order
+        assert {int(r[-5:]) * 5 // n for r in part[:50]} == set(range(5))  # from all over
