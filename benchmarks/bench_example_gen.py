@@ -27,7 +27,8 @@ examples = standard_artifacts.Examples()
 examples.uri = out
 Executor(BaseBeamExecutor.Context(beam_pipeline_args=beam_args, tmp_dir=out + ".tmp")).Do(
     {}, {"examples": [examples]}, props)
-print(json.dumps({k: examples.get_int_custom_property(k) for k in ("train_examples", "eval_examples")}))
+counts = {k: examples.get_int_custom_property(k) for k in ("train_examples", "eval_examples")}
+print(json.dumps(counts))
 """
 
 

@@ -38,7 +38,8 @@ _WRITE_SHARDS = """
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from ingestion import synthetic
-out, n, size, encoding, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+out, n, size, encoding, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
+    sys.argv[4], int(sys.argv[5])
 with ProcessPoolExecutor(workers) as pool:
     list(pool.map(synthetic.write_tfrecord_shard, *zip(*[
         (out, n, shard, size, False, False, 0, encoding)

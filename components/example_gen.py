@@ -97,8 +97,11 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             raw, skipped = pipeline | "Read" >> ReadImages(settings)
             # Later passes read the data again (ingestion.transforms): no image is
             # held between Beam stages.
-            splits, summary = raw | "ToExamples" >> ImagesToExamples(
-                settings, skipped, reread=lambda label: (pipeline | label >> ReadImages(settings))[0])
+            def reread(label):
+                return (pipeline | label >> ReadImages(settings))[0]
+
+            splits, summary = raw | "ToExamples" >> ImagesToExamples(settings, skipped,
+                                                                     reread=reread)
             for name in SPLITS:
                 count = beam.pvalue.AsSingleton(
                     summary | f"Count[{name}]" >> beam.Map(lambda s, n: sum(s.counts[n]), name))

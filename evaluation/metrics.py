@@ -58,13 +58,12 @@ What each is, as the report and the thresholds read it:
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Callable, NamedTuple, Optional
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
-from tensorflow_model_analysis.metrics import metric_types
-from tensorflow_model_analysis.metrics import metric_util
+from tensorflow_model_analysis.metrics import metric_types, metric_util
 from tensorflow_model_analysis.proto import metrics_for_slice_pb2 as slice_pb2
 
 STATS_NAME = "_classification_stats"  # leading underscore: computed, not stored
@@ -122,7 +121,7 @@ class ClassificationStats(NamedTuple):
     @classmethod
     def of(cls, labels, probs, weights, num_thresholds: int = DEFAULT_NUM_THRESHOLDS,
            num_bins: int = DEFAULT_NUM_BINS,
-           num_buckets: int = DEFAULT_NUM_BUCKETS) -> "ClassificationStats":
+           num_buckets: int = DEFAULT_NUM_BUCKETS) -> ClassificationStats:
         """From arrays in memory (tests, tools): what the combiner would give."""
         acc = Accumulator(score_edges(num_thresholds, num_buckets), num_bins)
         acc.add_batch(labels, probs, weights)
@@ -162,7 +161,7 @@ class Accumulator:
         if len(labels) >= BATCH:
             self.flush()
 
-    def flush(self) -> "Accumulator":
+    def flush(self) -> Accumulator:
         labels, rows, weights = self.buffer
         if labels:
             self.buffer = ([], [], [])
@@ -203,7 +202,7 @@ class Accumulator:
         self.loss += float(np.sum(-np.log(picked) * weights))
         self.total += float(weights.sum())
 
-    def merge(self, other: "Accumulator") -> None:
+    def merge(self, other: Accumulator) -> None:
         other.flush()
         if not other.classes:
             return
@@ -342,7 +341,7 @@ def recall(stats, sub_key, **_) -> float:
     return _ratio(tp, tp + fn)
 
 
-def f1(stats, sub_key=None, class_id: Optional[int] = None, **_) -> float:
+def f1(stats, sub_key=None, class_id: int | None = None, **_) -> float:
     tp, fp, fn = _class_counts(stats, sub_key.class_id if class_id is None else class_id)
     return _ratio(2 * tp, 2 * tp + fp + fn)
 
@@ -400,7 +399,7 @@ def roc_curve(stats, sub_key, num_thresholds: int = DEFAULT_NUM_THRESHOLDS, **_)
     if not np.array_equal(stats.edges[np.minimum(at, len(stats.edges) - 1)], thresholds):
         raise ValueError(f"{ROC_NAME}: the histograms were made for other thresholds than "
                          f"num_thresholds={num_thresholds}")
-    for t, j in zip(thresholds, at):
+    for t, j in zip(thresholds, at, strict=True):
         fn, tn = pos_w[j + 1], neg_w[j + 1]  # scores <= t: predicted negative
         tp, fp = pos_w[-1] - fn, neg_w[-1] - tn
         plot.matrices.add(
@@ -417,7 +416,7 @@ def confusion_matrix(stats, sub_key=None, **_):
     """The arg-max confusion matrix, as TFMA's plot at threshold 0 stores it."""
     plot = slice_pb2.MultiClassConfusionMatrixAtThresholds()
     matrix = plot.matrices.add(threshold=0.0)
-    for actual, predicted in zip(*np.nonzero(stats.confusion)):
+    for actual, predicted in zip(*np.nonzero(stats.confusion), strict=True):
         matrix.entries.add(actual_class_id=int(actual), predicted_class_id=int(predicted),
                            num_weighted_examples=float(stats.confusion[actual, predicted]))
     return plot
