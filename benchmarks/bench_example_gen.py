@@ -54,6 +54,7 @@ def main() -> int:
         result = run_measured([sys.executable, "-c", _RUN, os.path.join(work, "examples"),
                                json.dumps(props), json.dumps(args.beam_arg)],
                               os.path.join(work, "log"), env=env, cwd=work)
+        result.pop("samples")
         if result["exit_code"]:
             print(open(os.path.join(work, "log")).read()[-3000:], file=sys.stderr)
     finally:

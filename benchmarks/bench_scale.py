@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-from measured import run_measured
+from measured import peaks_within, run_measured
 
 MODES = {
     "in_memory": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
@@ -77,9 +77,14 @@ def timed_run(data: str, mode: str, settings: list[str], work: str,
     # Run from the work dir: Beam's worker processes put their working directory
     # first on sys.path, and a checkout there would shadow `source`.
     result = {"mode": mode, **run_measured(cmd, output_dir + ".log", env=env, cwd=work)}
+    samples = result.pop("samples")
     code = result["exit_code"]
     if code in (0, 3):
-        result.update(_outcome(output_dir, env))
+        outcome = _outcome(output_dir, env)
+        windows = outcome.pop("windows", {})
+        result.update(outcome)
+        # peak RSS (whole tree, runner process alone) while each component ran
+        result["components_peak_mb"] = peaks_within(samples, windows)
         shutil.rmtree(output_dir, ignore_errors=True)
     else:
         kept = os.path.join(os.path.dirname(os.path.abspath(keep_logs)),
@@ -100,8 +105,19 @@ try:
 except ImportError:  # before the pipeline/local split
     from pipeline.outcome import read_outcome
 o = read_outcome(sys.argv[1], "tiedflow")
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+config = metadata_store_pb2.ConnectionConfig()
+config.sqlite.filename_uri = sys.argv[1]
+store = metadata_store.MetadataStore(config)
+windows = {}  # node id -> (start, end) in epoch seconds
+for e in store.get_executions():
+    for c in store.get_contexts_by_execution(e.id):
+        if store.get_context_types_by_id([c.type_id])[0].name == "node":
+            windows[c.name.split(".", 1)[-1]] = (e.create_time_since_epoch / 1000,
+                                                 e.last_update_time_since_epoch / 1000)
 print(json.dumps({"components_s": {k: round(v, 2) for k, v in o.component_seconds.items()},
-                  "eval_accuracy": o.accuracy}))
+                  "eval_accuracy": o.accuracy, "windows": windows}))
 """
 
 
@@ -165,6 +181,12 @@ def table(rows: list) -> str:
             per_1000 = (b["wall_s"] - a["wall_s"]) / (b["n"] - a["n"]) * 1000
             lines.append(f"  {series}: {per_1000:.3f} s per 1,000 examples "
                          f"({a['n']} -> {b['n']}); peak RSS x{b['peak_tree_rss_mb'] / a['peak_tree_rss_mb']:.2f}")
+    lines.append("peak RSS MB while each component ran, whole tree / runner process alone:")
+    for r in rows:
+        peaks = r.get("components_peak_mb")
+        if peaks:
+            lines.append(f"  {r['n']:>8} {_series(r)}: " + ", ".join(
+                f"{c} {peaks[c][0]:.0f}/{peaks[c][1]:.0f}" for c in SHOWN if c in peaks))
     lines.append("data components (" + ", ".join(DATA_COMPONENTS) + "), seconds together:")
     for r in rows:
         if "components_s" in r:
