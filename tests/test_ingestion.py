@@ -311,3 +311,12 @@ def test_splits_are_written_shuffled_through_files_and_whole(tmp_path):
         assert 500 < len(part) < 1_500
         assert part != sorted(part)  # shuffled, not in the input's order
         assert {int(r[-5:]) * 5 // n for r in part[:50]} == set(range(5))  # from all over
+
+
+def test_generated_raw_bytes_tfrecords_read_back_as_generated(tmp_path):
+    synthetic.generate(str(tmp_path), 40, "tfrecord", image_size=28, pixel_encoding="bytes")
+    (path,) = tmp_path.iterdir()
+    settings = IngestSettings(data=str(path), pixel_encoding="bytes", image_shape="28,28")
+    for index, label, pixels, _ in tfrecords.read_images(str(path), settings):
+        expected, expected_label = synthetic.variant(index, 28)
+        assert label == expected_label and (pixels[:, :, 0] == expected).all()
