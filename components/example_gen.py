@@ -103,6 +103,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             splits, summary = raw | "ToExamples" >> ImagesToExamples(settings, skipped,
                                                                      reread=reread)
             for name in SPLITS:
+                tf.io.gfile.makedirs(artifact_utils.get_split_uri([examples], name))
                 count = beam.pvalue.AsSingleton(
                     summary | f"Count[{name}]" >> beam.Map(lambda s, n: sum(s.counts[n]), name))
                 _ = splits[name] | f"Write[{name}]" >> WriteShuffled(
