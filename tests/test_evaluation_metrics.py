@@ -260,7 +260,7 @@ def _accumulated(combiner, n, seed):
 
     labels, probs, _ = _model_outputs(n, seed=seed)
     acc = combiner.create_accumulator()
-    for label, row in zip(labels, probs):
+    for label, row in zip(labels, probs, strict=True):
         acc = combiner.add_input(acc, StandardMetricInputs(
             {"labels": np.array([label]), "predictions": row}))
     return acc, labels, probs

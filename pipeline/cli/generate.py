@@ -36,7 +36,8 @@ def execute(args: argparse.Namespace) -> int:
     synthetic.generate(args.out, args.n, args.format, image_size=args.image_size,
                        colour=args.colour, names=args.class_names, seed=args.seed,
                        pixel_encoding=args.pixel_encoding)
-    raw = ", raw uint8 bytes" if args.format == "tfrecord" and args.pixel_encoding == "bytes" else ""
+    raw = ", raw uint8 bytes" if args.format == "tfrecord" and args.pixel_encoding == "bytes" \
+        else ""
     say(f"wrote {args.n} examples to {args.out} ({args.format}{raw}, {args.image_size}x"
         f"{args.image_size}{', colour' if args.colour else ''}"
         f"{', named classes' if args.class_names else ''}; {time.time() - start:.1f} s)")
