@@ -315,8 +315,8 @@ def _class_counts(stats: ClassificationStats, class_id: int) -> tuple[float, flo
     m = stats.confusion
     if class_id >= m.shape[0]:
         return 0.0, 0.0, 0.0
-    tp = m[class_id, class_id]
-    return tp, m[:, class_id].sum() - tp, m[class_id, :].sum() - tp
+    tp = float(m[class_id, class_id])
+    return tp, float(m[:, class_id].sum()) - tp, float(m[class_id, :].sum()) - tp
 
 
 def example_count(stats, sub_key=None, **_) -> float:
@@ -332,12 +332,12 @@ def crossentropy(stats, sub_key=None, **_) -> float:
 
 
 def precision(stats, sub_key, **_) -> float:
-    tp, fp, _ = _class_counts(stats, sub_key.class_id)
+    tp, fp, _fn = _class_counts(stats, sub_key.class_id)
     return _ratio(tp, tp + fp)
 
 
 def recall(stats, sub_key, **_) -> float:
-    tp, _, fn = _class_counts(stats, sub_key.class_id)
+    tp, _fp, fn = _class_counts(stats, sub_key.class_id)
     return _ratio(tp, tp + fn)
 
 
@@ -395,7 +395,7 @@ def roc_curve(stats, sub_key, num_thresholds: int = DEFAULT_NUM_THRESHOLDS, **_)
     pos_w = np.concatenate([[0.0], np.cumsum(pair[0])])  # [j]: buckets below j
     neg_w = np.concatenate([[0.0], np.cumsum(pair[1])])
     thresholds = roc_thresholds(num_thresholds)
-    at = np.searchsorted(stats.edges, thresholds)
+    at = np.atleast_1d(np.searchsorted(stats.edges, thresholds))
     if not np.array_equal(stats.edges[np.minimum(at, len(stats.edges) - 1)], thresholds):
         raise ValueError(f"{ROC_NAME}: the histograms were made for other thresholds than "
                          f"num_thresholds={num_thresholds}")
