@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import NamedTuple, Optional
 
 import apache_beam as beam
 import numpy as np
@@ -317,7 +318,7 @@ class ImagesToExamples(beam.PTransform):
     (small data in tests)."""
 
     def __init__(self, settings: IngestSettings, skipped: Optional[beam.PCollection] = None,
-                 reread: Optional[Callable[[str], beam.PCollection]] = None):
+                 reread: Callable[[str], beam.PCollection] | None = None):
         super().__init__()
         self.settings = settings
         self.skipped = skipped
