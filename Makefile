@@ -89,8 +89,11 @@ bench: setup
 	$(BIN)/python benchmarks/bench_pipeline.py --out $(BENCH_OUT)
 
 # The pipeline at N = 1.8k, 18k, 180k per DirectRunner mode: table, JSON and a log-log plot.
+# e.g. BENCH_SCALE_ARGS="--image-size 28 --n 180000 1800000 --modes multi_processing_2
+#      --set train_steps=200 --set accuracy_threshold=0"
+BENCH_SCALE_ARGS ?=
 bench-scale: setup
-	$(BIN)/python benchmarks/bench_scale.py --out bench_out/scale.json
+	$(BIN)/python benchmarks/bench_scale.py --out bench_out/scale.json $(BENCH_SCALE_ARGS)
 
 bench-history: setup
 	$(BIN)/python benchmarks/bench_history.py --out bench_out/history.json

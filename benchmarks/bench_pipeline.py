@@ -21,6 +21,7 @@ def timed_run(output_dir: str, extra: list[str]) -> dict:
     tiedflow = os.path.join(os.path.dirname(sys.executable), "tiedflow")
     cmd = [tiedflow, "run", "--output-dir", output_dir, *extra]
     measured = run_measured(cmd, output_dir + ".log")
+    measured.pop("samples")
     outcome = read_outcome(os.path.join(output_dir, "metadata.sqlite"), "tiedflow")
     return {
         **measured,

@@ -18,8 +18,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
-from measured import run_measured
+from measured import peaks_within, run_measured
 
 MODES = {
     "in_memory": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
@@ -33,34 +34,65 @@ def tool(name: str) -> str:
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
-def dataset(data_dir: str, n: int, image_size: int) -> str:
-    folder = os.path.join(data_dir, f"digits-{n}-{image_size}")
+_WRITE_SHARDS = """
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from ingestion import synthetic
+out, n, size, encoding, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
+    sys.argv[4], int(sys.argv[5])
+with ProcessPoolExecutor(workers) as pool:
+    list(pool.map(synthetic.write_tfrecord_shard, *zip(*[
+        (out, n, shard, size, False, False, 0, encoding)
+        for shard in range(synthetic.shards(n)[0])])))
+"""
+
+
+def dataset(cache_dir: str, n: int, image_size: int, encoding: str, workers: int = 2) -> str:
+    """The glob of N generated examples, written once (shards side by side in
+    `workers` processes) and reused from `cache_dir` by later runs."""
+    folder = os.path.join(os.path.abspath(cache_dir), f"digits-{n}-{image_size}-{encoding}")
     if not os.path.isdir(folder):
-        subprocess.run([tool("tiedflow"), "generate", "--n", str(n), "--format", "tfrecord",
-                        "--image-size", str(image_size), "--out", folder + ".tmp"], check=True)
+        shutil.rmtree(folder + ".tmp", ignore_errors=True)
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", _WRITE_SHARDS, folder + ".tmp", str(n),
+                        str(image_size), encoding, str(workers)], check=True)
         os.rename(folder + ".tmp", folder)
+        print(f"generated {n} examples in {time.perf_counter() - start:.0f} s: {folder}",
+              flush=True)
     return os.path.join(folder, "*.tfrecord.gz")
 
 
 def timed_run(data: str, mode: str, settings: list[str], work: str,
-              source: str | None = None) -> dict:
-    """One cold run on a fresh output dir. With `source` (another checkout, such
-    as an older commit), that tree's code runs, with its own default Beam mode."""
+              source: str | None = None, keep_logs: str = "bench_out/scale.json") -> dict:
+    """One cold run on a fresh output dir, in the Beam mode given. With `source`
+    (another checkout, such as an older commit), that tree's code runs. A failed
+    run's log is kept beside `keep_logs` (the results file)."""
     output_dir = tempfile.mkdtemp(prefix=f"scale-{mode}-", dir=work)
     env = dict(os.environ)
     beam_args = [f"--beam-arg={flag}" for flag in MODES[mode]]
     if source:
         env["PYTHONPATH"] = os.path.abspath(source)
-        beam_args = []
     cmd = [tool("tiedflow"), "run", "--data", data, "--output-dir", output_dir,
            *beam_args, *(a for s in settings for a in ("--set", s))]
-    result = {"mode": mode, **run_measured(cmd, output_dir + ".log", env=env)}
+    # Run from the work dir: Beam's worker processes put their working directory
+    # first on sys.path, and a checkout there would shadow `source`.
+    result = {"mode": mode, **run_measured(cmd, output_dir + ".log", env=env, cwd=work)}
+    samples = result.pop("samples")
     code = result["exit_code"]
     if code in (0, 3):
-        result.update(_outcome(output_dir, env))
+        outcome = _outcome(output_dir, env)
+        windows = outcome.pop("windows", {})
+        result.update(outcome)
+        # peak RSS (whole tree, runner process alone) while each component ran
+        result["components_peak_mb"] = peaks_within(samples, windows)
         shutil.rmtree(output_dir, ignore_errors=True)
     else:
-        print(f"run failed ({code}); its log: {output_dir}.log", file=sys.stderr)
+        kept = os.path.join(os.path.dirname(os.path.abspath(keep_logs)),
+                            os.path.basename(output_dir) + ".log")
+        shutil.copy(output_dir + ".log", kept)
+        if os.path.isdir(os.path.join(output_dir, "logs")):  # the run's own full logs
+            shutil.copytree(os.path.join(output_dir, "logs"), kept[:-4] + "-logs")
+        print(f"run failed ({code}); its log: {kept}", file=sys.stderr)
     return result
 
 
@@ -68,10 +100,24 @@ def timed_run(data: str, mode: str, settings: list[str], work: str,
 # run from the output dir so that the working directory shadows nothing).
 _READ_OUTCOME = """
 import json, sys
-from pipeline.local.outcome import read_outcome
+try:
+    from pipeline.local.outcome import read_outcome
+except ImportError:  # before the pipeline/local split
+    from pipeline.outcome import read_outcome
 o = read_outcome(sys.argv[1], "tiedflow")
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+config = metadata_store_pb2.ConnectionConfig()
+config.sqlite.filename_uri = sys.argv[1]
+store = metadata_store.MetadataStore(config)
+windows = {}  # node id -> (start, end) in epoch seconds
+for e in store.get_executions():
+    for c in store.get_contexts_by_execution(e.id):
+        if store.get_context_types_by_id([c.type_id])[0].name == "node":
+            windows[c.name.split(".", 1)[-1]] = (e.create_time_since_epoch / 1000,
+                                                 e.last_update_time_since_epoch / 1000)
 print(json.dumps({"components_s": {k: round(v, 2) for k, v in o.component_seconds.items()},
-                  "eval_accuracy": o.accuracy}))
+                  "eval_accuracy": o.accuracy, "windows": windows}))
 """
 
 
@@ -135,6 +181,12 @@ def table(rows: list) -> str:
             per_1000 = (b["wall_s"] - a["wall_s"]) / (b["n"] - a["n"]) * 1000
             lines.append(f"  {series}: {per_1000:.3f} s per 1,000 examples "
                          f"({a['n']} -> {b['n']}); peak RSS x{b['peak_tree_rss_mb'] / a['peak_tree_rss_mb']:.2f}")
+    lines.append("peak RSS MB while each component ran, whole tree / runner process alone:")
+    for r in rows:
+        peaks = r.get("components_peak_mb")
+        if peaks:
+            lines.append(f"  {r['n']:>8} {_series(r)}: " + ", ".join(
+                f"{c} {peaks[c][0]:.0f}/{peaks[c][1]:.0f}" for c in SHOWN if c in peaks))
     lines.append("data components (" + ", ".join(DATA_COMPONENTS) + "), seconds together:")
     for r in rows:
         if "components_s" in r:
@@ -161,7 +213,12 @@ def main() -> int:
     parser.add_argument("--min-n-multi", type=int, default=18000,
                         help="multi_processing only from this N (start-up dominates below)")
     parser.add_argument("--set", action="append", default=["train_steps=20"])
-    parser.add_argument("--data-dir", default="bench_out/scale_data")
+    parser.add_argument("--pixel-encoding", default="bytes", choices=("bytes", "int"),
+                        help="TFRecords of raw uint8 bytes (read with pixel_encoding=bytes "
+                             "and image_shape) or of int64 pixels")
+    parser.add_argument("--cache-dir", "--data-dir", dest="cache_dir",
+                        default="bench_out/scale_data",
+                        help="generated data sets, kept and reused (1.8M at 28x28: 1.5 GB)")
     parser.add_argument("--out", default="bench_out/scale.json")
     parser.add_argument("--source", default=None, metavar="DIR",
                         help="run the code of another checkout (e.g. an older commit) instead")
@@ -174,15 +231,19 @@ def main() -> int:
         write(rows, args.out)
         return 0
 
+    settings = list(args.set)
+    if args.pixel_encoding == "bytes":
+        settings += ["pixel_encoding=bytes", f"image_shape={args.image_size},{args.image_size}"]
     work = tempfile.mkdtemp(prefix="tiedflow-scale-")
     rows = []
     for n in args.n:
-        data = dataset(args.data_dir, n, args.image_size)
+        data = dataset(args.cache_dir, n, args.image_size, args.pixel_encoding)
         for mode in args.modes:
             if mode != "in_memory" and n < args.min_n_multi:
                 continue
             row = {"n": n, "image_size": args.image_size, "label": args.label,
-                   **timed_run(data, mode, args.set, work, args.source)}
+                   "pixel_encoding": args.pixel_encoding,
+                   **timed_run(data, mode, settings, work, args.source, args.out)}
             rows.append(row)
             print(json.dumps(row), flush=True)
     shutil.rmtree(work, ignore_errors=True)

@@ -4,7 +4,9 @@ Its executor is one of TFX's ExampleGen executors (BaseExampleGenExecutor), so
 the pipeline's `beam_pipeline_args` apply: the reading, decoding, splitting and
 writing (ingestion.transforms) run on whatever Beam runner is configured. The
 output is the standard layout: gzipped, sharded TFRecords of tf.Examples under
-`Split-train/` and `Split-eval/`. What the data taught (class names, image
+`Split-train/` and `Split-eval/`, shuffled as TFX's WriteSplit shuffles them
+but through files (ingestion.shuffled_write), so that DirectRunner does not
+hold a whole split in memory. What the data taught (class names, image
 shape; names/) is recorded on the artifact for the executors downstream, and
 the whole summary is kept beside the splits in `ingestion.json`.
 
@@ -21,7 +23,7 @@ from typing import Optional
 
 import apache_beam as beam
 from tfx import types
-from tfx.components.example_gen import base_example_gen_executor, write_split
+from tfx.components.example_gen import base_example_gen_executor
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_component, base_driver, executor_spec
 from tfx.proto import example_gen_pb2
@@ -31,6 +33,7 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 
 from components import tfx_internals
 from ingestion.settings import IngestSettings
+from ingestion.shuffled_write import WriteShuffled
 from ingestion.transforms import SPLITS, ImagesToExamples, ReadImages, read_summary, write_summary
 from names import (CLASS_NAMES_PROPERTY, DATA_FINGERPRINT_PROPERTY, DATA_PROPERTY,
                    IMAGE_SHAPE_PROPERTY, SKIPPED_FILES_PROPERTY)
@@ -38,6 +41,7 @@ from names.component_ids import IMAGE_EXAMPLE_GEN
 from names.knobs import received_by
 
 EXAMPLES_KEY = "examples"
+TEMP_DIR = ".shuffle-buckets"  # beside the splits while the executor runs
 FINGERPRINT_KEY = DATA_FINGERPRINT_PROPERTY
 # Settings that are execution properties (Kubeflow run parameters can replace them).
 SETTINGS = {knob.name: knob.property_type for knob in received_by(IMAGE_EXAMPLE_GEN)}
@@ -79,20 +83,33 @@ class ImageExampleGenSpec(ComponentSpec):
 
 
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
-    """Runs ingestion.transforms on Beam and writes the splits the standard way."""
+    """Runs ingestion.transforms on Beam and writes the splits shuffled."""
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         settings = settings_from(exec_properties)
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
         examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
+        import tensorflow as tf
+
+        temp_dir = os.path.join(examples.uri, TEMP_DIR)
+        tf.io.gfile.makedirs(temp_dir)
         with tfx_internals.make_beam_pipeline(self) as pipeline:
             raw, skipped = pipeline | "Read" >> ReadImages(settings)
-            splits, summary = raw | "ToExamples" >> ImagesToExamples(settings, skipped)
+            # Later passes read the data again (ingestion.transforms): no image is
+            # held between Beam stages.
+            def reread(label):
+                return (pipeline | label >> ReadImages(settings))[0]
+
+            splits, summary = raw | "ToExamples" >> ImagesToExamples(settings, skipped,
+                                                                     reread=reread)
             for name in SPLITS:
-                _ = splits[name] | f"Write[{name}]" >> write_split.WriteSplit(
-                    artifact_utils.get_split_uri([examples], name),
-                    example_gen_pb2.FORMAT_TFRECORDS_GZIP)
+                tf.io.gfile.makedirs(artifact_utils.get_split_uri([examples], name))
+                count = beam.pvalue.AsSingleton(
+                    summary | f"Count[{name}]" >> beam.Map(lambda s, n: sum(s.counts[n]), name))
+                _ = splits[name] | f"Write[{name}]" >> WriteShuffled(
+                    artifact_utils.get_split_uri([examples], name), temp_dir, count, settings.seed)
             _ = summary | "WriteSummary" >> beam.Map(write_summary, examples.uri)
+        tf.io.gfile.rmtree(temp_dir)
         done = read_summary(examples.uri)
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples.set_string_custom_property(CLASS_NAMES_PROPERTY, json.dumps(done.class_names))

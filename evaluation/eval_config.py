@@ -15,8 +15,8 @@ is a run parameter): the per-class metrics' class list is left empty here and
 completed by `set_classes` when the Evaluator runs, from the Examples artifact
 (components.evaluator).
 
-Metrics (all the project's own, evaluation.metrics, computed from one pass per
-slice): example count, accuracy, loss and macro F1 (overall and per slice);
+Metrics (all the project's own, evaluation.metrics, registered with TFMA and
+derived from one fixed-size accumulator per slice): example count, accuracy, loss and macro F1 (overall and per slice);
 per class one-vs-rest precision, recall and F1 of the arg-max prediction (so
 they agree with the confusion matrix) and AUC with the ROC curve; the
 multi-class confusion matrix; top-label calibration (plot and expected

@@ -8,7 +8,7 @@ always write the same images: tests and benchmarks rely on it.
 from __future__ import annotations
 
 import os
-from typing import Iterator, Optional
+from typing import Iterator
 
 import numpy as np
 
@@ -66,38 +66,52 @@ def shards(n: int) -> tuple[int, int]:
 
 
 def write_tfrecords(out: str, n: int, image_size: int, colour: bool, names: bool,
-                    seed: int) -> int:
-    """Raw-schema tf.Examples (`pixels` int64, `label` int64 or the class name), in
-    gzipped files as `shards` says."""
+                    seed: int, pixel_encoding: str = "int") -> int:
+    """Raw-schema tf.Examples (`pixels` int64, or with pixel_encoding="bytes" one
+    bytes value of raw uint8 pixels; `label` int64 or the class name), in gzipped
+    files as `shards` says."""
+    for shard in range(shards(n)[0]):
+        write_tfrecord_shard(out, n, shard, image_size, colour, names, seed, pixel_encoding)
+    return n
+
+
+def write_tfrecord_shard(out: str, n: int, shard: int, image_size: int = 8,
+                         colour: bool = False, names: bool = False, seed: int = 0,
+                         pixel_encoding: str = "int") -> str:
+    """One of write_tfrecords' files (shards are independent: processes can write
+    them side by side); returns its path."""
     import tensorflow as tf
 
     from names import LABEL_KEY, RAW_IMAGE_KEY
 
     os.makedirs(out, exist_ok=True)
     files, per_file = shards(n)
-    writer: Optional[tf.io.TFRecordWriter] = None
-    for index, pixels, label in examples(n, image_size, colour, seed):
-        if index % per_file == 0:
-            if writer:
-                writer.close()
-            path = os.path.join(out, f"data-{index // per_file:05d}-of-{files:05d}.tfrecord.gz")
-            writer = tf.io.TFRecordWriter(path, options="GZIP")
-        assert writer is not None  # opened at index 0
-        label_feature = (tf.train.Feature(bytes_list=tf.train.BytesList(
-            value=[CLASS_NAMES[label].encode()])) if names else
-            tf.train.Feature(int64_list=tf.train.Int64List(value=[label])))
-        feature = {RAW_IMAGE_KEY: tf.train.Feature(int64_list=tf.train.Int64List(
-            value=pixels.reshape(-1).astype(np.int64))), LABEL_KEY: label_feature}
-        writer.write(tf.train.Example(features=tf.train.Features(
-            feature=feature)).SerializeToString())
-    if writer:
-        writer.close()
-    return n
+    path = os.path.join(out, f"data-{shard:05d}-of-{files:05d}.tfrecord.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for index in range(shard * per_file, min(n, (shard + 1) * per_file)):
+            pixels, label = variant(index, image_size, colour, seed)
+            label_feature = (tf.train.Feature(bytes_list=tf.train.BytesList(
+                value=[CLASS_NAMES[label].encode()])) if names else
+                tf.train.Feature(int64_list=tf.train.Int64List(value=[label])))
+            if pixel_encoding == "bytes":
+                image = tf.train.Feature(bytes_list=tf.train.BytesList(value=[pixels.tobytes()]))
+            else:
+                image = tf.train.Feature(int64_list=tf.train.Int64List(
+                    value=pixels.reshape(-1).astype(np.int64)))
+            writer.write(tf.train.Example(features=tf.train.Features(
+                feature={RAW_IMAGE_KEY: image, LABEL_KEY: label_feature})).SerializeToString())
+    return path
+
+
+PIXEL_ENCODINGS = ("int", "bytes")  # of TFRecords: what `pixel_encoding` reads back
 
 
 def generate(out: str, n: int, fmt: str, image_size: int = 8, colour: bool = False,
-             names: bool = False, seed: int = 0) -> int:
+             names: bool = False, seed: int = 0, pixel_encoding: str = "int") -> int:
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
-    write = write_folder if fmt == "folder" else write_tfrecords
-    return write(out, n, image_size, colour, names, seed)
+    if pixel_encoding not in PIXEL_ENCODINGS:
+        raise ValueError(f"pixel_encoding must be one of {', '.join(PIXEL_ENCODINGS)}")
+    if fmt == "folder":
+        return write_folder(out, n, image_size, colour, names, seed)
+    return write_tfrecords(out, n, image_size, colour, names, seed, pixel_encoding)

@@ -287,16 +287,37 @@ def decode_record(raw: bytes, where: str, settings: IngestSettings):
 BATCH = 1024  # records decoded together
 
 
+def _raw_pixel_batch(image, settings: IngestSettings):
+    """(n, H, W, C) uint8 of a batch's `bytes` image column (one value of raw
+    pixels per record, all of the image's size), or None when any record is
+    otherwise (decode_image then names it)."""
+    if not (np.diff(image.offsets.to_numpy()) == 1).all():
+        return None
+    values = image.values  # LargeBinaryArray: one value per record
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)[
+        values.offset:values.offset + len(values) + 1]
+    lengths = np.diff(offsets)
+    shape = settings.shape()
+    if shape is None:
+        side = math.isqrt(int(lengths[0]))
+        shape = (side, side, 1)
+    size = shape[0] * shape[1] * shape[2]
+    if not size or not (lengths == size).all() or shape[0] * shape[1] > settings.max_pixels:
+        return None
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    return data.reshape((len(values),) + shape).copy()
+
+
 def _decoded_batch(records: list[bytes], settings: IngestSettings):
-    """[(label, pixels, colour)] of records with numeric pixels, decoded together by
-    tfx_bsl (C++, what TFX's own components use), or None when anything in the batch
-    needs a closer look: the records are then decoded one by one, which names the
-    record and what is wrong with it. The pixel arithmetic is decode_image's, on
-    the whole batch at once."""
+    """[(label, pixels, colour)] of records with raw or numeric pixels, decoded
+    together by tfx_bsl (C++, what TFX's own components use), or None when
+    anything in the batch needs a closer look: the records are then decoded one
+    by one, which names the record and what is wrong with it. The pixel
+    arithmetic is decode_image's, on the whole batch at once."""
     from tfx_bsl.coders import example_coder
 
     encoding = settings.pixel_encoding
-    if encoding not in ("int", "float") or not records:
+    if encoding not in ("int", "float", "bytes") or not records:
         return None
     try:
         batch = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(records)
@@ -310,24 +331,30 @@ def _decoded_batch(records: list[bytes], settings: IngestSettings):
     if image.null_count or label.null_count:
         return None
     image_kind, label_kind = str(image.type.value_type), str(label.type.value_type)
-    if image_kind != {"int": "int64", "float": "float"}[encoding] or \
-            label_kind not in ("int64", "large_binary") or \
+    expected = {"int": "int64", "float": "float", "bytes": "large_binary"}[encoding]
+    if image_kind != expected or label_kind not in ("int64", "large_binary") or \
             not (np.diff(label.offsets.to_numpy()) == 1).all():
         return None
-    counts = np.diff(image.offsets.to_numpy())
-    shape = settings.shape()
-    if shape is None:
-        side = math.isqrt(int(counts[0]))
-        shape = (side, side, 1)
-    if not (counts == shape[0] * shape[1] * shape[2]).all() or counts[0] == 0 or \
-            shape[0] * shape[1] > settings.max_pixels:
-        return None
-    values = image.values.to_numpy().astype(np.float64)
-    lo, hi = settings.value_range()
-    if not np.isfinite(values).all() or values.min() < lo - 1e-6 or values.max() > hi + 1e-6:
-        return None
-    pixels = np.clip(np.rint((values - lo) * 255.0 / (hi - lo)), 0, 255).astype(np.uint8)
-    pixels = pixels.reshape((len(records),) + shape)
+    if encoding == "bytes":
+        pixels = _raw_pixel_batch(image, settings)
+        if pixels is None:
+            return None
+        shape = pixels.shape[1:]
+    else:
+        counts = np.diff(image.offsets.to_numpy())
+        shape = settings.shape()
+        if shape is None:
+            side = math.isqrt(int(counts[0]))
+            shape = (side, side, 1)
+        if not (counts == shape[0] * shape[1] * shape[2]).all() or counts[0] == 0 or \
+                shape[0] * shape[1] > settings.max_pixels:
+            return None
+        values = image.values.to_numpy().astype(np.float64)
+        lo, hi = settings.value_range()
+        if not np.isfinite(values).all() or values.min() < lo - 1e-6 or values.max() > hi + 1e-6:
+            return None
+        pixels = np.clip(np.rint((values - lo) * 255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+        pixels = pixels.reshape((len(records),) + shape)
     labels = label.values.to_pylist()
     if label_kind == "large_binary":
         try:

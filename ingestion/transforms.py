@@ -1,25 +1,25 @@
 """ImageExampleGen's Beam pipeline: read, decode in parallel, map classes, resize, split.
 
-No list of all examples is held anywhere: images travel as PCollections, and
-only small summaries (the class list, the most common image size, per-class
-split cutoffs, the ink tertiles) are computed as side inputs. The result is
-one PCollection of serialized tf.Examples per split, and a summary of what
-was learnt from the data (`DataSummary`), which the executor records on the
-Examples artifact.
-
-Per-example cost is what limits large data, so the images are encoded
-between Beam stages once (a side input ends a stage; RawImageCoder makes it
-cheap), and every side input comes from small projections of them: a profile
-(labels, sizes, colour) taken as they are read, then per image the class id,
-split hash and ink of the converted image (one pass, `_facts`). A single final
-DoFn converts, splits and serializes, a batch at a time, with one tagged
-output per split. Decoding and encoding of tf.Examples run in tfx_bsl's C++
-coders, batched.
+No list of all examples is held anywhere, and no image crosses a Beam stage
+boundary: a runner (DirectRunner above all, in one process or with workers)
+keeps a stage's whole output until the next stage reads it, so images that
+crossed one would all be in memory at once. Each pass that needs what an
+earlier pass learnt (a side input ends a stage) reads the source again
+instead (`reread`; reading and decoding a record costs about 10 us):
+1. the profile (labels, sizes, colour) and each image's (label, split hash);
+   from these the class list, the target shape and the per-class split
+   cutoffs (the hashes, not the images, are grouped by class);
+2. each converted image's (split, class id, ink): the example counts and the
+   ink tertiles of the training split;
+3. the examples: a single DoFn converts, splits and serializes, a batch at a
+   time, with one tagged output per split, written in the same stage.
+Decoding and encoding of tf.Examples run in tfx_bsl's C++ coders, batched.
 """
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import NamedTuple, Optional
 
 import apache_beam as beam
@@ -161,6 +161,19 @@ def _facts(image: RawImage, ids: dict, shape: tuple, seed: int) -> tuple[int, st
     return _class_id(image, ids), split_hash(seed, image.key), mean_ink(pixels)
 
 
+def _label_hash(image: RawImage, seed: int) -> tuple[str, str]:
+    """(label as text, split hash): all the split cutoffs need, taken as the images are read."""
+    return str(image.label), split_hash(seed, image.key)
+
+
+def _cutoff(label_hashes, ids: dict, percent: int):
+    """(class id, eval cutoff) of one label's hashes; nothing for a label that is not
+    a class (the facts pass names the record that has it)."""
+    label, hashes = label_hashes
+    if label in ids:
+        yield ids[label], eval_cutoff(label, hashes, percent)
+
+
 def _split_index(hashed: str, cutoff: str) -> int:
     """Index into SPLITS: eval holds the smallest hashes of each class."""
     return 1 if hashed <= cutoff else 0
@@ -297,21 +310,29 @@ def _summary(_, names, shape, stats, skipped) -> DataSummary:
 
 
 class ImagesToExamples(beam.PTransform):
-    """RawImages -> {split: serialized tf.Examples}, plus a one-element DataSummary."""
+    """RawImages -> {split: serialized tf.Examples}, plus a one-element DataSummary.
 
-    def __init__(self, settings: IngestSettings, skipped: Optional[beam.PCollection] = None):
+    `reread(label)` reads the same images again as a new PCollection (the
+    executor passes ReadImages); each later pass reads them anew, so that no
+    image crosses a stage boundary. Without it, the given images are reused
+    (small data in tests)."""
+
+    def __init__(self, settings: IngestSettings, skipped: Optional[beam.PCollection] = None,
+                 reread: Callable[[str], beam.PCollection] | None = None):
         super().__init__()
         self.settings = settings
         self.skipped = skipped
+        self.reread = reread
 
     def expand(self, raw):
         settings = self.settings
+        again = self.reread or (lambda label: raw)
         skipped = self.skipped if self.skipped is not None else (
             raw.pipeline | "NoSkipped" >> beam.Create([]))
         skipped_count = beam.pvalue.AsSingleton(skipped | "CountSkipped"
                                                 >> beam.combiners.Count.Globally())
-        # Side inputs from a profile made as the images are read (same stage),
-        # once the data set passes the checks that need all of it.
+        # Pass 1, as the images are read: the profile (side inputs once the data set
+        # passes the checks that need all of it), and (label, hash) pairs.
         profile = (raw | "Profile" >> beam.CombineGlobally(_Profile())
                    | "CheckData" >> beam.Map(checked, settings, skipped_count))
         names_pc = profile | "ClassNames" >> beam.Map(lambda p: class_names(p.labels, settings))
@@ -321,25 +342,22 @@ class ImagesToExamples(beam.PTransform):
         shape = beam.pvalue.AsSingleton(
             profile | "TargetShape" >> beam.Map(
                 lambda p: target_shape(p.sizes, p.colour_share, settings)))
-
-        # (class id, hash, ink) per image: the split cutoffs, then the counts and the
-        # ink tertiles of the converted training images (exact: the images are
-        # converted to measure them, which costs nothing when they already have the
-        # target shape) come from these.
-        facts = raw | "Facts" >> beam.Map(_facts, ids, shape, settings.seed)
-        percent = settings.eval_percent
         cutoffs = beam.pvalue.AsDict(
-            facts | "HashByClass" >> beam.Map(lambda f: f[:2])
+            raw | "LabelHash" >> beam.Map(_label_hash, settings.seed)
             | "ByClass" >> beam.GroupByKey()
-            | "Cutoff" >> beam.Map(lambda kv, names: (kv[0], eval_cutoff(names[kv[0]], kv[1],
-                                                                         percent)), names))
-        stats_pc = (facts | "Place" >> beam.Map(_place, cutoffs)
+            | "Cutoff" >> beam.FlatMap(_cutoff, ids, settings.eval_percent))
+
+        # Pass 2: (class id, hash, ink) per converted image (exact: the images are
+        # converted to measure them, which costs nothing when they already have the
+        # target shape), placed in its split; the counts and the ink tertiles.
+        stats_pc = (again("ReadForFacts") | "Facts" >> beam.Map(_facts, ids, shape, settings.seed)
+                    | "Place" >> beam.Map(_place, cutoffs)
                     | "SplitStats" >> beam.CombineGlobally(_SplitStats()))
         stats = beam.pvalue.AsSingleton(stats_pc)
         edges = beam.pvalue.AsSingleton(stats_pc | "Edges" >> beam.Map(lambda st: st[1]))
 
-        # The one stage that reads the images after the side inputs are known.
-        tagged = raw | "ToExamples" >> beam.ParDo(
+        # Pass 3: the examples, once the side inputs are known.
+        tagged = again("ReadForExamples") | "ToExamples" >> beam.ParDo(
             _ToExamples(settings.seed), ids, shape, cutoffs, edges).with_outputs(*SPLITS)
         examples = {name: tagged[name] for name in SPLITS}
 

@@ -3,6 +3,7 @@ TFRecords from elsewhere, and bad input named by file, record and feature."""
 import io
 import json
 import os
+from unittest import mock
 
 import apache_beam as beam
 import numpy as np
@@ -42,11 +43,13 @@ def ingest(settings, argv=IN_MEMORY, raw_images=None):
 
     out = tempfile.mkdtemp()
     with beam.Pipeline(argv=argv) as pipeline:
+        reread = None
         if raw_images is None:
             raw, skipped = pipeline | ReadImages(settings)
+            reread = lambda label: (pipeline | label >> ReadImages(settings))[0]  # noqa: E731
         else:
             raw, skipped = pipeline | beam.Create(raw_images), None
-        splits, summary = raw | ImagesToExamples(settings, skipped)
+        splits, summary = raw | ImagesToExamples(settings, skipped, reread=reread)
         for name, part in splits.items():
             _ = (part | f"Decode[{name}]" >> beam.Map(_decode)
                  | f"All[{name}]" >> beam.combiners.ToList()
@@ -181,6 +184,22 @@ def test_tfrecords_with_encoded_png_and_string_labels(tmp_path, digits):
     assert summary.image_shape == (16, 16, 1)
 
 
+def test_tfrecords_of_raw_bytes_decode_in_batches_as_one_by_one(tmp_path, digits):
+    """Raw uint8 bytes are decoded a batch at a time; a record of the wrong size makes
+    its batch go one by one, which names it."""
+    records = [_example(pixels=r.pixels.tobytes(), label=r.label) for r in digits[:300]]
+    path = tmp_path / "raw.tfrecord"
+    _write(path, records)
+    settings = IngestSettings(data=str(path), pixel_encoding="bytes", image_shape="8,8")
+    got = [(label, pixels.shape, pixels.tobytes())
+           for _, label, pixels, _ in tfrecords.read_images(str(path), settings)]
+    assert got == [(r.label, (8, 8, 1), r.pixels.tobytes()) for r in digits[:300]]
+    records[150] = _example(pixels=b"\0" * 60, label=1)
+    _write(path, records)
+    with pytest.raises(DataError, match=r"raw.tfrecord: record 150: .*60 values, expected 64"):
+        list(tfrecords.read_images(str(path), settings))
+
+
 @pytest.mark.parametrize("make, settings, message", [
     (lambda r: _example(image=[1] * 64, label=r.label), {},
      r"record 0: no feature 'pixels' \(the record has: image, label\); set image_feature="),
@@ -267,3 +286,37 @@ def test_batch_encoding_gives_the_examples_to_example_gives(shape):
                                  pixels, labels):
         assert tf.train.Example.FromString(got) == examples.to_example(
             examples.Record(image, label, "key"), edges)
+
+
+def test_splits_are_written_shuffled_through_files_and_whole(tmp_path):
+    """WriteShuffled: every example once, in ceil(n / RECORDS_PER_SHARD) files, each a
+    mix of the input's order; nothing left in the temporary folder."""
+    from ingestion import shuffled_write
+
+    n = 5_000
+    examples = [f"example-{i:05d}".encode() for i in range(n)]  # in order, like sorted data
+    out, temp = tmp_path / "Split-train", tmp_path / "temp"
+    temp.mkdir()
+    with mock.patch.object(shuffled_write, "RECORDS_PER_SHARD", 1_000):
+        with beam.Pipeline(argv=IN_MEMORY) as pipeline:
+            count = beam.pvalue.AsSingleton(pipeline | "Count" >> beam.Create([n]))
+            _ = (pipeline | beam.Create(examples)
+                 | shuffled_write.WriteShuffled(str(out), str(temp), count, seed=3))
+    files = sorted(out.iterdir())
+    assert [f.name for f in files] == [f"data_tfrecord-{i:05d}-of-00005.gz" for i in range(5)]
+    assert not list(temp.iterdir())
+    got = [[record for _, record in tfrecords.read_file(str(f))] for f in files]
+    assert sorted(r for part in got for r in part) == examples
+    for part in got:
+        assert 500 < len(part) < 1_500
+        assert part != sorted(part)  # shuffled, not in the input's order
+        assert {int(r[-5:]) * 5 // n for r in part[:50]} == set(range(5))  # from all over
+
+
+def test_generated_raw_bytes_tfrecords_read_back_as_generated(tmp_path):
+    synthetic.generate(str(tmp_path), 40, "tfrecord", image_size=28, pixel_encoding="bytes")
+    (path,) = tmp_path.iterdir()
+    settings = IngestSettings(data=str(path), pixel_encoding="bytes", image_shape="28,28")
+    for index, label, pixels, _ in tfrecords.read_images(str(path), settings):
+        expected, expected_label = synthetic.variant(index, 28)
+        assert label == expected_label and (pixels[:, :, 0] == expected).all()

@@ -21,6 +21,9 @@ def add_parser(sub) -> None:
     gen.add_argument("--class-names", action="store_true",
                      help="classes named zero..nine (folders, or bytes labels) instead of ids")
     gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--pixel-encoding", choices=("int", "bytes"), default="int",
+                     help="tfrecord: pixels as int64 values, or as one bytes value of raw "
+                          "uint8 (read it with --set pixel_encoding=bytes --set image_shape=H,W)")
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -31,8 +34,11 @@ def execute(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     start = time.time()
     synthetic.generate(args.out, args.n, args.format, image_size=args.image_size,
-                       colour=args.colour, names=args.class_names, seed=args.seed)
-    say(f"wrote {args.n} examples to {args.out} ({args.format}, {args.image_size}x"
+                       colour=args.colour, names=args.class_names, seed=args.seed,
+                       pixel_encoding=args.pixel_encoding)
+    raw = ", raw uint8 bytes" if args.format == "tfrecord" and args.pixel_encoding == "bytes" \
+        else ""
+    say(f"wrote {args.n} examples to {args.out} ({args.format}{raw}, {args.image_size}x"
         f"{args.image_size}{', colour' if args.colour else ''}"
         f"{', named classes' if args.class_names else ''}; {time.time() - start:.1f} s)")
     return EXIT_OK
