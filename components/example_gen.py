@@ -39,6 +39,7 @@ from names import (CLASS_NAMES_PROPERTY, DATA_FINGERPRINT_PROPERTY, DATA_PROPERT
                    IMAGE_SHAPE_PROPERTY, SKIPPED_FILES_PROPERTY)
 from names.component_ids import IMAGE_EXAMPLE_GEN
 from names.knobs import received_by
+from names import SPLIT_EXAMPLES_PROPERTY
 
 EXAMPLES_KEY = "examples"
 TEMP_DIR = ".shuffle-buckets"  # beside the splits while the executor runs
@@ -117,7 +118,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                                             ",".join(map(str, done.image_shape)))
         examples.set_int_custom_property(SKIPPED_FILES_PROPERTY, done.skipped_files)
         for name in SPLITS:
-            examples.set_int_custom_property(f"{name}_examples", sum(done.counts[name]))
+            examples.set_int_custom_property(SPLIT_EXAMPLES_PROPERTY.format(split=name),
+                                              sum(done.counts[name]))
         # Where the examples came from, on the artifact the report and the lineage read.
         examples.set_string_custom_property(DATA_PROPERTY, settings.data)
         if exec_properties.get(FINGERPRINT_KEY):  # the driver's; none on Kubeflow

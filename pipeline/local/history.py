@@ -26,6 +26,7 @@ from names import (
     FAILED_THRESHOLDS_PROPERTY,
 )
 from pipeline.local.outcome import class_names_of, open_store, prop, run_contexts
+from names import SPLIT_EXAMPLES_PROPERTY
 
 Execution = metadata_store_pb2.Execution
 Event = metadata_store_pb2.Event
@@ -190,7 +191,8 @@ def read_run(view: StoreView, run_ctx, *, running: bool = False) -> RunRecord:
     examples = view.output(example_gen, type_name="Examples")
     data, fingerprint = view.data_of(examples, example_gen)
     class_names = class_names_of(examples)
-    counts = [prop(examples, f"{s}_examples") for s in ("train", "eval")] if examples else []
+    counts = ([prop(examples, SPLIT_EXAMPLES_PROPERTY.format(split=s)) for s in ("train", "eval")]
+              if examples else [])
     evaluator = components.get("Evaluator")
     evaluation = view.output(evaluator, type_name="ModelEvaluation")
     blessing = view.output(evaluator, type_name="ModelBlessing")

@@ -25,6 +25,7 @@ from names import (
 )
 from pipeline.local.history import StoreView, exec_property
 from pipeline.local.outcome import class_names_of, prop
+from names import SPLIT_EXAMPLES_PROPERTY
 
 # Execution properties that are not settings: shown apart (code) or not at all.
 _NOT_SETTINGS = {"code_version", "data_fingerprint", "run_fn", "preprocessing_fn",
@@ -203,7 +204,8 @@ def trace(view: StoreView, target: str) -> list[Step]:
         data, fingerprint = view.data_of(examples)
         summary = ingestion_summary(examples.uri) or {}
         names = class_names_of(examples) or summary.get("class_names")
-        counts = {split: prop(examples, f"{split}_examples") for split in ("train", "eval")}
+        counts = {split: prop(examples, SPLIT_EXAMPLES_PROPERTY.format(split=split))
+                  for split in ("train", "eval")}
         per_class = {split: (dict(zip(names, values, strict=True))
                              if names and len(names) == len(values) else values)
                      for split, values in (summary.get("counts") or {}).items()}

@@ -12,6 +12,7 @@ from components.data_properties import parse_class_names
 from ingestion.errors import DataError
 from pipeline.local.store_check import check_store
 from names import (BASELINE_SKIPPED_PROPERTY, CLASS_NAMES_PROPERTY, HAS_MODEL_PROPERTY,
+from names import SPLIT_EXAMPLES_PROPERTY
                    HTML_REPORT_TYPE, IMAGE_SHAPE_PROPERTY, PUSHED_VERSION_PROPERTY,
                    SCHEMA_FILE_PROPERTY, SKIPPED_FILES_PROPERTY)
 
@@ -42,7 +43,7 @@ def describe_data(examples, class_names) -> Optional[str]:
     """'1797 examples (1438 train, 359 eval), 10 classes (0, 1, ...), images 8x8x1; ...'."""
     if examples is None:
         return None
-    train, eval_ = _prop(examples, "train_examples"), _prop(examples, "eval_examples")
+    train, eval_ = (_prop(examples, SPLIT_EXAMPLES_PROPERTY.format(split=s)) for s in ("train", "eval"))
     text = f"{(train or 0) + (eval_ or 0)} examples ({train} train, {eval_} eval)"
     if class_names:
         shown = ", ".join(class_names[:10]) + (", ..." if len(class_names) > 10 else "")
