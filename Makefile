@@ -40,8 +40,12 @@ APT_GET := apt-get -o DPkg::Lock::Timeout=600
 browser:
 	command -v chromium >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq chromium >/dev/null; }
 
-# The layers contract in pyproject.toml: pipeline -> components -> libraries -> names.
+# ruff (lint and format check), mypy, and the layers contracts in pyproject.toml
+# (pipeline -> components -> libraries -> names; inside pipeline/ by job). Zero findings.
 lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 test: setup browser lint

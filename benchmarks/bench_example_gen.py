@@ -6,6 +6,7 @@ tree, benchmarks/measured.py). `--source DIR` runs another checkout's executor
     python benchmarks/bench_example_gen.py --data 'DIR/*.tfrecord.gz' \
         --set pixel_encoding=bytes --set image_shape=28,28
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,9 +36,13 @@ print(json.dumps(counts))
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
-    parser.add_argument("--set", action="append", default=[], metavar="SETTING=VALUE",
-                        help="an ImageExampleGen setting (ingestion.settings), e.g. "
-                             "pixel_encoding=bytes")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SETTING=VALUE",
+        help="an ImageExampleGen setting (ingestion.settings), e.g. pixel_encoding=bytes",
+    )
     parser.add_argument("--beam-arg", action="append", default=[], metavar="FLAG")
     parser.add_argument("--source", default=None, metavar="DIR")
     parser.add_argument("--label", default="")
@@ -51,16 +56,27 @@ def main() -> int:
         env["PYTHONPATH"] = os.path.abspath(args.source)
     work = tempfile.mkdtemp(prefix="bench-example-gen-")
     try:
-        result = run_measured([sys.executable, "-c", _RUN, os.path.join(work, "examples"),
-                               json.dumps(props), json.dumps(args.beam_arg)],
-                              os.path.join(work, "log"), env=env, cwd=work)
+        result = run_measured(
+            [
+                sys.executable,
+                "-c",
+                _RUN,
+                os.path.join(work, "examples"),
+                json.dumps(props),
+                json.dumps(args.beam_arg),
+            ],
+            os.path.join(work, "log"),
+            env=env,
+            cwd=work,
+        )
         result.pop("samples")
         if result["exit_code"]:
             print(open(os.path.join(work, "log")).read()[-3000:], file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps({"label": args.label, "data": args.data, "beam_args": args.beam_arg,
-                      **result}))
+    print(
+        json.dumps({"label": args.label, "data": args.data, "beam_args": args.beam_arg, **result})
+    )
     return result["exit_code"]
 
 

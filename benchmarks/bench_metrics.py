@@ -10,6 +10,7 @@ stand in for.
 
     python benchmarks/bench_metrics.py --n 5000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,13 @@ def frame(n: int, seed: int = 0) -> pd.DataFrame:
     logits[np.arange(n), labels] += 6
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
     probs = (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
-    return pd.DataFrame({"label": labels, "ink_density": rng.choice(["a", "b", "c"], n),
-                         PROBABILITIES_KEY: list(probs)})
+    return pd.DataFrame(
+        {
+            "label": labels,
+            "ink_density": rng.choice(["a", "b", "c"], n),
+            PROBABILITIES_KEY: list(probs),
+        }
+    )
 
 
 def ours() -> tfma.EvalConfig:
@@ -52,24 +58,36 @@ def stock() -> tfma.EvalConfig:
     config = ours()
     metric = tfma.MetricConfig
     del config.metrics_specs[:]
-    config.metrics_specs.extend([
-        tfma.MetricsSpec(metrics=[
-            metric(class_name="ExampleCount"),
-            metric(class_name="SparseCategoricalAccuracy"),
-            metric(class_name="SparseCategoricalCrossentropy"),
-            metric(class_name="MultiClassConfusionMatrixPlot")]),
-        tfma.MetricsSpec(binarize=tfma.BinarizationOptions(class_ids={"values": list(range(
-            CLASSES))}), metrics=[metric(class_name=name) for name in (
-                "Precision", "Recall", "AUC", "ConfusionMatrixPlot")]),
-        tfma.MetricsSpec(binarize=tfma.BinarizationOptions(k_list={"values": [1]}),
-                         metrics=[metric(class_name="CalibrationPlot")]),
-    ])
+    config.metrics_specs.extend(
+        [
+            tfma.MetricsSpec(
+                metrics=[
+                    metric(class_name="ExampleCount"),
+                    metric(class_name="SparseCategoricalAccuracy"),
+                    metric(class_name="SparseCategoricalCrossentropy"),
+                    metric(class_name="MultiClassConfusionMatrixPlot"),
+                ]
+            ),
+            tfma.MetricsSpec(
+                binarize=tfma.BinarizationOptions(class_ids={"values": list(range(CLASSES))}),
+                metrics=[
+                    metric(class_name=name)
+                    for name in ("Precision", "Recall", "AUC", "ConfusionMatrixPlot")
+                ],
+            ),
+            tfma.MetricsSpec(
+                binarize=tfma.BinarizationOptions(k_list={"values": [1]}),
+                metrics=[metric(class_name="CalibrationPlot")],
+            ),
+        ]
+    )
     return config
 
 
 def timed(data: pd.DataFrame, config: tfma.EvalConfig) -> float:
-    config = tfma.utils.update_eval_config_with_defaults(config, has_baseline=False,
-                                                         rubber_stamp=True)
+    config = tfma.utils.update_eval_config_with_defaults(
+        config, has_baseline=False, rubber_stamp=True
+    )
     start = time.perf_counter()
     tfma.analyze_raw_data(data, config, output_path=tempfile.mkdtemp(prefix="bench-metrics-"))
     return time.perf_counter() - start
@@ -84,8 +102,9 @@ def main() -> int:
     for name, config in (("evaluation.metrics", ours()), ("TFMA stock", stock())):
         timed(warm, config)
         seconds = timed(data, config)
-        print(f"{name:<20} {seconds:7.1f} s  {seconds / args.n * 1e6:8.0f} us per example",
-              flush=True)
+        print(
+            f"{name:<20} {seconds:7.1f} s  {seconds / args.n * 1e6:8.0f} us per example", flush=True
+        )
     return 0
 
 

@@ -3,6 +3,7 @@
 Prints both wall times, every component's time (from ML Metadata) and the
 peak memory of each run, and writes them as JSON (--out).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,6 +14,7 @@ import sys
 import tempfile
 
 from measured import run_measured
+
 from pipeline.local.outcome import read_outcome
 
 
@@ -55,11 +57,15 @@ def main() -> int:
     result = {"cold": cold, "warm": warm, "cpus": os.cpu_count(), "settings": args.set}
     print(f"{'component':<20}{'cold s':>10}{'warm s':>10}")
     for node in cold["components_s"]:
-        warm_s = "cached" if warm["cached"].get(node) else f"{warm['components_s'].get(node, 0):.2f}"
+        warm_s = (
+            "cached" if warm["cached"].get(node) else f"{warm['components_s'].get(node, 0):.2f}"
+        )
         print(f"{node:<20}{cold['components_s'][node]:>10.2f}{warm_s:>10}")
     for name, run in (("cold", cold), ("warm", warm)):
-        print(f"{name}: wall {run['wall_s']:.1f} s, peak RSS {run['peak_rss_mb']:.0f} MB, "
-              f"exit {run['exit_code']}, eval accuracy {run['eval_accuracy']}")
+        print(
+            f"{name}: wall {run['wall_s']:.1f} s, peak RSS {run['peak_rss_mb']:.0f} MB, "
+            f"exit {run['exit_code']}, eval accuracy {run['eval_accuracy']}"
+        )
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)

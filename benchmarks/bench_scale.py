@@ -9,6 +9,7 @@ component, peak RSS), writes it as JSON and plots time per component against N
 
     python benchmarks/bench_scale.py --n 1800 18000 180000 --out bench_out/scale.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,16 +55,34 @@ def dataset(cache_dir: str, n: int, image_size: int, encoding: str, workers: int
     if not os.path.isdir(folder):
         shutil.rmtree(folder + ".tmp", ignore_errors=True)
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", _WRITE_SHARDS, folder + ".tmp", str(n),
-                        str(image_size), encoding, str(workers)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _WRITE_SHARDS,
+                folder + ".tmp",
+                str(n),
+                str(image_size),
+                encoding,
+                str(workers),
+            ],
+            check=True,
+        )
         os.rename(folder + ".tmp", folder)
-        print(f"generated {n} examples in {time.perf_counter() - start:.0f} s: {folder}",
-              flush=True)
+        print(
+            f"generated {n} examples in {time.perf_counter() - start:.0f} s: {folder}", flush=True
+        )
     return os.path.join(folder, "*.tfrecord.gz")
 
 
-def timed_run(data: str, mode: str, settings: list[str], work: str,
-              source: str | None = None, keep_logs: str = "bench_out/scale.json") -> dict:
+def timed_run(
+    data: str,
+    mode: str,
+    settings: list[str],
+    work: str,
+    source: str | None = None,
+    keep_logs: str = "bench_out/scale.json",
+) -> dict:
     """One cold run on a fresh output dir, in the Beam mode given. With `source`
     (another checkout, such as an older commit), that tree's code runs. A failed
     run's log is kept beside `keep_logs` (the results file)."""
@@ -72,8 +91,16 @@ def timed_run(data: str, mode: str, settings: list[str], work: str,
     beam_args = [f"--beam-arg={flag}" for flag in MODES[mode]]
     if source:
         env["PYTHONPATH"] = os.path.abspath(source)
-    cmd = [tool("tiedflow"), "run", "--data", data, "--output-dir", output_dir,
-           *beam_args, *(a for s in settings for a in ("--set", s))]
+    cmd = [
+        tool("tiedflow"),
+        "run",
+        "--data",
+        data,
+        "--output-dir",
+        output_dir,
+        *beam_args,
+        *(a for s in settings for a in ("--set", s)),
+    ]
     # Run from the work dir: Beam's worker processes put their working directory
     # first on sys.path, and a checkout there would shadow `source`.
     result = {"mode": mode, **run_measured(cmd, output_dir + ".log", env=env, cwd=work)}
@@ -87,8 +114,9 @@ def timed_run(data: str, mode: str, settings: list[str], work: str,
         result["components_peak_mb"] = peaks_within(samples, windows)
         shutil.rmtree(output_dir, ignore_errors=True)
     else:
-        kept = os.path.join(os.path.dirname(os.path.abspath(keep_logs)),
-                            os.path.basename(output_dir) + ".log")
+        kept = os.path.join(
+            os.path.dirname(os.path.abspath(keep_logs)), os.path.basename(output_dir) + ".log"
+        )
         shutil.copy(output_dir + ".log", kept)
         if os.path.isdir(os.path.join(output_dir, "logs")):  # the run's own full logs
             shutil.copytree(os.path.join(output_dir, "logs"), kept[:-4] + "-logs")
@@ -122,10 +150,14 @@ print(json.dumps({"components_s": {k: round(v, 2) for k, v in o.component_second
 
 
 def _outcome(output_dir: str, env: dict) -> dict:
-    out = subprocess.run([sys.executable, "-c", _READ_OUTCOME,
-                          os.path.join(output_dir, "metadata.sqlite")],
-                         env=env, cwd=output_dir, check=True, capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", _READ_OUTCOME, os.path.join(output_dir, "metadata.sqlite")],
+        env=env,
+        cwd=output_dir,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -137,6 +169,7 @@ def plot(rows: list, path: str) -> None:
     """Seconds per component against N, log-log: one colour per component,
     one line style per series (code and Beam mode)."""
     import matplotlib
+
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
@@ -145,14 +178,26 @@ def plot(rows: list, path: str) -> None:
     styles = ["-", "--", ":", "-."]
     colours = dict(zip(SHOWN + ("wall",), ["C0", "C1", "C2", "C3", "C4", "k"]))
     for i, series in enumerate(sorted({_series(r) for r in rows}, reverse=True)):
-        mine = sorted((r for r in rows if _series(r) == series and "components_s" in r),
-                      key=lambda r: r["n"])
+        mine = sorted(
+            (r for r in rows if _series(r) == series and "components_s" in r), key=lambda r: r["n"]
+        )
         xs = [r["n"] for r in mine]
         for component in SHOWN + ("wall",):
-            ys = [max(r["wall_s"] if component == "wall" else
-                      r["components_s"].get(component, 0.0), 0.01) for r in mine]
-            ax.plot(xs, ys, styles[i % len(styles)], marker="o", color=colours[component],
-                    label=f"{component} ({series})")
+            ys = [
+                max(
+                    r["wall_s"] if component == "wall" else r["components_s"].get(component, 0.0),
+                    0.01,
+                )
+                for r in mine
+            ]
+            ax.plot(
+                xs,
+                ys,
+                styles[i % len(styles)],
+                marker="o",
+                color=colours[component],
+                label=f"{component} ({series})",
+            )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("examples (N)")
@@ -164,29 +209,40 @@ def plot(rows: list, path: str) -> None:
 
 
 def table(rows: list) -> str:
-    lines = ["seconds per component (examples per second)",
-             f"{'N':>8} {'series':<32}{'wall s':>8}" + "".join(f"{c[:15]:>18}" for c in SHOWN)
-             + f"{'RSS MB':>9}"]
+    lines = [
+        "seconds per component (examples per second)",
+        f"{'N':>8} {'series':<32}{'wall s':>8}"
+        + "".join(f"{c[:15]:>18}" for c in SHOWN)
+        + f"{'RSS MB':>9}",
+    ]
     for r in rows:
         comps = r.get("components_s", {})
-        cells = "".join(f"{comps.get(c, float('nan')):>9.1f} "
-                        f"({r['n'] / comps[c] if comps.get(c) else 0:>6.0f})" for c in SHOWN)
-        lines.append(f"{r['n']:>8} {_series(r):<32}{r['wall_s']:>8.1f}{cells}"
-                     f"{r['peak_tree_rss_mb']:>9.0f}")
+        cells = "".join(
+            f"{comps.get(c, float('nan')):>9.1f} ({r['n'] / comps[c] if comps.get(c) else 0:>6.0f})"
+            for c in SHOWN
+        )
+        lines.append(
+            f"{r['n']:>8} {_series(r):<32}{r['wall_s']:>8.1f}{cells}{r['peak_tree_rss_mb']:>9.0f}"
+        )
     lines.append("marginal cost between the two largest N (wall), per series:")
     for series in sorted({_series(r) for r in rows}):
         mine = sorted((r for r in rows if _series(r) == series), key=lambda r: r["n"])
         if len(mine) >= 2:
             a, b = mine[-2], mine[-1]
             per_1000 = (b["wall_s"] - a["wall_s"]) / (b["n"] - a["n"]) * 1000
-            lines.append(f"  {series}: {per_1000:.3f} s per 1,000 examples "
-                         f"({a['n']} -> {b['n']}); peak RSS x{b['peak_tree_rss_mb'] / a['peak_tree_rss_mb']:.2f}")
+            lines.append(
+                f"  {series}: {per_1000:.3f} s per 1,000 examples "
+                f"({a['n']} -> {b['n']}); peak RSS "
+                f"x{b['peak_tree_rss_mb'] / a['peak_tree_rss_mb']:.2f}"
+            )
     lines.append("peak RSS MB while each component ran, whole tree / runner process alone:")
     for r in rows:
         peaks = r.get("components_peak_mb")
         if peaks:
-            lines.append(f"  {r['n']:>8} {_series(r)}: " + ", ".join(
-                f"{c} {peaks[c][0]:.0f}/{peaks[c][1]:.0f}" for c in SHOWN if c in peaks))
+            lines.append(
+                f"  {r['n']:>8} {_series(r)}: "
+                + ", ".join(f"{c} {peaks[c][0]:.0f}/{peaks[c][1]:.0f}" for c in SHOWN if c in peaks)
+            )
     lines.append("data components (" + ", ".join(DATA_COMPONENTS) + "), seconds together:")
     for r in rows:
         if "components_s" in r:
@@ -210,21 +266,41 @@ def main() -> int:
     parser.add_argument("--n", type=int, nargs="+", default=[1800, 18000, 180000])
     parser.add_argument("--image-size", type=int, default=8, choices=(8, 28))
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
-    parser.add_argument("--min-n-multi", type=int, default=18000,
-                        help="multi_processing only from this N (start-up dominates below)")
+    parser.add_argument(
+        "--min-n-multi",
+        type=int,
+        default=18000,
+        help="multi_processing only from this N (start-up dominates below)",
+    )
     parser.add_argument("--set", action="append", default=["train_steps=20"])
-    parser.add_argument("--pixel-encoding", default="bytes", choices=("bytes", "int"),
-                        help="TFRecords of raw uint8 bytes (read with pixel_encoding=bytes "
-                             "and image_shape) or of int64 pixels")
-    parser.add_argument("--cache-dir", "--data-dir", dest="cache_dir",
-                        default="bench_out/scale_data",
-                        help="generated data sets, kept and reused (1.8M at 28x28: 1.5 GB)")
+    parser.add_argument(
+        "--pixel-encoding",
+        default="bytes",
+        choices=("bytes", "int"),
+        help="TFRecords of raw uint8 bytes (read with pixel_encoding=bytes "
+        "and image_shape) or of int64 pixels",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        "--data-dir",
+        dest="cache_dir",
+        default="bench_out/scale_data",
+        help="generated data sets, kept and reused (1.8M at 28x28: 1.5 GB)",
+    )
     parser.add_argument("--out", default="bench_out/scale.json")
-    parser.add_argument("--source", default=None, metavar="DIR",
-                        help="run the code of another checkout (e.g. an older commit) instead")
+    parser.add_argument(
+        "--source",
+        default=None,
+        metavar="DIR",
+        help="run the code of another checkout (e.g. an older commit) instead",
+    )
     parser.add_argument("--label", default="", help="recorded with each row (e.g. the commit)")
-    parser.add_argument("--combine", nargs="+", metavar="JSON",
-                        help="no runs: one table and plot of these results (e.g. before and after)")
+    parser.add_argument(
+        "--combine",
+        nargs="+",
+        metavar="JSON",
+        help="no runs: one table and plot of these results (e.g. before and after)",
+    )
     args = parser.parse_args()
     if args.combine:
         rows = [row for path in args.combine for row in json.load(open(path))]
@@ -241,9 +317,13 @@ def main() -> int:
         for mode in args.modes:
             if mode != "in_memory" and n < args.min_n_multi:
                 continue
-            row = {"n": n, "image_size": args.image_size, "label": args.label,
-                   "pixel_encoding": args.pixel_encoding,
-                   **timed_run(data, mode, settings, work, args.source, args.out)}
+            row = {
+                "n": n,
+                "image_size": args.image_size,
+                "label": args.label,
+                "pixel_encoding": args.pixel_encoding,
+                **timed_run(data, mode, settings, work, args.source, args.out),
+            }
             rows.append(row)
             print(json.dumps(row), flush=True)
     shutil.rmtree(work, ignore_errors=True)

@@ -9,6 +9,7 @@ train_examples_per_s, wall_s} to --out, or to $BENCH_OUT.
 
     BENCH_OUT=bench_out/trainer.json python benchmarks/bench_trainer.py
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,29 +55,39 @@ def transformed(splits) -> dict:
     from trainer.preprocessing import CHANNELS_KEY, preprocessing_fn
 
     def rows(records):
-        return [{RAW_IMAGE_KEY: r.pixels.reshape(-1).astype(np.int64), LABEL_KEY: r.label}
-                for r in records]
+        return [
+            {RAW_IMAGE_KEY: r.pixels.reshape(-1).astype(np.int64), LABEL_KEY: r.label}
+            for r in records
+        ]
 
     values = splits["train"][0].pixels.size
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec({
-        RAW_IMAGE_KEY: tf.io.FixedLenFeature([values], tf.int64),
-        LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}))
+    metadata = dataset_metadata.DatasetMetadata(
+        schema_utils.schema_from_feature_spec(
+            {
+                RAW_IMAGE_KEY: tf.io.FixedLenFeature([values], tf.int64),
+                LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
+            }
+        )
+    )
     fn = functools.partial(preprocessing_fn, custom_config={CHANNELS_KEY: 1})
     done = {}
     with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
         transform_fn = (rows(splits["train"]), metadata) | tft_beam.AnalyzeDataset(fn)
         for name, records in splits.items():
             out, _ = ((rows(records), metadata), transform_fn) | tft_beam.TransformDataset()
-            done[name] = (np.stack([row[IMAGE_KEY] for row in out]).astype(np.float32),
-                          np.array([row[LABEL_KEY] for row in out], dtype=np.int64))
+            done[name] = (
+                np.stack([row[IMAGE_KEY] for row in out]).astype(np.float32),
+                np.array([row[LABEL_KEY] for row in out], dtype=np.int64),
+            )
     return done
 
 
 def with_data(hp: HParams, config: PipelineConfig) -> HParams:
     """The settings the Trainer's executor adds from the data (here: the digits)."""
     size = config.image_size or DIGITS_SIZE
-    return hp.replace(image_height=size, image_width=size, image_channels=1,
-                      class_names=DIGITS_CLASSES)
+    return hp.replace(
+        image_height=size, image_width=size, image_channels=1, class_names=DIGITS_CLASSES
+    )
 
 
 def bench_variant(variant: str, hp: HParams, arrays) -> dict:
@@ -90,8 +101,9 @@ def bench_variant(variant: str, hp: HParams, arrays) -> dict:
     model = model_lib.from_hparams(hp)
     train_steps = hp.train_steps or training.auto_steps(len(train_y), hp.input_shape, batch)
     fit_start = time.time()
-    history = training.fit(model, train_ds, eval_ds, hp, train_steps,
-                           int(np.ceil(len(train_y) / batch)), verbose=0)
+    history = training.fit(
+        model, train_ds, eval_ds, hp, train_steps, int(np.ceil(len(train_y) / batch)), verbose=0
+    )
     fit_s = time.time() - fit_start
     steps = len(history.history["loss"]) * min(train_steps, int(np.ceil(len(train_y) / batch)))
     predicted = np.argmax(model.predict(eval_x, batch_size=256, verbose=0), axis=-1)
@@ -110,13 +122,20 @@ def warm_up(hp: HParams, arrays) -> None:
     tiny = HParams(**{**hp.to_custom_config(), "train_steps": 3})
     train_x, train_y = arrays[0][:64], arrays[1][:64]
     model = model_lib.from_hparams(hp)
-    training.fit(model, data.from_arrays(train_x, train_y, 32, repeat=True), None, tiny, 3, 3,
-                 verbose=0)
+    training.fit(
+        model, data.from_arrays(train_x, train_y, 32, repeat=True), None, tiny, 3, 3, verbose=0
+    )
 
 
 def table(rows: list[dict]) -> str:
-    cols = ["variant", "conv_params", "total_params", "eval_accuracy",
-            "train_examples_per_s", "wall_s"]
+    cols = [
+        "variant",
+        "conv_params",
+        "total_params",
+        "eval_accuracy",
+        "train_examples_per_s",
+        "wall_s",
+    ]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
@@ -125,8 +144,13 @@ def table(rows: list[dict]) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.environ.get("BENCH_OUT", "bench_out/trainer.json"))
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config knob, as `tiedflow run --set`")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config knob, as `tiedflow run --set`",
+    )
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args(argv)
     tf.get_logger().setLevel("ERROR")
@@ -135,17 +159,21 @@ def main(argv=None) -> int:
     arrays = digits_arrays(config)
     warm_up(hp, arrays)
     rows = [bench_variant(v, hp, arrays) for v in args.variants.split(",")]
-    print(f"digits: {len(arrays[1])} train / {len(arrays[3])} eval examples; "
-          f"width={hp.width} tied_layers={hp.tied_layers} optimizer={hp.optimizer} "
-          f"train_steps={hp.train_steps or 'auto'} batch_size={hp.batch_size} "
-          f"learning_rate={hp.learning_rate} l2={hp.l2}")
+    print(
+        f"digits: {len(arrays[1])} train / {len(arrays[3])} eval examples; "
+        f"width={hp.width} tied_layers={hp.tied_layers} optimizer={hp.optimizer} "
+        f"train_steps={hp.train_steps or 'auto'} batch_size={hp.batch_size} "
+        f"learning_rate={hp.learning_rate} l2={hp.l2}"
+    )
     print(table(rows))
     by = {r["variant"]: r for r in rows}
     if "tied-depth" in by and "untied" in by:
         tied, untied = by["tied-depth"], by["untied"]
-        print(f"tied-depth: {1 - tied['conv_params'] / untied['conv_params']:.0%} fewer conv "
-              f"params, accuracy {100 * (tied['eval_accuracy'] - untied['eval_accuracy']):+.2f} "
-              "points against untied")
+        print(
+            f"tied-depth: {1 - tied['conv_params'] / untied['conv_params']:.0%} fewer conv "
+            f"params, accuracy {100 * (tied['eval_accuracy'] - untied['eval_accuracy']):+.2f} "
+            "points against untied"
+        )
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(rows, f, indent=2)

@@ -20,6 +20,7 @@ own (wall seconds, peak RSS of the process tree):
 With `--only trainer` and PYTHONPATH at another checkout it measures that
 checkout's Trainer on that checkout's run (a before/after comparison).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,10 +52,12 @@ def newest(output_dir: str, type_name: str):
     from tfx.types import artifact_utils
 
     store = _store(output_dir)
-    [artifact_type] = store.get_artifact_types_by_id(
-        [store.get_artifact_type(type_name).id])
-    live = [a for a in store.get_artifacts_by_type(type_name)
-            if a.state == metadata_store_pb2.Artifact.LIVE]
+    [artifact_type] = store.get_artifact_types_by_id([store.get_artifact_type(type_name).id])
+    live = [
+        a
+        for a in store.get_artifacts_by_type(type_name)
+        if a.state == metadata_store_pb2.Artifact.LIVE
+    ]
     if not live:
         raise SystemExit(f"{output_dir}: no {type_name} artifact")
     latest = max(live, key=lambda a: a.create_time_since_epoch)
@@ -70,8 +73,11 @@ def exec_properties(component_id: str, overrides: list[str]) -> dict:
 
     config = PipelineConfig().with_overrides(overrides)
     (component,) = [c for c in create_pipeline(config).components if c.id == component_id]
-    return {k: proto_utils.proto_to_json(v) if hasattr(v, "DESCRIPTOR") else v
-            for k, v in component.exec_properties.items() if v is not None}
+    return {
+        k: proto_utils.proto_to_json(v) if hasattr(v, "DESCRIPTOR") else v
+        for k, v in component.exec_properties.items()
+        if v is not None
+    }
 
 
 def beam_context(tmp: str):
@@ -80,7 +86,8 @@ def beam_context(tmp: str):
     from pipeline.dag import DEFAULT_BEAM_ARGS
 
     return base_beam_executor.BaseBeamExecutor.Context(
-        beam_pipeline_args=list(DEFAULT_BEAM_ARGS), tmp_dir=tmp, unique_id="bench")
+        beam_pipeline_args=list(DEFAULT_BEAM_ARGS), tmp_dir=tmp, unique_id="bench"
+    )
 
 
 def child_transform(args) -> dict:
@@ -97,12 +104,15 @@ def child_transform(args) -> dict:
     outputs[specs.TRANSFORM_GRAPH_KEY][0].uri = os.path.join(args.work, "graph")
     if args.materialize:
         props[specs.SPLITS_CONFIG_KEY] = proto_utils.proto_to_json(
-            transform_pb2.SplitsConfig(analyze=["train"], transform=["train", "eval"]))
+            transform_pb2.SplitsConfig(analyze=["train"], transform=["train", "eval"])
+        )
         transformed = standard_artifacts.Examples()
         transformed.uri = os.path.join(args.work, "transformed")
         outputs[specs.TRANSFORMED_EXAMPLES_KEY] = [transformed]
-    inputs = {specs.EXAMPLES_KEY: [newest(args.output_dir, "Examples")],
-              specs.SCHEMA_KEY: [newest(args.output_dir, "Schema")]}
+    inputs = {
+        specs.EXAMPLES_KEY: [newest(args.output_dir, "Examples")],
+        specs.SCHEMA_KEY: [newest(args.output_dir, "Schema")],
+    }
     start = time.perf_counter()
     Executor(beam_context(os.path.join(args.work, "tmp"))).Do(inputs, outputs, props)
     return {"transform_s": round(time.perf_counter() - start, 2)}
@@ -127,8 +137,13 @@ def child_input(args) -> dict:
             return {IMAGE_KEY: parsed[IMAGE_KEY]}, tf.reshape(parsed[LABEL_KEY], [-1])
 
         ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(data.READ_BATCH)
-        ds = data.batched(ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch(),
-                          args.batch_size, True, 0, False)
+        ds = data.batched(
+            ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch(),
+            args.batch_size,
+            True,
+            0,
+            False,
+        )
     else:
         examples = newest(args.output_dir, "Examples")
         pattern = os.path.join(artifact_utils.get_split_uri([examples], "train"), "*")
@@ -155,11 +170,15 @@ def child_trainer(args) -> dict:
     if args.graph:  # the graph this benchmark's Transform made (the run's may be older code's)
         graph = standard_artifacts.TransformGraph()
         graph.uri = args.graph
-    inputs = {specs.EXAMPLES_KEY: [newest(args.output_dir, "Examples")],
-              specs.SCHEMA_KEY: [newest(args.output_dir, "Schema")],
-              specs.TRANSFORM_GRAPH_KEY: [graph]}
-    outputs = {specs.MODEL_KEY: [standard_artifacts.Model()],
-               specs.MODEL_RUN_KEY: [standard_artifacts.ModelRun()]}
+    inputs = {
+        specs.EXAMPLES_KEY: [newest(args.output_dir, "Examples")],
+        specs.SCHEMA_KEY: [newest(args.output_dir, "Schema")],
+        specs.TRANSFORM_GRAPH_KEY: [graph],
+    }
+    outputs = {
+        specs.MODEL_KEY: [standard_artifacts.Model()],
+        specs.MODEL_RUN_KEY: [standard_artifacts.ModelRun()],
+    }
     outputs[specs.MODEL_KEY][0].uri = os.path.join(args.work, "model")
     outputs[specs.MODEL_RUN_KEY][0].uri = os.path.join(args.work, "model_run")
     start = time.perf_counter()
@@ -173,13 +192,19 @@ CHILDREN = {"transform": child_transform, "input": child_input, "trainer": child
 def in_child(what: str, argv: list[str], work: str, log: str) -> dict:
     """Runs one measurement in a fresh process: its result, wall and peak RSS."""
     result_path = tempfile.mktemp(suffix=".json", prefix=what, dir=work)
-    measured = run_measured([sys.executable, HERE, "--child", what, "--result", result_path,
-                             "--work", work, *argv], log, env={**os.environ})
+    measured = run_measured(
+        [sys.executable, HERE, "--child", what, "--result", result_path, "--work", work, *argv],
+        log,
+        env={**os.environ},
+    )
     if measured["exit_code"]:
         raise SystemExit(f"{what} {argv} failed (exit {measured['exit_code']}); log: {log}")
     with open(result_path) as f:
-        return {**json.load(f), "wall_s": measured["wall_s"],
-                "peak_tree_rss_mb": measured["peak_tree_rss_mb"]}
+        return {
+            **json.load(f),
+            "wall_s": measured["wall_s"],
+            "peak_tree_rss_mb": measured["peak_tree_rss_mb"],
+        }
 
 
 def main(argv=None) -> int:
@@ -222,28 +247,57 @@ def main(argv=None) -> int:
             materialized = os.path.join(work, "materialized")
             os.makedirs(materialized)
             results["transform_materialized"] = in_child(
-                "transform", [*common, "--materialize"], materialized, log)
+                "transform", [*common, "--materialize"], materialized, log
+            )
             graph = _single(materialized, "graph")
-            print(f"Transform, analysis only: {results['transform']['transform_s']} s "
-                  f"(child wall {results['transform']['wall_s']} s, peak "
-                  f"{results['transform']['peak_tree_rss_mb']:.0f} MB); with both splits "
-                  f"materialized: {results['transform_materialized']['transform_s']} s")
+            print(
+                f"Transform, analysis only: {results['transform']['transform_s']} s "
+                f"(child wall {results['transform']['wall_s']} s, peak "
+                f"{results['transform']['peak_tree_rss_mb']:.0f} MB); with both splits "
+                f"materialized: {results['transform_materialized']['transform_s']} s"
+            )
         if "input" in only:
             transformed = _single(materialized, "transformed")
             results["input"] = {}
             for mode in args.modes.split(","):
-                results["input"][mode] = row = in_child("input", [
-                    *common, "--mode", mode, "--epochs", str(args.epochs),
-                    "--batch-size", str(args.batch_size), "--graph", graph,
-                    "--transformed", transformed], work, log)
-                print(f"input {mode:<13} epochs {row['epoch_s']} s, {row['examples']} "
-                      f"examples/epoch, peak {row['peak_tree_rss_mb']:.0f} MB")
+                results["input"][mode] = row = in_child(
+                    "input",
+                    [
+                        *common,
+                        "--mode",
+                        mode,
+                        "--epochs",
+                        str(args.epochs),
+                        "--batch-size",
+                        str(args.batch_size),
+                        "--graph",
+                        graph,
+                        "--transformed",
+                        transformed,
+                    ],
+                    work,
+                    log,
+                )
+                print(
+                    f"input {mode:<13} epochs {row['epoch_s']} s, {row['examples']} "
+                    f"examples/epoch, peak {row['peak_tree_rss_mb']:.0f} MB"
+                )
         if "trainer" in only:
             results["trainer"] = row = in_child(
-                "trainer", [*common, "--train-steps", str(args.train_steps),
-                            *(["--graph", graph] if graph else [])], work, log)
-            print(f"Trainer executor, {args.train_steps} steps: {row['trainer_s']} s "
-                  f"(child wall {row['wall_s']} s), peak {row['peak_tree_rss_mb']:.0f} MB")
+                "trainer",
+                [
+                    *common,
+                    "--train-steps",
+                    str(args.train_steps),
+                    *(["--graph", graph] if graph else []),
+                ],
+                work,
+                log,
+            )
+            print(
+                f"Trainer executor, {args.train_steps} steps: {row['trainer_s']} s "
+                f"(child wall {row['wall_s']} s), peak {row['peak_tree_rss_mb']:.0f} MB"
+            )
     finally:
         print(f"log: {log}")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
@@ -256,8 +310,11 @@ def main(argv=None) -> int:
 
 def _single(root: str, name: str) -> str:
     """The one `name` folder a child made under `root` (children work in a temp dir)."""
-    found = [os.path.join(root, d, name) for d in os.listdir(root)
-             if os.path.isdir(os.path.join(root, d, name))]
+    found = [
+        os.path.join(root, d, name)
+        for d in os.listdir(root)
+        if os.path.isdir(os.path.join(root, d, name))
+    ]
     if len(found) != 1:
         raise SystemExit(f"expected one {name} under {root}, found {found}")
     return found[0]

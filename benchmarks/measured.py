@@ -3,8 +3,10 @@
 Peak RSS is that of the whole process tree (the run and any Beam workers it
 starts), sampled every 0.2 s, next to the largest single process's peak from
 the kernel and the peak of the root process alone (the runner); the samples
-are returned too, for peaks per component (`peaks_within`). Shared by the benchmark scripts (run as `python benchmarks/<script>.py`,
-which puts this folder on sys.path)."""
+are returned too, for peaks per component (`peaks_within`). Shared by the
+benchmark scripts (run as `python benchmarks/<script>.py`, which puts this
+folder on sys.path)."""
+
 from __future__ import annotations
 
 import os
@@ -39,8 +41,10 @@ def peaks_within(samples: list, windows: dict) -> dict:
     for name, (start, end) in windows.items():
         inside = [(tree, own) for t, tree, own in samples if start <= t <= end]
         if inside:
-            out[name] = (round(max(t for t, _ in inside) / 2**20, 1),
-                         round(max(o for _, o in inside) / 2**20, 1))
+            out[name] = (
+                round(max(t for t, _ in inside) / 2**20, 1),
+                round(max(o for _, o in inside) / 2**20, 1),
+            )
     return out
 
 
@@ -65,9 +69,11 @@ def run_measured(cmd: list, log_path: str, env=None, cwd=None) -> dict:
         _, status, usage = os.wait4(proc.pid, 0)
         done.set()
         sampler.join()
-    return {"exit_code": os.waitstatus_to_exitcode(status),
-            "wall_s": round(time.perf_counter() - start, 2),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            "peak_tree_rss_mb": round(peak[0] / 2**20, 1),
-            "peak_runner_rss_mb": round(max((o for _, _, o in samples), default=0) / 2**20, 1),
-            "samples": samples}
+    return {
+        "exit_code": os.waitstatus_to_exitcode(status),
+        "wall_s": round(time.perf_counter() - start, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "peak_tree_rss_mb": round(peak[0] / 2**20, 1),
+        "peak_runner_rss_mb": round(max((o for _, _, o in samples), default=0) / 2**20, 1),
+        "samples": samples,
+    }

@@ -24,10 +24,11 @@ Its other input is a directory outside ML Metadata, so TFX's cache would replay
 a stale answer; the driver adds the chosen model's digest to the execution
 properties, so the cache key changes exactly when the baseline changes.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from absl import logging
 from tfx import types
@@ -38,8 +39,7 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from tfx.utils import io_utils, path_utils
 
 from names import BASELINE_SKIPPED_PROPERTY, HAS_MODEL_PROPERTY, PUSHED_VERSION_PROPERTY
-from pushed_models.versions import (model_dirs, model_digest,
-                                    newest_compatible)
+from pushed_models.versions import model_digest, model_dirs, newest_compatible
 
 SERVING_DIR_KEY = "serving_dir"
 STATE_KEY = "serving_state"
@@ -53,12 +53,12 @@ def has_model(artifact: types.Artifact) -> bool:
     return True  # a Model from anywhere else (a Trainer, an importer)
 
 
-def _candidate_dir(input_dict) -> Optional[str]:
+def _candidate_dir(input_dict) -> str | None:
     models = input_dict.get(CANDIDATE_KEY) or []
     return path_utils.serving_model_path(models[0].uri) if models else None
 
 
-def choose(serving_dir: str, candidate_dir: Optional[str]):
+def choose(serving_dir: str, candidate_dir: str | None):
     """(model dir, version, digest, skipped) of the model to output; dir None if none.
 
     With a candidate: the newest compatible pushed model other than it.
@@ -84,9 +84,12 @@ class LatestPushedModelSpec(ComponentSpec):
 
 
 class Executor(base_executor.BaseExecutor):
-    def Do(self, input_dict: Dict[str, List[types.Artifact]],
-           output_dict: Dict[str, List[types.Artifact]],
-           exec_properties: Dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         serving_dir = exec_properties[SERVING_DIR_KEY]
         model = output_dict["model"][0]
         source, version, _, skipped = choose(serving_dir, _candidate_dir(input_dict))
@@ -114,8 +117,10 @@ class Driver(base_driver.BaseDriver):
         for key, artifacts in execution_info.output_dict.items():
             for artifact in artifacts:
                 result.output_artifacts[key].artifacts.add().CopyFrom(artifact.mlmd_artifact)
-        _, _, digest, skipped = choose(execution_info.exec_properties[SERVING_DIR_KEY],
-                                       _candidate_dir(execution_info.input_dict))
+        _, _, digest, skipped = choose(
+            execution_info.exec_properties[SERVING_DIR_KEY],
+            _candidate_dir(execution_info.input_dict),
+        )
         state = digest or "none"
         if skipped:  # a newly pushed incompatible model changes what the run says
             state += " skipped " + " ".join(line.split(":")[0] for line in skipped)
@@ -131,8 +136,17 @@ class LatestPushedModel(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
     DRIVER_CLASS = Driver
 
-    def __init__(self, serving_dir, candidate: Optional[types.BaseChannel] = None,
-                 code_version: Optional[str] = None):
-        super().__init__(spec=LatestPushedModelSpec(
-            serving_dir=serving_dir, candidate=candidate, code_version=code_version,
-            model=types.Channel(type=standard_artifacts.Model)))
+    def __init__(
+        self,
+        serving_dir,
+        candidate: types.BaseChannel | None = None,
+        code_version: str | None = None,
+    ):
+        super().__init__(
+            spec=LatestPushedModelSpec(
+                serving_dir=serving_dir,
+                candidate=candidate,
+                code_version=code_version,
+                model=types.Channel(type=standard_artifacts.Model),
+            )
+        )

@@ -6,10 +6,10 @@ read. The executors downstream (Trainer, Evaluator, EvaluationReport) read them
 here at run time, so one compiled pipeline serves any data set: on Kubeflow the
 data is a run parameter, unknown when the pipeline is built.
 """
+
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 from names import CLASS_NAMES_PROPERTY, IMAGE_SHAPE_PROPERTY, SPLIT_EXAMPLES_PROPERTY
 
@@ -33,7 +33,7 @@ def parse_image_shape(text: str) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def _string(artifact, name: str) -> Optional[str]:
+def _string(artifact, name: str) -> str | None:
     if not artifact.has_custom_property(name):
         return None
     return artifact.get_string_custom_property(name)
@@ -43,8 +43,10 @@ def class_names(examples) -> list[str]:
     """The class names recorded on an Examples artifact (a TFX Artifact)."""
     text = _string(examples, CLASS_NAMES_PROPERTY)
     if text is None:
-        raise ValueError(f"the Examples artifact {examples.uri} has no "
-                         f"{CLASS_NAMES_PROPERTY!r} property (written by ImageExampleGen)")
+        raise ValueError(
+            f"the Examples artifact {examples.uri} has no "
+            f"{CLASS_NAMES_PROPERTY!r} property (written by ImageExampleGen)"
+        )
     return parse_class_names(text)
 
 
@@ -52,8 +54,10 @@ def image_shape(examples) -> tuple[int, int, int]:
     """(H, W, C) of the raw `pixels` recorded on an Examples artifact."""
     text = _string(examples, IMAGE_SHAPE_PROPERTY)
     if text is None:
-        raise ValueError(f"the Examples artifact {examples.uri} has no "
-                         f"{IMAGE_SHAPE_PROPERTY!r} property (written by ImageExampleGen)")
+        raise ValueError(
+            f"the Examples artifact {examples.uri} has no "
+            f"{IMAGE_SHAPE_PROPERTY!r} property (written by ImageExampleGen)"
+        )
     return parse_image_shape(text)
 
 
@@ -62,12 +66,15 @@ def split_examples(examples, split: str) -> int:
     Examples artifact (no need to read the split to count it)."""
     name = SPLIT_EXAMPLES_PROPERTY.format(split=split)
     if not examples.has_custom_property(name):
-        raise ValueError(f"the Examples artifact {examples.uri} has no {name!r} "
-                         "property (written by ImageExampleGen)")
+        raise ValueError(
+            f"the Examples artifact {examples.uri} has no {name!r} "
+            "property (written by ImageExampleGen)"
+        )
     count = examples.get_int_custom_property(name)
     if count < 1:
-        raise ValueError(f"the Examples artifact {examples.uri} has {count} examples in "
-                         f"its {split!r} split")
+        raise ValueError(
+            f"the Examples artifact {examples.uri} has {count} examples in its {split!r} split"
+        )
     return count
 
 
@@ -75,6 +82,10 @@ def training_settings(examples) -> dict:
     """The data's settings as the Trainer's custom_config carries them
     (trainer.hparams.DATA_SETTINGS)."""
     height, width, channels = image_shape(examples)
-    return {"image_height": height, "image_width": width, "image_channels": channels,
-            "class_names": class_names(examples),
-            "train_examples": split_examples(examples, "train")}
+    return {
+        "image_height": height,
+        "image_width": width,
+        "image_channels": channels,
+        "class_names": class_names(examples),
+        "train_examples": split_examples(examples, "train"),
+    }

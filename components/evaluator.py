@@ -19,6 +19,7 @@ The overall accuracy and the failed thresholds (in words, classes by name)
 are recorded on the output artifacts (names.EVAL_ACCURACY_PROPERTY,
 FAILED_THRESHOLDS_PROPERTY): run history reads them from ML Metadata alone.
 """
+
 import json
 
 import tensorflow_model_analysis as tfma
@@ -82,7 +83,8 @@ def record_outcome(output_dict, names) -> None:
         evaluation.set_float_custom_property(EVAL_ACCURACY_PROPERTY, accuracy)
     for blessing in output_dict.get(specs.BLESSING_KEY, []):
         blessing.set_string_custom_property(
-            FAILED_THRESHOLDS_PROPERTY, json.dumps(evaluation_data.describe_failures(ev)))
+            FAILED_THRESHOLDS_PROPERTY, json.dumps(evaluation_data.describe_failures(ev))
+        )
 
 
 class Evaluator(WithKnobs, tfx_component.Evaluator):

@@ -14,12 +14,12 @@ The driver keys TFX's cache on the data itself (names, sizes and modification
 times of its files), not only on the `data` path: new files in the same folder
 are ingested again.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-from typing import Optional
 
 import apache_beam as beam
 from tfx import types
@@ -35,11 +35,16 @@ from components import tfx_internals
 from ingestion.settings import IngestSettings
 from ingestion.shuffled_write import WriteShuffled
 from ingestion.transforms import SPLITS, ImagesToExamples, ReadImages, read_summary, write_summary
-from names import (CLASS_NAMES_PROPERTY, DATA_FINGERPRINT_PROPERTY, DATA_PROPERTY,
-                   IMAGE_SHAPE_PROPERTY, SKIPPED_FILES_PROPERTY)
+from names import (
+    CLASS_NAMES_PROPERTY,
+    DATA_FINGERPRINT_PROPERTY,
+    DATA_PROPERTY,
+    IMAGE_SHAPE_PROPERTY,
+    SKIPPED_FILES_PROPERTY,
+    SPLIT_EXAMPLES_PROPERTY,
+)
 from names.component_ids import IMAGE_EXAMPLE_GEN
 from names.knobs import received_by
-from names import SPLIT_EXAMPLES_PROPERTY
 
 EXAMPLES_KEY = "examples"
 TEMP_DIR = ".shuffle-buckets"  # beside the splits while the executor runs
@@ -51,8 +56,9 @@ SETTINGS = {knob.name: knob.property_type for knob in received_by(IMAGE_EXAMPLE_
 def settings_from(exec_properties: dict) -> IngestSettings:
     values = {name: exec_properties[name] for name in SETTINGS if name in exec_properties}
     classes = values.pop("classes", "") or ""
-    return IngestSettings(classes=tuple(c.strip() for c in classes.split(",") if c.strip()),
-                          **values)
+    return IngestSettings(
+        classes=tuple(c.strip() for c in classes.split(",") if c.strip()), **values
+    )
 
 
 def data_fingerprint(data: str) -> str:
@@ -63,8 +69,9 @@ def data_fingerprint(data: str) -> str:
         return "digits"
     digest = hashlib.sha256()
     if tf.io.gfile.isdir(data):
-        paths = [os.path.join(top, name) for top, _, files in tf.io.gfile.walk(data)
-                 for name in files]
+        paths = [
+            os.path.join(top, name) for top, _, files in tf.io.gfile.walk(data) for name in files
+        ]
     else:
         paths = tf.io.gfile.glob(data)
     for path in sorted(paths):
@@ -96,35 +103,42 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         tf.io.gfile.makedirs(temp_dir)
         with tfx_internals.make_beam_pipeline(self) as pipeline:
             raw, skipped = pipeline | "Read" >> ReadImages(settings)
+
             # Later passes read the data again (ingestion.transforms): no image is
             # held between Beam stages.
             def reread(label):
                 return (pipeline | label >> ReadImages(settings))[0]
 
-            splits, summary = raw | "ToExamples" >> ImagesToExamples(settings, skipped,
-                                                                     reread=reread)
+            splits, summary = raw | "ToExamples" >> ImagesToExamples(
+                settings, skipped, reread=reread
+            )
             for name in SPLITS:
                 tf.io.gfile.makedirs(artifact_utils.get_split_uri([examples], name))
                 count = beam.pvalue.AsSingleton(
-                    summary | f"Count[{name}]" >> beam.Map(lambda s, n: sum(s.counts[n]), name))
+                    summary | f"Count[{name}]" >> beam.Map(lambda s, n: sum(s.counts[n]), name)
+                )
                 _ = splits[name] | f"Write[{name}]" >> WriteShuffled(
-                    artifact_utils.get_split_uri([examples], name), temp_dir, count, settings.seed)
+                    artifact_utils.get_split_uri([examples], name), temp_dir, count, settings.seed
+                )
             _ = summary | "WriteSummary" >> beam.Map(write_summary, examples.uri)
         tf.io.gfile.rmtree(temp_dir)
         done = read_summary(examples.uri)
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples.set_string_custom_property(CLASS_NAMES_PROPERTY, json.dumps(done.class_names))
-        examples.set_string_custom_property(IMAGE_SHAPE_PROPERTY,
-                                            ",".join(map(str, done.image_shape)))
+        examples.set_string_custom_property(
+            IMAGE_SHAPE_PROPERTY, ",".join(map(str, done.image_shape))
+        )
         examples.set_int_custom_property(SKIPPED_FILES_PROPERTY, done.skipped_files)
         for name in SPLITS:
-            examples.set_int_custom_property(SPLIT_EXAMPLES_PROPERTY.format(split=name),
-                                              sum(done.counts[name]))
+            examples.set_int_custom_property(
+                SPLIT_EXAMPLES_PROPERTY.format(split=name), sum(done.counts[name])
+            )
         # Where the examples came from, on the artifact the report and the lineage read.
         examples.set_string_custom_property(DATA_PROPERTY, settings.data)
         if exec_properties.get(FINGERPRINT_KEY):  # the driver's; none on Kubeflow
-            examples.set_string_custom_property(DATA_FINGERPRINT_PROPERTY,
-                                                exec_properties[FINGERPRINT_KEY])
+            examples.set_string_custom_property(
+                DATA_FINGERPRINT_PROPERTY, exec_properties[FINGERPRINT_KEY]
+            )
 
     GetInputSourceToExamplePTransform = None  # Do reads the source itself
 
@@ -152,7 +166,11 @@ class ImageExampleGen(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
     DRIVER_CLASS = Driver
 
-    def __init__(self, *, code_version: Optional[str] = None, **settings):
-        super().__init__(spec=ImageExampleGenSpec(
-            code_version=code_version, examples=types.Channel(type=standard_artifacts.Examples),
-            **settings))
+    def __init__(self, *, code_version: str | None = None, **settings):
+        super().__init__(
+            spec=ImageExampleGenSpec(
+                code_version=code_version,
+                examples=types.Channel(type=standard_artifacts.Examples),
+                **settings,
+            )
+        )

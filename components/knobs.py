@@ -17,10 +17,12 @@ properties and hands its value to the knob's `fold`, which writes it where
 TFX's executor expects it. Locally a knob holds the config's plain value, so
 a local run and a Kubeflow run execute the same code.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from tfx.types.component_spec import ExecutionParameter
 
@@ -43,6 +45,7 @@ class Knob:
     knob of names.knobs it carries. A `required` knob fails closed: missing
     when the pipeline is built, or missing or unparsable when the executor
     runs, it is an error naming the setting, never a silent default."""
+
     name: str
     type: type
     fold: Fold = _ignore
@@ -50,15 +53,18 @@ class Knob:
     required: bool = False
 
     @classmethod
-    def declared(cls, setting: str, fold: Fold = _ignore, *, name: str = "",
-                 required: bool = True) -> "Knob":
+    def declared(
+        cls, setting: str, fold: Fold = _ignore, *, name: str = "", required: bool = True
+    ) -> Knob:
         """The knob carrying setting `setting`, typed as names.knobs declares it."""
         return cls(name or setting, BY_NAME[setting].property_type, fold, setting, required)
 
     def missing(self, where: str) -> ConfigError:
-        return ConfigError(f"setting {self.setting or self.name!r}: {where} has no value for "
-                           f"it; give one (--set {self.setting or self.name}=..., or the run "
-                           "parameter of that name on Kubeflow)")
+        return ConfigError(
+            f"setting {self.setting or self.name!r}: {where} has no value for "
+            f"it; give one (--set {self.setting or self.name}=..., or the run "
+            "parameter of that name on Kubeflow)"
+        )
 
 
 CODE_VERSION = Knob("code_version", str)  # a fingerprint of the executor's code
@@ -79,8 +85,10 @@ def fold_knobs(knobs, exec_properties: dict) -> dict:
         try:
             typed = knob.type(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"setting {knob.setting or knob.name!r}: {value!r} is not a "
-                              f"valid {knob.type.__name__}") from None
+            raise ConfigError(
+                f"setting {knob.setting or knob.name!r}: {value!r} is not a "
+                f"valid {knob.type.__name__}"
+            ) from None
         knob.fold(props, typed)
     return props
 
@@ -101,7 +109,7 @@ class WithKnobs:
     a knob unset."""
 
     KNOBS: tuple = ()
-    _knob_spec_class: Optional[type] = None
+    _knob_spec_class: type | None = None
 
     def __init__(self, **kwargs):
         values = {k.name: _coerce(k, kwargs.pop(k.name, None)) for k in self.KNOBS}
@@ -111,16 +119,22 @@ class WithKnobs:
         super().__init__(**kwargs)
         spec = self.spec
         self.spec = self._spec_class(type(spec))(
-            **spec.exec_properties, **spec.inputs, **spec.outputs,
-            **{name: value for name, value in values.items() if value is not None})
+            **spec.exec_properties,
+            **spec.inputs,
+            **spec.outputs,
+            **{name: value for name, value in values.items() if value is not None},
+        )
 
     @classmethod
     def _spec_class(cls, stock: Any) -> type:
         made = cls.__dict__.get("_knob_spec_class")
         if made is None:
             params = {k.name: ExecutionParameter(type=k.type, optional=True) for k in cls.KNOBS}
-            made = type(f"{stock.__name__}WithKnobs", (stock,), {
-                "PARAMETERS": {**stock.PARAMETERS, **params}, "__module__": cls.__module__})
+            made = type(
+                f"{stock.__name__}WithKnobs",
+                (stock,),
+                {"PARAMETERS": {**stock.PARAMETERS, **params}, "__module__": cls.__module__},
+            )
             cls._knob_spec_class = made
         return made
 

@@ -6,6 +6,7 @@ parameter (a bucket the compiler cannot know), shared with LatestPushedModel
 so that the baseline is read where models are pushed. The executor writes it
 into the PushDestination's filesystem base directory.
 """
+
 from __future__ import annotations
 
 from absl import logging

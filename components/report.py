@@ -12,6 +12,7 @@ the URI; a directory there (TFX's usual artifact) would show nothing. The page
 itself is `reporting`'s; copying it next to a local run's outputs is the
 CLI's job.
 """
+
 import json
 import os
 
@@ -20,12 +21,19 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts, value_artifact
 
-from names import (BASELINE_SKIPPED_PROPERTY, DATA_FINGERPRINT_PROPERTY, DATA_PROPERTY,
-                   HAS_MODEL_PROPERTY, HTML_REPORT_TYPE, PUSHED_VERSION_PROPERTY)
+from names import (
+    BASELINE_SKIPPED_PROPERTY,
+    DATA_FINGERPRINT_PROPERTY,
+    DATA_PROPERTY,
+    HAS_MODEL_PROPERTY,
+    HTML_REPORT_TYPE,
+    PUSHED_VERSION_PROPERTY,
+)
 
 
 class HtmlReport(value_artifact.ValueArtifact):
     """The report page, UTF-8 HTML, as the file at the artifact's URI (KFP's `system.HTML`)."""
+
     TYPE_NAME = HTML_REPORT_TYPE
 
     def encode(self, value: str) -> bytes:
@@ -46,8 +54,7 @@ def _class_names_or_none(examples):
 
 
 def _string_or_none(artifact, name):
-    return artifact.get_string_custom_property(name) if artifact.has_custom_property(name) \
-        else None
+    return artifact.get_string_custom_property(name) if artifact.has_custom_property(name) else None
 
 
 @component
@@ -71,21 +78,37 @@ def EvaluationReport(
     from reporting import page
 
     version = None
-    if baseline.has_custom_property(HAS_MODEL_PROPERTY) and baseline.get_int_custom_property(
-            HAS_MODEL_PROPERTY) and baseline.has_custom_property(PUSHED_VERSION_PROPERTY):
+    if (
+        baseline.has_custom_property(HAS_MODEL_PROPERTY)
+        and baseline.get_int_custom_property(HAS_MODEL_PROPERTY)
+        and baseline.has_custom_property(PUSHED_VERSION_PROPERTY)
+    ):
         version = baseline.get_string_custom_property(PUSHED_VERSION_PROPERTY)
     blessed = bool(blessing.get_int_custom_property("blessed"))
-    model_uri = (blessing.get_string_custom_property("current_model")
-                 if blessing.has_custom_property("current_model") else None)
-    html = page.render(page.ReportInputs(
-        evaluation_uri=evaluation.uri, blessed=blessed, statistics_uri=statistics.uri,
-        model_uri=model_uri, baseline_version=version, title=title,
-        class_names=_class_names_or_none(examples),
-        data=_string_or_none(examples, DATA_PROPERTY),
-        data_fingerprint=_string_or_none(examples, DATA_FINGERPRINT_PROPERTY),
-        code_versions=json.loads(code_versions) if code_versions else None,
-        baseline_skipped=(baseline.get_string_custom_property(BASELINE_SKIPPED_PROPERTY)
-                          if baseline.has_custom_property(BASELINE_SKIPPED_PROPERTY) else None)))
+    model_uri = (
+        blessing.get_string_custom_property("current_model")
+        if blessing.has_custom_property("current_model")
+        else None
+    )
+    html = page.render(
+        page.ReportInputs(
+            evaluation_uri=evaluation.uri,
+            blessed=blessed,
+            statistics_uri=statistics.uri,
+            model_uri=model_uri,
+            baseline_version=version,
+            title=title,
+            class_names=_class_names_or_none(examples),
+            data=_string_or_none(examples, DATA_PROPERTY),
+            data_fingerprint=_string_or_none(examples, DATA_FINGERPRINT_PROPERTY),
+            code_versions=json.loads(code_versions) if code_versions else None,
+            baseline_skipped=(
+                baseline.get_string_custom_property(BASELINE_SKIPPED_PROPERTY)
+                if baseline.has_custom_property(BASELINE_SKIPPED_PROPERTY)
+                else None
+            ),
+        )
+    )
     # TFX's local runners create a value artifact's folder, TFX's Kubeflow entry point does not.
     fileio.makedirs(os.path.dirname(report.uri))
     report.value = html

@@ -13,6 +13,7 @@ digest of the file's bytes, so an edited file at the same path is loaded
 again. (On Kubeflow, KFP caches by parameter value: give an edited schema a
 new path, or submit with --no-cache.)
 """
+
 from __future__ import annotations
 
 import os
@@ -44,9 +45,12 @@ class Executor(FoldKnobs, tfx_executor.Executor):
         if not path:
             return super().Do(input_dict, output_dict, exec_properties)
         io_utils.write_pbtxt_file(
-            os.path.join(artifact_utils.get_single_uri(output_dict[specs.SCHEMA_KEY]),
-                         tfx_executor.DEFAULT_FILE_NAME),
-            read_schema(path))
+            os.path.join(
+                artifact_utils.get_single_uri(output_dict[specs.SCHEMA_KEY]),
+                tfx_executor.DEFAULT_FILE_NAME,
+            ),
+            read_schema(path),
+        )
         return None
 
 

@@ -7,8 +7,6 @@ tests/test_tfx_internals.py, which pins the behaviour relied on here.
 
 from __future__ import annotations
 
-from typing import Optional
-
 
 def make_beam_pipeline(executor):
     """The Beam pipeline of a BaseBeamExecutor subclass, made as TFX's own Beam
@@ -23,7 +21,7 @@ def make_beam_pipeline(executor):
     return executor._make_beam_pipeline()
 
 
-def mark_pushed(executor, model_push, destination: str, version: Optional[str]) -> None:
+def mark_pushed(executor, model_push, destination: str, version: str | None) -> None:
     """Records a push on the PushedModel artifact the way TFX's Pusher does:
     custom properties `pushed` = 1, `pushed_destination` and `pushed_version`
     (what pipeline.local.outcome and pipeline.local.recovery read, and what

@@ -9,6 +9,7 @@ artifact at run time (components.data_properties) and added to custom_config,
 never set when the pipeline is built: on Kubeflow `data` is a run parameter.
 Then TFX's GenericExecutor runs `trainer.task.run_fn`.
 """
+
 from __future__ import annotations
 
 from tfx.components.trainer import component as tfx_component
@@ -36,9 +37,11 @@ def _fold_learning_rate(props: dict, learning_rate: float) -> None:
     props[specs.CUSTOM_CONFIG_KEY] = json_utils.dumps(custom_config)
 
 
-KNOBS = (Knob.declared("train_steps", _fold_train_steps),
-         Knob.declared("learning_rate", _fold_learning_rate),
-         CODE_VERSION)
+KNOBS = (
+    Knob.declared("train_steps", _fold_train_steps),
+    Knob.declared("learning_rate", _fold_learning_rate),
+    CODE_VERSION,
+)
 
 
 def with_data_settings(exec_properties: dict, examples) -> dict:

@@ -6,6 +6,7 @@ is a run parameter), so the executor reads the shape ImageExampleGen recorded
 (components.data_properties) and adds the channels to the custom_config that
 TFX's executor binds to `preprocessing_fn`. Everything else is TFX's Transform.
 """
+
 from __future__ import annotations
 
 from tfx.components.transform import component as tfx_component

@@ -16,7 +16,8 @@ completed by `set_classes` when the Evaluator runs, from the Examples artifact
 (components.evaluator).
 
 Metrics (all the project's own, evaluation.metrics, registered with TFMA and
-derived from one fixed-size accumulator per slice): example count, accuracy, loss and macro F1 (overall and per slice);
+derived from one fixed-size accumulator per slice): example count, accuracy, loss and macro F1
+(overall and per slice);
 per class one-vs-rest precision, recall and F1 of the arg-max prediction (so
 they agree with the confusion matrix) and AUC with the ROC curve; the
 multi-class confusion matrix; top-label calibration (plot and expected
@@ -36,6 +37,7 @@ one here names the slices it is meant for):
   slice_regression_tolerance. TFX's Evaluator ignores change thresholds when
   there is no baseline (first run), so then only the absolute ones decide.
 """
+
 from __future__ import annotations
 
 import json
@@ -79,8 +81,9 @@ def slice_feature_keys(config) -> list[tuple[str, ...]]:
 
 
 def slicing_specs(config) -> list:
-    return [tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=list(k))
-                                   for k in slice_feature_keys(config)]
+    return [tfma.SlicingSpec()] + [
+        tfma.SlicingSpec(feature_keys=list(k)) for k in slice_feature_keys(config)
+    ]
 
 
 def _bound(lower=None, upper=None):
@@ -93,8 +96,9 @@ def _bound(lower=None, upper=None):
 
 
 def _no_drop_beyond(tolerance: float):
-    return tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                                       absolute={"value": -tolerance})
+    return tfma.GenericChangeThreshold(
+        direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -tolerance}
+    )
 
 
 def _on(specs, threshold: tfma.MetricThreshold) -> tfma.PerSliceMetricThreshold:
@@ -102,9 +106,12 @@ def _on(specs, threshold: tfma.MetricThreshold) -> tfma.PerSliceMetricThreshold:
 
 
 def _metric(class_name: str, module: str = "", per_slice=(), **config) -> tfma.MetricConfig:
-    return tfma.MetricConfig(class_name=class_name, module=module,
-                             config=json.dumps(config) if config else "",
-                             per_slice_thresholds=list(per_slice))
+    return tfma.MetricConfig(
+        class_name=class_name,
+        module=module,
+        config=json.dumps(config) if config else "",
+        per_slice_thresholds=list(per_slice),
+    )
 
 
 UNSET_ACCURACY_BOUND = 2.0  # no accuracy reaches it
@@ -116,11 +123,18 @@ def accuracy_thresholds(config) -> list:
     # The lower bound is a placeholder: set_accuracy_threshold writes the
     # Evaluator's accuracy_threshold knob into it when the Evaluator runs. Left
     # unset it is above any accuracy, so it fails closed: nothing is blessed.
-    thresholds = [_on(overall, tfma.MetricThreshold(
-        value_threshold=_bound(lower=UNSET_ACCURACY_BOUND),
-        change_threshold=_no_drop_beyond(config.regression_tolerance)))]
+    thresholds = [
+        _on(
+            overall,
+            tfma.MetricThreshold(
+                value_threshold=_bound(lower=UNSET_ACCURACY_BOUND),
+                change_threshold=_no_drop_beyond(config.regression_tolerance),
+            ),
+        )
+    ]
     named_threshold = tfma.MetricThreshold(
-        change_threshold=_no_drop_beyond(config.slice_regression_tolerance))
+        change_threshold=_no_drop_beyond(config.slice_regression_tolerance)
+    )
     if config.min_slice_accuracy > 0:
         named_threshold.value_threshold.CopyFrom(_bound(lower=config.min_slice_accuracy))
     thresholds.append(_on(named, named_threshold))
@@ -131,23 +145,32 @@ def build_eval_config(config) -> tfma.EvalConfig:
     overall = [tfma.SlicingSpec()]
     recall_bound = []
     if config.min_class_recall > 0:
-        recall_bound = [_on(overall, tfma.MetricThreshold(
-            value_threshold=_bound(lower=config.min_class_recall)))]
+        recall_bound = [
+            _on(
+                overall, tfma.MetricThreshold(value_threshold=_bound(lower=config.min_class_recall))
+            )
+        ]
     ece_bound = []
     if config.max_calibration_error < 1:
-        ece_bound = [_on(overall, tfma.MetricThreshold(
-            value_threshold=_bound(upper=config.max_calibration_error)))]
+        ece_bound = [
+            _on(
+                overall,
+                tfma.MetricThreshold(value_threshold=_bound(upper=config.max_calibration_error)),
+            )
+        ]
 
     def own(class_name, per_slice=(), **config):
         return _metric(class_name, TFMA_METRICS_MODULE, per_slice=per_slice, **config)
 
-    whole = tfma.MetricsSpec(metrics=[
-        own("ExampleTotal"),
-        own(ACCURACY_CLASS, per_slice=accuracy_thresholds(config)),
-        own("SparseCategoricalCrossentropy"),
-        own("MacroF1"),
-        own("ArgmaxConfusionMatrix"),
-    ])
+    whole = tfma.MetricsSpec(
+        metrics=[
+            own("ExampleTotal"),
+            own(ACCURACY_CLASS, per_slice=accuracy_thresholds(config)),
+            own("SparseCategoricalCrossentropy"),
+            own("MacroF1"),
+            own("ArgmaxConfusionMatrix"),
+        ]
+    )
     per_class = tfma.MetricsSpec(
         binarize=tfma.BinarizationOptions(class_ids={}),  # set_classes
         metrics=[
@@ -156,16 +179,23 @@ def build_eval_config(config) -> tfma.EvalConfig:
             own("ArgmaxF1"),
             own("ExactAUC"),
             own("RocCurve", num_thresholds=ROC_THRESHOLDS),
-        ])
+        ],
+    )
     top_label = tfma.MetricsSpec(
         binarize=tfma.BinarizationOptions(k_list={"values": [1]}),
         metrics=[
             own("TopLabelCalibration", num_bins=CALIBRATION_BINS),
             own("ExpectedCalibrationError", per_slice=ece_bound, num_bins=CALIBRATION_BINS),
-        ])
+        ],
+    )
     return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(signature_name=EXAMPLES_SIGNATURE, label_key=LABEL_KEY,
-                                    prediction_key=PROBABILITIES_KEY)],
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name=EXAMPLES_SIGNATURE,
+                label_key=LABEL_KEY,
+                prediction_key=PROBABILITIES_KEY,
+            )
+        ],
         slicing_specs=slicing_specs(config),
         metrics_specs=[whole, per_class, top_label],
     )
@@ -186,8 +216,10 @@ def set_accuracy_threshold(eval_config: tfma.EvalConfig, value: float) -> None:
                     per_slice.threshold.value_threshold.lower_bound.value = value
                     count += 1
     if count != 1:
-        raise ValueError(f"accuracy_threshold: the EvalConfig has {count} overall "
-                         f"{ACCURACY_CLASS} value thresholds, expected exactly one to set")
+        raise ValueError(
+            f"accuracy_threshold: the EvalConfig has {count} overall "
+            f"{ACCURACY_CLASS} value thresholds, expected exactly one to set"
+        )
 
 
 def set_classes(eval_config: tfma.EvalConfig, num_classes: int) -> None:
@@ -201,5 +233,6 @@ def set_classes(eval_config: tfma.EvalConfig, num_classes: int) -> None:
             spec.binarize.class_ids.values[:] = list(range(num_classes))
             binarized += 1
     if binarized != 1:
-        raise ValueError(f"the EvalConfig has {binarized} per-class specs, expected one "
-                         "to set the classes of")
+        raise ValueError(
+            f"the EvalConfig has {binarized} per-class specs, expected one to set the classes of"
+        )

@@ -56,6 +56,7 @@ What each is, as the report and the thresholds read it:
   equal-width bins of |sum(correct) - sum(top probability)| / examples, the
   usual top-label ECE; TFMA has a calibration plot but no single figure.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -93,8 +94,9 @@ def roc_thresholds(num_thresholds: int) -> np.ndarray:
     return np.array([-EPSILON, *inner, 1 + EPSILON])
 
 
-def score_edges(num_thresholds: int = DEFAULT_NUM_THRESHOLDS,
-                num_buckets: int = DEFAULT_NUM_BUCKETS) -> np.ndarray:
+def score_edges(
+    num_thresholds: int = DEFAULT_NUM_THRESHOLDS, num_buckets: int = DEFAULT_NUM_BUCKETS
+) -> np.ndarray:
     """Sorted bucket edges of the score histograms: the ROC thresholds and
     `num_buckets` points evenly spaced in log-odds. Bucket i holds the scores
     in (edges[i-1], edges[i]]; the first everything up to edges[0], the last
@@ -106,11 +108,13 @@ def score_edges(num_thresholds: int = DEFAULT_NUM_THRESHOLDS,
 def stats_key_name(num_thresholds: int, num_bins: int, num_buckets: int) -> str:
     """The shared combiner's key name: metrics with the same settings share it."""
     return metric_util.generate_private_name_from_arguments(
-        STATS_NAME, num_thresholds=num_thresholds, num_bins=num_bins, num_buckets=num_buckets)
+        STATS_NAME, num_thresholds=num_thresholds, num_bins=num_bins, num_buckets=num_buckets
+    )
 
 
 class ClassificationStats(NamedTuple):
     """One slice's sufficient statistics (the accumulator's arrays, folded)."""
+
     confusion: np.ndarray  # weighted counts [actual, predicted], K x K
     scores: np.ndarray  # weighted counts [0 = of the class / 1 = not, class, bucket]
     edges: np.ndarray  # the buckets' edges (score_edges)
@@ -119,9 +123,15 @@ class ClassificationStats(NamedTuple):
     total: float  # sum of weights
 
     @classmethod
-    def of(cls, labels, probs, weights, num_thresholds: int = DEFAULT_NUM_THRESHOLDS,
-           num_bins: int = DEFAULT_NUM_BINS,
-           num_buckets: int = DEFAULT_NUM_BUCKETS) -> ClassificationStats:
+    def of(
+        cls,
+        labels,
+        probs,
+        weights,
+        num_thresholds: int = DEFAULT_NUM_THRESHOLDS,
+        num_bins: int = DEFAULT_NUM_BINS,
+        num_buckets: int = DEFAULT_NUM_BUCKETS,
+    ) -> ClassificationStats:
         """From arrays in memory (tests, tools): what the combiner would give."""
         acc = Accumulator(score_edges(num_thresholds, num_buckets), num_bins)
         acc.add_batch(labels, probs, weights)
@@ -147,8 +157,10 @@ class Accumulator:
         if self.classes == classes:
             return
         if self.classes:
-            raise ValueError(f"the model's predictions have {classes} classes in one batch "
-                             f"and {self.classes} in another")
+            raise ValueError(
+                f"the model's predictions have {classes} classes in one batch "
+                f"and {self.classes} in another"
+            )
         self.classes = classes
         self.confusion = np.zeros((classes, classes))
         self.scores = np.zeros((2, classes, len(self.edges) + 1))
@@ -183,15 +195,17 @@ class Accumulator:
             raise ValueError(f"label {bad} is not one of the model's {k} classes (0..{k - 1})")
         rows = np.arange(n)
         predicted = probs.argmax(axis=1)
-        self.confusion += np.bincount(labels * k + predicted, weights,
-                                      minlength=k * k).reshape(k, k)
+        self.confusion += np.bincount(labels * k + predicted, weights, minlength=k * k).reshape(
+            k, k
+        )
         buckets = len(self.edges) + 1
         index = np.searchsorted(self.edges, probs, side="left") + np.arange(k) * buckets
         mine = np.zeros((n, k))
         mine[rows, labels] = weights
         for side, w in enumerate((mine, weights[:, None] - mine)):
-            self.scores[side] += np.bincount(index.ravel(), w.ravel(),
-                                             minlength=k * buckets).reshape(k, buckets)
+            self.scores[side] += np.bincount(
+                index.ravel(), w.ravel(), minlength=k * buckets
+            ).reshape(k, buckets)
         top = probs[rows, predicted]
         correct = (predicted == labels).astype(np.float64)
         bins = np.clip(np.floor(top * self.num_bins), 0, self.num_bins - 1).astype(np.int64)
@@ -215,8 +229,9 @@ class Accumulator:
 
     def stats(self) -> ClassificationStats:
         self.flush()
-        return ClassificationStats(self.confusion, self.scores, self.edges, self.calibration,
-                                   self.loss, self.total)
+        return ClassificationStats(
+            self.confusion, self.scores, self.edges, self.calibration, self.loss, self.total
+        )
 
 
 def _model_keys(eval_config, model_name: str) -> tuple[str, str]:
@@ -239,8 +254,14 @@ def _pick(value, *keys):
 class _StatsCombiner(beam.CombineFn):
     """Folds a slice's examples into an Accumulator."""
 
-    def __init__(self, key: metric_types.MetricKey, eval_config, num_thresholds: int,
-                 num_bins: int, num_buckets: int):
+    def __init__(
+        self,
+        key: metric_types.MetricKey,
+        eval_config,
+        num_thresholds: int,
+        num_bins: int,
+        num_buckets: int,
+    ):
         self._key = key
         self._label_key, self._prediction_key = _model_keys(eval_config, key.model_name)
         self._edges = score_edges(num_thresholds, num_buckets)
@@ -254,8 +275,10 @@ class _StatsCombiner(beam.CombineFn):
         label = _pick(element.label, model, output, self._label_key)
         probs = _pick(element.prediction, model, output, self._prediction_key)
         if isinstance(label, Mapping) or isinstance(probs, Mapping) or probs is None:
-            raise ValueError(f"{STATS_NAME}: cannot find the label ({self._label_key!r}) or "
-                             f"the prediction ({self._prediction_key!r}) of model {model!r}")
+            raise ValueError(
+                f"{STATS_NAME}: cannot find the label ({self._label_key!r}) or "
+                f"the prediction ({self._prediction_key!r}) of model {model!r}"
+            )
         weight = 1.0
         if self._key.example_weighted and element.example_weight is not None:
             weight = float(np.asarray(_pick(element.example_weight, model, output)).reshape(-1)[0])
@@ -282,26 +305,41 @@ def _stats_computations(name: str, value: Callable, plot: bool) -> Callable:
     then one derived computation per key. Every metric takes the histogram
     settings, so that those configured alike share the combiner."""
 
-    def computations(name=name, eval_config=None, model_name="", output_name="",
-                     sub_key=None, example_weighted=False,
-                     num_thresholds: int = DEFAULT_NUM_THRESHOLDS,
-                     num_bins: int = DEFAULT_NUM_BINS,
-                     num_buckets: int = DEFAULT_NUM_BUCKETS):
+    def computations(
+        name=name,
+        eval_config=None,
+        model_name="",
+        output_name="",
+        sub_key=None,
+        example_weighted=False,
+        num_thresholds: int = DEFAULT_NUM_THRESHOLDS,
+        num_bins: int = DEFAULT_NUM_BINS,
+        num_buckets: int = DEFAULT_NUM_BUCKETS,
+    ):
         stats_key = metric_types.MetricKey(
-            name=stats_key_name(num_thresholds, num_bins, num_buckets), model_name=model_name,
-            output_name=output_name, example_weighted=example_weighted)
+            name=stats_key_name(num_thresholds, num_bins, num_buckets),
+            model_name=model_name,
+            output_name=output_name,
+            example_weighted=example_weighted,
+        )
         key_type = metric_types.PlotKey if plot else metric_types.MetricKey
-        key = key_type(name=name, model_name=model_name, output_name=output_name,
-                       sub_key=sub_key, example_weighted=example_weighted)
+        key = key_type(
+            name=name,
+            model_name=model_name,
+            output_name=output_name,
+            sub_key=sub_key,
+            example_weighted=example_weighted,
+        )
         settings = {"num_thresholds": num_thresholds, "num_bins": num_bins}
 
         def result(metrics):
             return {key: value(metrics[stats_key], sub_key, **settings)}
 
         combiner = _StatsCombiner(stats_key, eval_config, num_thresholds, num_bins, num_buckets)
-        return [metric_types.MetricComputation(keys=[stats_key], preprocessors=None,
-                                               combiner=combiner),
-                metric_types.DerivedMetricComputation(keys=[key], result=result)]
+        return [
+            metric_types.MetricComputation(keys=[stats_key], preprocessors=None, combiner=combiner),
+            metric_types.DerivedMetricComputation(keys=[key], result=result),
+        ]
 
     return metric_util.merge_per_key_computations(computations)
 
@@ -397,18 +435,25 @@ def roc_curve(stats, sub_key, num_thresholds: int = DEFAULT_NUM_THRESHOLDS, **_)
     thresholds = roc_thresholds(num_thresholds)
     at = np.atleast_1d(np.searchsorted(stats.edges, thresholds))
     if not np.array_equal(stats.edges[np.minimum(at, len(stats.edges) - 1)], thresholds):
-        raise ValueError(f"{ROC_NAME}: the histograms were made for other thresholds than "
-                         f"num_thresholds={num_thresholds}")
+        raise ValueError(
+            f"{ROC_NAME}: the histograms were made for other thresholds than "
+            f"num_thresholds={num_thresholds}"
+        )
     for t, j in zip(thresholds, at, strict=True):
         fn, tn = pos_w[j + 1], neg_w[j + 1]  # scores <= t: predicted negative
         tp, fp = pos_w[-1] - fn, neg_w[-1] - tn
         plot.matrices.add(
-            threshold=float(t), true_positives=tp, false_positives=fp, true_negatives=tn,
-            false_negatives=fn, precision=_ratio(tp, tp + fp) if tp + fp else 1.0,
+            threshold=float(t),
+            true_positives=tp,
+            false_positives=fp,
+            true_negatives=tn,
+            false_negatives=fn,
+            precision=_ratio(tp, tp + fp) if tp + fp else 1.0,
             recall=_ratio(tp, tp + fn) if tp + fn else 1.0,
             false_positive_rate=_ratio(fp, fp + tn) if fp + tn else 0.0,
             f1=_ratio(2 * tp, 2 * tp + fp + fn) if tp else 0.0,
-            accuracy=_ratio(tp + tn, tp + tn + fp + fn) if stats.total else 0.0)
+            accuracy=_ratio(tp + tn, tp + tn + fp + fn) if stats.total else 0.0,
+        )
     return plot
 
 
@@ -417,8 +462,11 @@ def confusion_matrix(stats, sub_key=None, **_):
     plot = slice_pb2.MultiClassConfusionMatrixAtThresholds()
     matrix = plot.matrices.add(threshold=0.0)
     for actual, predicted in zip(*np.nonzero(stats.confusion), strict=True):
-        matrix.entries.add(actual_class_id=int(actual), predicted_class_id=int(predicted),
-                           num_weighted_examples=float(stats.confusion[actual, predicted]))
+        matrix.entries.add(
+            actual_class_id=int(actual),
+            predicted_class_id=int(predicted),
+            num_weighted_examples=float(stats.confusion[actual, predicted]),
+        )
     return plot
 
 
@@ -426,8 +474,9 @@ def calibration(stats, sub_key=None, num_bins: int = DEFAULT_NUM_BINS, **_):
     """Top-label calibration histogram over `num_bins` equal-width bins of [0, 1]."""
     plot = slice_pb2.CalibrationHistogramBuckets()
     for b, (weight, correct, top) in enumerate(stats.calibration):
-        bucket = plot.buckets.add(lower_threshold_inclusive=b / num_bins,
-                                  upper_threshold_exclusive=(b + 1) / num_bins)
+        bucket = plot.buckets.add(
+            lower_threshold_inclusive=b / num_bins, upper_threshold_exclusive=(b + 1) / num_bins
+        )
         bucket.num_weighted_examples.value = float(weight)
         bucket.total_weighted_label.value = float(correct)
         bucket.total_weighted_refined_prediction.value = float(top)
@@ -441,44 +490,83 @@ def expected_calibration_error(stats, sub_key=None, **_) -> float:
     return float(np.abs(gaps).sum() / stats.total)
 
 
-def _metric_class(class_name: str, name: str, value: Callable, plot: bool = False,
-                  doc: str = "") -> type:
+def _metric_class(
+    class_name: str, name: str, value: Callable, plot: bool = False, doc: str = ""
+) -> type:
     """A TFMA Metric class over the shared combiner, registered with TFMA."""
     create = _stats_computations(name, value, plot)
 
     def init(self, name: str = name, **config):
         metric_types.Metric.__init__(self, create, name=name, **config)
 
-    cls = type(class_name, (metric_types.Metric,), {"__init__": init, "__doc__": doc,
-                                                   "__module__": __name__})
+    cls = type(
+        class_name,
+        (metric_types.Metric,),
+        {"__init__": init, "__doc__": doc, "__module__": __name__},
+    )
     metric_types.register_metric(cls)
     return cls
 
 
-ExampleTotal = _metric_class("ExampleTotal", EXAMPLE_COUNT_NAME, example_count,
-                             doc="Weighted number of examples.")
-SparseCategoricalAccuracy = _metric_class("SparseCategoricalAccuracy", ACCURACY_NAME, accuracy,
-                                          doc="Share of examples whose arg-max class is the label.")
+ExampleTotal = _metric_class(
+    "ExampleTotal", EXAMPLE_COUNT_NAME, example_count, doc="Weighted number of examples."
+)
+SparseCategoricalAccuracy = _metric_class(
+    "SparseCategoricalAccuracy",
+    ACCURACY_NAME,
+    accuracy,
+    doc="Share of examples whose arg-max class is the label.",
+)
 SparseCategoricalCrossentropy = _metric_class(
-    "SparseCategoricalCrossentropy", CROSSENTROPY_NAME, crossentropy,
-    doc="Mean -log p[label], as tf_keras computes it from probabilities.")
-ArgmaxPrecision = _metric_class("ArgmaxPrecision", PRECISION_NAME, precision,
-                                doc="One-vs-rest precision of the arg-max prediction.")
-ArgmaxRecall = _metric_class("ArgmaxRecall", RECALL_NAME, recall,
-                             doc="One-vs-rest recall of the arg-max prediction.")
+    "SparseCategoricalCrossentropy",
+    CROSSENTROPY_NAME,
+    crossentropy,
+    doc="Mean -log p[label], as tf_keras computes it from probabilities.",
+)
+ArgmaxPrecision = _metric_class(
+    "ArgmaxPrecision",
+    PRECISION_NAME,
+    precision,
+    doc="One-vs-rest precision of the arg-max prediction.",
+)
+ArgmaxRecall = _metric_class(
+    "ArgmaxRecall", RECALL_NAME, recall, doc="One-vs-rest recall of the arg-max prediction."
+)
 ArgmaxF1 = _metric_class("ArgmaxF1", F1_NAME, f1, doc="One-vs-rest F1 of the arg-max prediction.")
-MacroF1 = _metric_class("MacroF1", MACRO_F1_NAME, macro_f1,
-                        doc="Mean per-class F1 over the classes that occur.")
-ExactAUC = _metric_class("ExactAUC", AUC_NAME, auc,
-                         doc="One-vs-rest ROC AUC of the class probability, from the "
-                             "fine score histograms (within 1e-3 of the exact area).")
+MacroF1 = _metric_class(
+    "MacroF1", MACRO_F1_NAME, macro_f1, doc="Mean per-class F1 over the classes that occur."
+)
+ExactAUC = _metric_class(
+    "ExactAUC",
+    AUC_NAME,
+    auc,
+    doc="One-vs-rest ROC AUC of the class probability, from the "
+    "fine score histograms (within 1e-3 of the exact area).",
+)
 ExpectedCalibrationError = _metric_class(
-    "ExpectedCalibrationError", ECE_NAME, expected_calibration_error,
-    doc="Top-label expected calibration error over `num_bins` equal-width bins.")
-ArgmaxConfusionMatrix = _metric_class("ArgmaxConfusionMatrix", CONFUSION_MATRIX_NAME,
-                                      confusion_matrix, plot=True,
-                                      doc="Confusion matrix of the arg-max prediction.")
-RocCurve = _metric_class("RocCurve", ROC_NAME, roc_curve, plot=True,
-                         doc="One-vs-rest ROC counts at `num_thresholds` thresholds.")
-TopLabelCalibration = _metric_class("TopLabelCalibration", CALIBRATION_NAME, calibration,
-                                    plot=True, doc="Top-label calibration histogram.")
+    "ExpectedCalibrationError",
+    ECE_NAME,
+    expected_calibration_error,
+    doc="Top-label expected calibration error over `num_bins` equal-width bins.",
+)
+ArgmaxConfusionMatrix = _metric_class(
+    "ArgmaxConfusionMatrix",
+    CONFUSION_MATRIX_NAME,
+    confusion_matrix,
+    plot=True,
+    doc="Confusion matrix of the arg-max prediction.",
+)
+RocCurve = _metric_class(
+    "RocCurve",
+    ROC_NAME,
+    roc_curve,
+    plot=True,
+    doc="One-vs-rest ROC counts at `num_thresholds` thresholds.",
+)
+TopLabelCalibration = _metric_class(
+    "TopLabelCalibration",
+    CALIBRATION_NAME,
+    calibration,
+    plot=True,
+    doc="Top-label calibration histogram.",
+)

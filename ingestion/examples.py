@@ -1,7 +1,9 @@
 """One example in the pipeline's raw schema (see `names`): pixels, label and a slice feature."""
+
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -60,8 +62,9 @@ def to_example(rec: Record, edges: Sequence[float] = DIGITS_INK_EDGES):
     return example
 
 
-def serialized_examples(pixels: np.ndarray, labels: Sequence[int],
-                        edges: Sequence[float] = DIGITS_INK_EDGES) -> list[bytes]:
+def serialized_examples(
+    pixels: np.ndarray, labels: Sequence[int], edges: Sequence[float] = DIGITS_INK_EDGES
+) -> list[bytes]:
     """A batch of images of one shape (N x H x W [x C] uint8) as serialized tf.Examples,
     the same as to_example's, encoded by tfx_bsl (C++, what TFX's own components use):
     about a tenth of the cost of filling and serializing each proto in Python."""
@@ -76,19 +79,25 @@ def serialized_examples(pixels: np.ndarray, labels: Sequence[int],
     names = np.array([b.encode() for b in INK_BUCKETS], dtype=object)[bucket]
 
     def lists(values: pa.Array, size: int) -> pa.Array:
-        return pa.LargeListArray.from_arrays(pa.array(np.arange(0, count * size + 1, size),
-                                                      pa.int64()), values)
+        return pa.LargeListArray.from_arrays(
+            pa.array(np.arange(0, count * size + 1, size), pa.int64()), values
+        )
 
-    batch = pa.RecordBatch.from_arrays([
-        lists(pa.array(flat.reshape(-1).astype(np.int64)), flat.shape[1]),
-        lists(pa.array(np.asarray(labels, dtype=np.int64)), 1),
-        lists(pa.array(names.tolist(), pa.large_binary()), 1),
-    ], [RAW_IMAGE_KEY, LABEL_KEY, INK_DENSITY_KEY])
+    batch = pa.RecordBatch.from_arrays(
+        [
+            lists(pa.array(flat.reshape(-1).astype(np.int64)), flat.shape[1]),
+            lists(pa.array(np.asarray(labels, dtype=np.int64)), 1),
+            lists(pa.array(names.tolist(), pa.large_binary()), 1),
+        ],
+        [RAW_IMAGE_KEY, LABEL_KEY, INK_DENSITY_KEY],
+    )
     return example_coder.RecordBatchToExamplesEncoder().encode(batch)
 
 
 def to_arrays(records) -> tuple[np.ndarray, np.ndarray]:
     """(flat images scaled to [0, 1], labels): what the model reads, without TFX."""
     records = list(records)
-    return (np.stack([r.pixels.reshape(-1) for r in records]).astype(np.float32) / 255.0,
-            np.array([r.label for r in records], dtype=np.int64))
+    return (
+        np.stack([r.pixels.reshape(-1) for r in records]).astype(np.float32) / 255.0,
+        np.array([r.label for r in records], dtype=np.int64),
+    )

@@ -1,4 +1,5 @@
 """Image files and pixel arrays to 8-bit arrays of the size and channels the model reads."""
+
 from __future__ import annotations
 
 import os
@@ -67,9 +68,11 @@ def decode(data: bytes, where: str, max_pixels: int) -> tuple[np.ndarray, bool]:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
             if width * height > max_pixels:
-                raise DataError(f"{where}: image of {width}x{height} = {width * height} pixels "
-                                f"is larger than max_pixels ({max_pixels}); raise it with "
-                                f"--set max_pixels={width * height}, or leave the file out")
+                raise DataError(
+                    f"{where}: image of {width}x{height} = {width * height} pixels "
+                    f"is larger than max_pixels ({max_pixels}); raise it with "
+                    f"--set max_pixels={width * height}, or leave the file out"
+                )
             image.load()
             return to_pixels(image)
     except DataError:
@@ -109,8 +112,9 @@ def to_uint8_image(image, size: int) -> np.ndarray:
     return np.asarray(gray, dtype=np.uint8)
 
 
-def load_image_file(path: str, size, channels: int = 1,
-                    max_pixels: int = 4096 * 4096) -> np.ndarray:
+def load_image_file(
+    path: str, size, channels: int = 1, max_pixels: int = 4096 * 4096
+) -> np.ndarray:
     """One image file as (H, W) uint8 (channels 1) or (H, W, 3), `size` an int
     (square) or (H, W); raises DataError naming the file if it is unusable."""
     height, width = (size, size) if isinstance(size, int) else size

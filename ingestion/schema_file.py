@@ -7,6 +7,7 @@ component (also in a Kubeflow container, where the path is gs://). It parses
 with protobuf's text_format as tfdv.load_schema_text does, without loading
 TensorFlow for a local file (the check runs before TensorFlow loads).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,8 +20,10 @@ from ingestion.errors import DataError
 REMOTE_MARK = "://"
 # Where a run's inferred schema is: a starting point to curate.
 STARTING_POINT = "<output-dir>/pipeline_root/SchemaGen/schema/<id>/schema.pbtxt"
-FIX = (f"fix the file, or start again from a run's inferred schema ({STARTING_POINT}, "
-       "or `tiedflow schema --output FILE`)")
+FIX = (
+    f"fix the file, or start again from a run's inferred schema ({STARTING_POINT}, "
+    "or `tiedflow schema --output FILE`)"
+)
 
 
 def _read_bytes(path: str) -> bytes:
@@ -39,9 +42,11 @@ def read_bytes(path: str) -> bytes:
         return _read_bytes(path)
     except Exception as err:  # OSError here; tf.errors.NotFoundError and kin on gs://
         reason = getattr(err, "strerror", None) or (str(err).splitlines() or [""])[0]
-        raise DataError(f"schema {path}: cannot be read ({reason or type(err).__name__}); "
-                        "give an existing schema file, or leave the setting empty to infer "
-                        "the schema") from None
+        raise DataError(
+            f"schema {path}: cannot be read ({reason or type(err).__name__}); "
+            "give an existing schema file, or leave the setting empty to infer "
+            "the schema"
+        ) from None
 
 
 def parse_schema(data: bytes, path: str) -> schema_pb2.Schema:
@@ -53,8 +58,7 @@ def parse_schema(data: bytes, path: str) -> schema_pb2.Schema:
     try:
         schema = text_format.Parse(data.decode("utf-8"), schema_pb2.Schema())
     except (UnicodeDecodeError, text_format.ParseError) as err:
-        raise DataError(f"schema {path}: not a TFDV schema in text format ({err}); {FIX}"
-                        ) from None
+        raise DataError(f"schema {path}: not a TFDV schema in text format ({err}); {FIX}") from None
     if not schema.feature:
         raise DataError(f"schema {path}: has no features; {FIX}")
     unshaped = [f.name for f in schema.feature if not f.HasField("shape")]
@@ -62,7 +66,8 @@ def parse_schema(data: bytes, path: str) -> schema_pb2.Schema:
         raise DataError(
             f"schema {path}: feature {', '.join(repr(n) for n in unshaped)} has no fixed "
             "shape (the pipeline reads fixed-length features); add `shape { dim { size: N } }` "
-            "(tfdv.infer_schema(..., infer_feature_shape=True) writes it), or " + FIX)
+            "(tfdv.infer_schema(..., infer_feature_shape=True) writes it), or " + FIX
+        )
     return schema
 
 

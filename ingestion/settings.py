@@ -1,9 +1,9 @@
 """What ingestion needs to know, as one picklable value that travels to Beam's workers."""
+
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Optional
 
 from ingestion.errors import DataError
 from names.knobs import BY_NAME, ConfigError, default
@@ -44,16 +44,18 @@ class IngestSettings:
         try:
             lo, hi = (float(v) for v in self.pixel_range.split(","))
         except ValueError:
-            raise DataError(f"setting 'pixel_range': {self.pixel_range!r} is not 'lo,hi' "
-                            "(e.g. 0,1 or -0.5,0.5)") from None
+            raise DataError(
+                f"setting 'pixel_range': {self.pixel_range!r} is not 'lo,hi' (e.g. 0,1 or -0.5,0.5)"
+            ) from None
         if not (math.isfinite(lo) and math.isfinite(hi)):
-            raise DataError(f"setting 'pixel_range': {self.pixel_range!r}: lo and hi must be "
-                            "finite numbers")
+            raise DataError(
+                f"setting 'pixel_range': {self.pixel_range!r}: lo and hi must be finite numbers"
+            )
         if not lo < hi:
             raise DataError(f"setting 'pixel_range': {self.pixel_range!r}: lo must be below hi")
         return lo, hi
 
-    def shape(self) -> Optional[tuple[int, int, int]]:
+    def shape(self) -> tuple[int, int, int] | None:
         """(H, W, C) of flat pixel lists, or None (square, one channel)."""
         if not self.image_shape:
             return None
@@ -62,12 +64,13 @@ class IngestSettings:
         except ValueError:
             dims = []
         if len(dims) not in (2, 3) or min(dims) <= 0 or (len(dims) == 3 and dims[2] not in (1, 3)):
-            raise DataError(f"setting 'image_shape': {self.image_shape!r} is not 'H,W' or "
-                            "'H,W,C' with C 1 or 3")
+            raise DataError(
+                f"setting 'image_shape': {self.image_shape!r} is not 'H,W' or 'H,W,C' with C 1 or 3"
+            )
         return (dims[0], dims[1], dims[2] if len(dims) == 3 else 1)
 
     @classmethod
-    def from_config(cls, config) -> "IngestSettings":
+    def from_config(cls, config) -> IngestSettings:
         """Picks the ingestion settings out of any object that has them (PipelineConfig)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: getattr(config, k) for k in names if hasattr(config, k)})

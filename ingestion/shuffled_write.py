@@ -15,6 +15,7 @@ Every output file is a random sample of the split in random order, so a
 reader that goes through the files one after another (with a modest shuffle
 buffer) sees the classes mixed, as after WriteSplit; memory is one bucket.
 """
+
 from __future__ import annotations
 
 import os
@@ -94,10 +95,15 @@ class WriteShuffled(beam.PTransform):
         self.examples_count, self.seed = examples_count, seed
 
     def expand(self, examples):
-        shards = examples.pipeline | "Once" >> beam.Create([None]) | "Shards" >> beam.Map(
-            lambda _, n: shard_count(n), self.examples_count)
+        shards = (
+            examples.pipeline
+            | "Once" >> beam.Create([None])
+            | "Shards" >> beam.Map(lambda _, n: shard_count(n), self.examples_count)
+        )
         shards = beam.pvalue.AsSingleton(shards)
-        return (examples
-                | "WriteBuckets" >> beam.ParDo(_WriteBuckets(self.temp_dir), shards)
-                | "ByBucket" >> beam.GroupByKey()
-                | "WriteFiles" >> beam.Map(_write_bucket, self.split_dir, shards, self.seed))
+        return (
+            examples
+            | "WriteBuckets" >> beam.ParDo(_WriteBuckets(self.temp_dir), shards)
+            | "ByBucket" >> beam.GroupByKey()
+            | "WriteFiles" >> beam.Map(_write_bucket, self.split_dir, shards, self.seed)
+        )

@@ -5,12 +5,13 @@ loads); the listings here are what a Beam pipeline needs to know up front
 (class folders, TFRecord files). Reading the images themselves happens in
 parallel, in ingestion.transforms.
 """
+
 from __future__ import annotations
 
 import functools
 import glob
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -44,12 +45,16 @@ def check_source(data: str) -> str:
         return "folder"
     if any(ch in data for ch in "*?[") or data.startswith(REMOTE) or os.path.isfile(data):
         if not _glob(data):
-            raise DataError(f"--data {data}: no files match; give an image folder, a TFRecord "
-                            "file or a pattern that matches TFRecord files (quote a pattern "
-                            "so that the shell leaves it alone)")
+            raise DataError(
+                f"--data {data}: no files match; give an image folder, a TFRecord "
+                "file or a pattern that matches TFRecord files (quote a pattern "
+                "so that the shell leaves it alone)"
+            )
         return "tfrecord"
-    raise DataError(f"--data {data}: no such file or directory "
-                    "(expected 'digits', an image folder, or TFRecord file(s))")
+    raise DataError(
+        f"--data {data}: no such file or directory "
+        "(expected 'digits', an image folder, or TFRecord file(s))"
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -86,10 +91,12 @@ def class_folders(root: str) -> list[str]:
     names = [n for n in names if not n.startswith(".") and gfile.isdir(os.path.join(root, n))]
     if not names:
         loose = any(is_image_name(n) for n in gfile.listdir(root))
-        raise DataError(f"{root}: no class folders"
-                        + (" (its images lie loose in it)" if loose else "")
-                        + f"; put each class's images in a folder of their own: "
-                          f"{root}/<class>/<image>.png")
+        raise DataError(
+            f"{root}: no class folders"
+            + (" (its images lie loose in it)" if loose else "")
+            + f"; put each class's images in a folder of their own: "
+            f"{root}/<class>/<image>.png"
+        )
     return class_order(names)
 
 
@@ -103,8 +110,10 @@ def class_order(names) -> list[str]:
 def tfrecord_files(pattern: str) -> list[str]:
     files = [f for f in _glob(pattern) if not os.path.basename(f).startswith(".")]
     if not files:
-        raise DataError(f"--data {pattern}: no TFRecord files match (hidden files are left "
-                        "out); give TFRecord files of tf.Examples")
+        raise DataError(
+            f"--data {pattern}: no TFRecord files match (hidden files are left "
+            "out); give TFRecord files of tf.Examples"
+        )
     return files
 
 
@@ -116,8 +125,12 @@ def estimated_examples(data: str) -> int | None:
     if data == "digits" or data.startswith(REMOTE):
         return None
     if os.path.isdir(data):
-        return sum(1 for folder, dirs, files in _visible_walk(data)
-                   for name in files if is_image_name(name))
+        return sum(
+            1
+            for folder, dirs, files in _visible_walk(data)
+            for name in files
+            if is_image_name(name)
+        )
     from ingestion.tfrecords import records_per_byte
 
     files = tfrecord_files(data)

@@ -5,10 +5,11 @@ rotated by up to 10 degrees, with a little noise; optionally upscaled to
 28x28, in colour (a random tint), and with named classes. The same arguments
 always write the same images: tests and benchmarks rely on it.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -20,8 +21,9 @@ RECORDS_PER_FILE = 20_000
 MIN_SHARDS_FROM = 10_000  # from this many examples on, at least two files: two readers
 
 
-def variant(index: int, image_size: int = 8, colour: bool = False,
-            seed: int = 0) -> tuple[np.ndarray, int]:
+def variant(
+    index: int, image_size: int = 8, colour: bool = False, seed: int = 0
+) -> tuple[np.ndarray, int]:
     """(uint8 image (S, S) or (S, S, 3), label) of example `index`."""
     from PIL import Image
 
@@ -40,15 +42,15 @@ def variant(index: int, image_size: int = 8, colour: bool = False,
     return np.rint(out).astype(np.uint8), label
 
 
-def examples(n: int, image_size: int = 8, colour: bool = False,
-             seed: int = 0) -> Iterator[tuple[int, np.ndarray, int]]:
+def examples(
+    n: int, image_size: int = 8, colour: bool = False, seed: int = 0
+) -> Iterator[tuple[int, np.ndarray, int]]:
     for index in range(n):
         pixels, label = variant(index, image_size, colour, seed)
         yield index, pixels, label
 
 
-def write_folder(out: str, n: int, image_size: int, colour: bool, names: bool,
-                 seed: int) -> int:
+def write_folder(out: str, n: int, image_size: int, colour: bool, names: bool, seed: int) -> int:
     from PIL import Image
 
     for index, pixels, label in examples(n, image_size, colour, seed):
@@ -65,8 +67,15 @@ def shards(n: int) -> tuple[int, int]:
     return files, -(-n // files)
 
 
-def write_tfrecords(out: str, n: int, image_size: int, colour: bool, names: bool,
-                    seed: int, pixel_encoding: str = "int") -> int:
+def write_tfrecords(
+    out: str,
+    n: int,
+    image_size: int,
+    colour: bool,
+    names: bool,
+    seed: int,
+    pixel_encoding: str = "int",
+) -> int:
     """Raw-schema tf.Examples (`pixels` int64, or with pixel_encoding="bytes" one
     bytes value of raw uint8 pixels; `label` int64 or the class name), in gzipped
     files as `shards` says."""
@@ -75,9 +84,16 @@ def write_tfrecords(out: str, n: int, image_size: int, colour: bool, names: bool
     return n
 
 
-def write_tfrecord_shard(out: str, n: int, shard: int, image_size: int = 8,
-                         colour: bool = False, names: bool = False, seed: int = 0,
-                         pixel_encoding: str = "int") -> str:
+def write_tfrecord_shard(
+    out: str,
+    n: int,
+    shard: int,
+    image_size: int = 8,
+    colour: bool = False,
+    names: bool = False,
+    seed: int = 0,
+    pixel_encoding: str = "int",
+) -> str:
     """One of write_tfrecords' files (shards are independent: processes can write
     them side by side); returns its path."""
     import tensorflow as tf
@@ -90,24 +106,40 @@ def write_tfrecord_shard(out: str, n: int, shard: int, image_size: int = 8,
     with tf.io.TFRecordWriter(path, options="GZIP") as writer:
         for index in range(shard * per_file, min(n, (shard + 1) * per_file)):
             pixels, label = variant(index, image_size, colour, seed)
-            label_feature = (tf.train.Feature(bytes_list=tf.train.BytesList(
-                value=[CLASS_NAMES[label].encode()])) if names else
-                tf.train.Feature(int64_list=tf.train.Int64List(value=[label])))
+            label_feature = (
+                tf.train.Feature(bytes_list=tf.train.BytesList(value=[CLASS_NAMES[label].encode()]))
+                if names
+                else tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))
+            )
             if pixel_encoding == "bytes":
                 image = tf.train.Feature(bytes_list=tf.train.BytesList(value=[pixels.tobytes()]))
             else:
-                image = tf.train.Feature(int64_list=tf.train.Int64List(
-                    value=pixels.reshape(-1).astype(np.int64)))
-            writer.write(tf.train.Example(features=tf.train.Features(
-                feature={RAW_IMAGE_KEY: image, LABEL_KEY: label_feature})).SerializeToString())
+                image = tf.train.Feature(
+                    int64_list=tf.train.Int64List(value=pixels.reshape(-1).astype(np.int64))
+                )
+            writer.write(
+                tf.train.Example(
+                    features=tf.train.Features(
+                        feature={RAW_IMAGE_KEY: image, LABEL_KEY: label_feature}
+                    )
+                ).SerializeToString()
+            )
     return path
 
 
 PIXEL_ENCODINGS = ("int", "bytes")  # of TFRecords: what `pixel_encoding` reads back
 
 
-def generate(out: str, n: int, fmt: str, image_size: int = 8, colour: bool = False,
-             names: bool = False, seed: int = 0, pixel_encoding: str = "int") -> int:
+def generate(
+    out: str,
+    n: int,
+    fmt: str,
+    image_size: int = 8,
+    colour: bool = False,
+    names: bool = False,
+    seed: int = 0,
+    pixel_encoding: str = "int",
+) -> int:
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
     if pixel_encoding not in PIXEL_ENCODINGS:

@@ -8,6 +8,7 @@ character is shown as a visible escape instead (repr's notation: \\x1b,
 \\r, \\u202e); newlines and tabs between lines stay, everything else (accents,
 CJK) is printed as it is.
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -30,5 +31,7 @@ def terminal_safe(text) -> str:
     text = str(text)
     if text.isprintable():  # the common case, fast
         return text
-    return "".join(ch if ch in _KEPT or unicodedata.category(ch) not in _ESCAPED_CATEGORIES
-                   else _visible(ch) for ch in text)
+    return "".join(
+        ch if ch in _KEPT or unicodedata.category(ch) not in _ESCAPED_CATEGORIES else _visible(ch)
+        for ch in text
+    )

@@ -1,11 +1,12 @@
 """tf.Examples written by other projects: compression from the content, pixels and label
 from the features the settings name, in the encoding they say."""
+
 from __future__ import annotations
 
 import math
 import struct
 import zlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import google_crc32c
 import numpy as np
@@ -65,7 +66,7 @@ def _salvage(inflater, data: bytes) -> Iterator[bytes]:
     so that the error names the record the fault is in, not the first of its piece."""
     for i in range(len(data)):
         try:
-            out = inflater.decompress(data[i:i + 1])
+            out = inflater.decompress(data[i : i + 1])
         except zlib.error:
             return
         if out:
@@ -128,8 +129,10 @@ def read_file(path: str) -> Iterator[tuple[int, bytes]]:
         buf, pos, start, index = b"", 0, 0, 0  # start: offset of buf[0] in the stream
 
         def fail(problem: str) -> DataError:
-            return DataError(f"{path}: record {index} (byte {start + pos} {stream}): {problem}; "
-                             f"the {index} record(s) before it are intact; {FIX}")
+            return DataError(
+                f"{path}: record {index} (byte {start + pos} {stream}): {problem}; "
+                f"the {index} record(s) before it are intact; {FIX}"
+            )
 
         chunks = _chunks(f, compression)
 
@@ -145,24 +148,31 @@ def read_file(path: str) -> Iterator[tuple[int, bytes]]:
             if len(buf) == pos:
                 return
             if len(buf) - pos < HEADER:
-                raise fail(f"cut off inside the record's header ({len(buf) - pos} of {HEADER} "
-                           "bytes; the file is truncated)")
+                raise fail(
+                    f"cut off inside the record's header ({len(buf) - pos} of {HEADER} "
+                    "bytes; the file is truncated)"
+                )
             length, length_crc = struct.unpack_from("<QI", buf, pos)
-            if masked_crc32c(buf[pos:pos + 8]) != length_crc:
-                raise fail("its length field fails its checksum (corrupt bytes, or not a TFRecord "
-                           "file)")
+            if masked_crc32c(buf[pos : pos + 8]) != length_crc:
+                raise fail(
+                    "its length field fails its checksum (corrupt bytes, or not a TFRecord file)"
+                )
             if length > MAX_RECORD:  # refused before reading (and holding) the rest
-                raise fail(f"its length field says {length} bytes, more than any image's record "
-                           f"({MAX_RECORD}); not a TFRecord file of images")
+                raise fail(
+                    f"its length field says {length} bytes, more than any image's record "
+                    f"({MAX_RECORD}); not a TFRecord file of images"
+                )
             end = pos + HEADER + length + FOOTER
             while len(buf) < end and (chunk := more()) is not None:
                 buf, start, pos, end = buf[pos:] + chunk, start + pos, 0, end - pos
             if len(buf) < end:
                 have = len(buf) - pos - HEADER
                 part = "data" if have < length else "footer (the data's checksum)"
-                raise fail(f"cut off inside the record's {part} ({have} of {length + FOOTER} "
-                           "bytes after the header; the file is truncated)")
-            data = buf[pos + HEADER:end - FOOTER]
+                raise fail(
+                    f"cut off inside the record's {part} ({have} of {length + FOOTER} "
+                    "bytes after the header; the file is truncated)"
+                )
+            data = buf[pos + HEADER : end - FOOTER]
             if masked_crc32c(data) != struct.unpack_from("<I", buf, end - FOOTER)[0]:
                 raise fail("its data fails its checksum (corrupt bytes)")
             yield index, data
@@ -192,8 +202,10 @@ def _feature(example, name: str, where: str, setting: str):
     features = example.features.feature
     if name not in features:
         have = ", ".join(sorted(features)) or "none"
-        raise DataError(f"{where}: no feature {name!r} (the record has: {have}); "
-                        f"set {setting}=<the feature that holds it>")
+        raise DataError(
+            f"{where}: no feature {name!r} (the record has: {have}); "
+            f"set {setting}=<the feature that holds it>"
+        )
     return features[name]
 
 
@@ -203,25 +215,30 @@ def decode_label(example, where: str, settings: IngestSettings):
     kind = feature.WhichOneof("kind")
     values = list(getattr(feature, kind).value) if kind else []
     if len(values) != 1 or kind == "float_list":
-        raise DataError(f"{where}: feature {settings.label_feature!r} must hold one int64 id or "
-                        f"one class name (bytes); it holds {len(values)} {kind or 'values'}")
+        raise DataError(
+            f"{where}: feature {settings.label_feature!r} must hold one int64 id or "
+            f"one class name (bytes); it holds {len(values)} {kind or 'values'}"
+        )
     if kind == "bytes_list":
         try:
             return values[0].decode("utf-8")
         except UnicodeDecodeError:
-            raise DataError(f"{where}: feature {settings.label_feature!r} is not UTF-8 text")
+            raise DataError(
+                f"{where}: feature {settings.label_feature!r} is not UTF-8 text"
+            ) from None
     return int(values[0])
 
 
 def _numeric_pixels(values: np.ndarray, where: str, settings: IngestSettings) -> np.ndarray:
     if not np.isfinite(values).all():
-        raise DataError(f"{where}: feature {settings.image_feature!r} holds NaN or infinite "
-                        "values")
+        raise DataError(f"{where}: feature {settings.image_feature!r} holds NaN or infinite values")
     lo, hi = settings.value_range()
     if values.size and (values.min() < lo - 1e-6 or values.max() > hi + 1e-6):
-        raise DataError(f"{where}: feature {settings.image_feature!r} has values in "
-                        f"[{values.min():g}, {values.max():g}], outside pixel_range {lo:g},{hi:g}; "
-                        "set pixel_range=lo,hi to the range the data uses")
+        raise DataError(
+            f"{where}: feature {settings.image_feature!r} has values in "
+            f"[{values.min():g}, {values.max():g}], outside pixel_range {lo:g},{hi:g}; "
+            "set pixel_range=lo,hi to the range the data uses"
+        )
     return np.clip(np.rint((values - lo) * 255.0 / (hi - lo)), 0, 255).astype(np.uint8)
 
 
@@ -230,13 +247,17 @@ def _shape_for(count: int, where: str, settings: IngestSettings) -> tuple[int, i
     if shape is None:
         side = math.isqrt(count)
         if side * side != count or count == 0:
-            raise DataError(f"{where}: feature {settings.image_feature!r} has {count} values, "
-                            "not a square image; set image_shape=H,W or H,W,C")
+            raise DataError(
+                f"{where}: feature {settings.image_feature!r} has {count} values, "
+                "not a square image; set image_shape=H,W or H,W,C"
+            )
         shape = (side, side, 1)
     if shape[0] * shape[1] * shape[2] != count:
-        raise DataError(f"{where}: feature {settings.image_feature!r} has {count} values, "
-                        f"expected {shape[0] * shape[1] * shape[2]} for image_shape "
-                        f"{','.join(map(str, shape))}")
+        raise DataError(
+            f"{where}: feature {settings.image_feature!r} has {count} values, "
+            f"expected {shape[0] * shape[1] * shape[2]} for image_shape "
+            f"{','.join(map(str, shape))}"
+        )
     return shape
 
 
@@ -247,28 +268,36 @@ def decode_image(example, where: str, settings: IngestSettings) -> tuple[np.ndar
     expected = {"int": "int64_list", "float": "float_list"}.get(encoding, "bytes_list")
     kind = feature.WhichOneof("kind")
     if kind != expected:
-        raise DataError(f"{where}: feature {settings.image_feature!r} is a {kind or 'empty list'}, "
-                        f"but pixel_encoding={encoding} reads a {expected}; set pixel_encoding "
-                        "to int, float, bytes or encoded as the data is stored")
+        raise DataError(
+            f"{where}: feature {settings.image_feature!r} is a {kind or 'empty list'}, "
+            f"but pixel_encoding={encoding} reads a {expected}; set pixel_encoding "
+            "to int, float, bytes or encoded as the data is stored"
+        )
     values = getattr(feature, kind).value
     if encoding == "encoded":
         if len(values) != 1:
-            raise DataError(f"{where}: feature {settings.image_feature!r} must hold one "
-                            f"encoded image, it holds {len(values)}")
+            raise DataError(
+                f"{where}: feature {settings.image_feature!r} must hold one "
+                f"encoded image, it holds {len(values)}"
+            )
         return decode(values[0], where, settings.max_pixels)
     if encoding == "bytes":
         if len(values) != 1:
-            raise DataError(f"{where}: feature {settings.image_feature!r} must hold one bytes "
-                            f"value of raw pixels, it holds {len(values)}")
+            raise DataError(
+                f"{where}: feature {settings.image_feature!r} must hold one bytes "
+                f"value of raw pixels, it holds {len(values)}"
+            )
         pixels = np.frombuffer(values[0], dtype=np.uint8)
     else:
         pixels = _numeric_pixels(np.asarray(values, dtype=np.float64), where, settings)
     shape = _shape_for(pixels.size, where, settings)
     if shape[0] * shape[1] > settings.max_pixels:
         size = shape[0] * shape[1]
-        raise DataError(f"{where}: image of {shape[1]}x{shape[0]} = {size} pixels is larger than "
-                        f"max_pixels ({settings.max_pixels}); raise it with --set "
-                        f"max_pixels={size}, or leave the record out")
+        raise DataError(
+            f"{where}: image of {shape[1]}x{shape[0]} = {size} pixels is larger than "
+            f"max_pixels ({settings.max_pixels}); raise it with --set "
+            f"max_pixels={size}, or leave the record out"
+        )
     return pixels.reshape(shape), shape[2] == 3
 
 
@@ -295,7 +324,8 @@ def _raw_pixel_batch(image, settings: IngestSettings):
         return None
     values = image.values  # LargeBinaryArray: one value per record
     offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)[
-        values.offset:values.offset + len(values) + 1]
+        values.offset : values.offset + len(values) + 1
+    ]
     lengths = np.diff(offsets)
     shape = settings.shape()
     if shape is None:
@@ -304,7 +334,7 @@ def _raw_pixel_batch(image, settings: IngestSettings):
     size = shape[0] * shape[1] * shape[2]
     if not size or not (lengths == size).all() or shape[0] * shape[1] > settings.max_pixels:
         return None
-    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
     return data.reshape((len(values),) + shape).copy()
 
 
@@ -332,8 +362,11 @@ def _decoded_batch(records: list[bytes], settings: IngestSettings):
         return None
     image_kind, label_kind = str(image.type.value_type), str(label.type.value_type)
     expected = {"int": "int64", "float": "float", "bytes": "large_binary"}[encoding]
-    if image_kind != expected or label_kind not in ("int64", "large_binary") or \
-            not (np.diff(label.offsets.to_numpy()) == 1).all():
+    if (
+        image_kind != expected
+        or label_kind not in ("int64", "large_binary")
+        or not (np.diff(label.offsets.to_numpy()) == 1).all()
+    ):
         return None
     if encoding == "bytes":
         pixels = _raw_pixel_batch(image, settings)
@@ -346,8 +379,11 @@ def _decoded_batch(records: list[bytes], settings: IngestSettings):
         if shape is None:
             side = math.isqrt(int(counts[0]))
             shape = (side, side, 1)
-        if not (counts == shape[0] * shape[1] * shape[2]).all() or counts[0] == 0 or \
-                shape[0] * shape[1] > settings.max_pixels:
+        if (
+            not (counts == shape[0] * shape[1] * shape[2]).all()
+            or counts[0] == 0
+            or shape[0] * shape[1] > settings.max_pixels
+        ):
             return None
         values = image.values.to_numpy().astype(np.float64)
         lo, hi = settings.value_range()
@@ -365,8 +401,9 @@ def _decoded_batch(records: list[bytes], settings: IngestSettings):
     return [(labels[i], pixels[i], colour) for i in range(len(records))]
 
 
-def read_images(path: str, settings: IngestSettings) -> Iterator[tuple[int, object, np.ndarray,
-                                                                        bool]]:
+def read_images(
+    path: str, settings: IngestSettings
+) -> Iterator[tuple[int, object, np.ndarray, bool]]:
     """(index, label, pixels, colour) of every record of one file: read_file, then
     decoded in batches (decode_record for a batch the fast path declines)."""
     batch: list[tuple[int, bytes]] = []
@@ -374,8 +411,7 @@ def read_images(path: str, settings: IngestSettings) -> Iterator[tuple[int, obje
     def decoded():
         done = _decoded_batch([raw for _, raw in batch], settings)
         if done is None:
-            done = (decode_record(raw, f"{path}: record {index}", settings)
-                    for index, raw in batch)
+            done = (decode_record(raw, f"{path}: record {index}", settings) for index, raw in batch)
         for (index, _), (label, pixels, colour) in zip(batch, done):
             yield index, label, pixels, colour
 

@@ -15,12 +15,13 @@ instead (`reread`; reading and decoding a record costs about 10 us):
    time, with one tagged output per split, written in the same stage.
 Decoding and encoding of tf.Examples run in tfx_bsl's C++ coders, batched.
 """
+
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Callable
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -55,15 +56,17 @@ class RawImageCoder(beam.coders.Coder):
     def __init__(self):
         self._tuple = beam.coders.FastPrimitivesCoder()
 
-    def encode(self, image: "RawImage") -> bytes:
+    def encode(self, image: RawImage) -> bytes:
         pixels = image.pixels
-        return self._tuple.encode((image.key, image.label, pixels.tobytes(), pixels.shape,
-                                   image.colour, image.where))
+        return self._tuple.encode(
+            (image.key, image.label, pixels.tobytes(), pixels.shape, image.colour, image.where)
+        )
 
-    def decode(self, encoded: bytes) -> "RawImage":
+    def decode(self, encoded: bytes) -> RawImage:
         key, label, pixels, shape, colour, where = self._tuple.decode(encoded)
-        return RawImage(key, label, np.frombuffer(pixels, dtype=np.uint8).reshape(shape),
-                        colour, where)
+        return RawImage(
+            key, label, np.frombuffer(pixels, dtype=np.uint8).reshape(shape), colour, where
+        )
 
     def is_deterministic(self) -> bool:
         return False
@@ -77,8 +80,7 @@ beam.coders.registry.register_coder(RawImage, RawImageCoder)
 
 def _digit_image(index: int) -> RawImage:
     pixels, label = sources.digit(index)
-    return RawImage(f"digits-{index:05d}", label, pixels[:, :, None], False,
-                    f"digits[{index}]")
+    return RawImage(f"digits-{index:05d}", label, pixels[:, :, None], False, f"digits[{index}]")
 
 
 def _image_file(readable, root: str, max_pixels: int) -> RawImage:
@@ -89,8 +91,9 @@ def _image_file(readable, root: str, max_pixels: int) -> RawImage:
         raise DataError(f"{path}: cannot be read ({err})") from None
     pixels, colour = images.decode(data, path, max_pixels)
     label = os.path.basename(os.path.dirname(path))
-    return RawImage(os.path.relpath(path, root) if "://" not in root else path, label,
-                    pixels, colour, path)
+    return RawImage(
+        os.path.relpath(path, root) if "://" not in root else path, label, pixels, colour, path
+    )
 
 
 def _tfrecord_images(path: str, settings: IngestSettings):
@@ -111,38 +114,50 @@ class ReadImages(beam.PTransform):
         settings = self.settings
         kind = sources.check_source(settings.data)
         if kind == "digits":
-            raw = (pipeline | "Indices" >> beam.Create(range(sources.DIGITS_COUNT))
-                   | "Digit" >> beam.Map(_digit_image).with_output_types(RawImage))
+            raw = (
+                pipeline
+                | "Indices" >> beam.Create(range(sources.DIGITS_COUNT))
+                | "Digit" >> beam.Map(_digit_image).with_output_types(RawImage)
+            )
             return raw, pipeline | "NoneSkipped" >> beam.Create([])
         if kind == "tfrecord":
             files = sources.tfrecord_files(settings.data)
-            raw = (pipeline | "Files" >> beam.Create(files)
-                   | "SpreadFiles" >> beam.Reshuffle()
-                   | "ReadRecords" >> beam.FlatMap(_tfrecord_images, settings)
-                   .with_output_types(RawImage))
+            raw = (
+                pipeline
+                | "Files" >> beam.Create(files)
+                | "SpreadFiles" >> beam.Reshuffle()
+                | "ReadRecords"
+                >> beam.FlatMap(_tfrecord_images, settings).with_output_types(RawImage)
+            )
             return raw, pipeline | "NoneSkipped" >> beam.Create([])
         root = settings.data.rstrip("/")
         patterns = [f"{root}/{name}/*" for name in sources.class_folders(root)]
-        matched = (pipeline | "ClassFolders" >> beam.Create(patterns)
-                   | "Match" >> fileio.MatchAll())
+        matched = pipeline | "ClassFolders" >> beam.Create(patterns) | "Match" >> fileio.MatchAll()
         wanted, skipped = matched | "ImagesOnly" >> beam.Partition(
-            lambda m, _: 0 if images.is_image_name(m.path) else 1, 2)
-        raw = (wanted | "Open" >> fileio.ReadMatches()
-               | "Decode" >> beam.Map(_image_file, root, settings.max_pixels)
-               .with_output_types(RawImage))
+            lambda m, _: 0 if images.is_image_name(m.path) else 1, 2
+        )
+        raw = (
+            wanted
+            | "Open" >> fileio.ReadMatches()
+            | "Decode"
+            >> beam.Map(_image_file, root, settings.max_pixels).with_output_types(RawImage)
+        )
         return raw, skipped | "SkippedPath" >> beam.Map(lambda m: m.path)
 
 
 def _class_id(image: RawImage, ids: dict) -> int:
     label = str(image.label)
     if label not in ids:
-        raise DataError(f"{image.where}: label {label!r} is not among the classes "
-                        f"({', '.join(list(ids)[:20])}); fix the label or the `classes` setting")
+        raise DataError(
+            f"{image.where}: label {label!r} is not among the classes "
+            f"({', '.join(list(ids)[:20])}); fix the label or the `classes` setting"
+        )
     return ids[label]
 
 
-def target_shape(sizes: dict, colour_share: float,
-                 settings: IngestSettings) -> tuple[int, int, int]:
+def target_shape(
+    sizes: dict, colour_share: float, settings: IngestSettings
+) -> tuple[int, int, int]:
     """(H, W, C) every image is converted to: the settings', else the most common
     size (ties: the larger) and colour if most images are colour. `sizes`:
     {(H, W): (images, where)}."""
@@ -208,9 +223,12 @@ class _Profile(beam.CombineFn):
 
     def extract_output(self, acc):
         labels, sizes, colour, count = acc
-        return Profile({k: tuple(v) for k, v in labels.items()},
-                       {k: tuple(v) for k, v in sizes.items()},
-                       colour / count if count else float("nan"), count)
+        return Profile(
+            {k: tuple(v) for k, v in labels.items()},
+            {k: tuple(v) for k, v in sizes.items()},
+            colour / count if count else float("nan"),
+            count,
+        )
 
 
 class _SplitStats(beam.CombineFn):
@@ -246,8 +264,10 @@ class _SplitStats(beam.CombineFn):
     def extract_output(self, acc):
         counts, inks = acc
         q = self._quantiles.extract_output(inks)
-        per_split = {name: [(class_id, n) for (split, class_id), n in counts.items() if split == i]
-                     for i, name in enumerate(SPLITS)}
+        per_split = {
+            name: [(class_id, n) for (split, class_id), n in counts.items() if split == i]
+            for i, name in enumerate(SPLITS)
+        }
         return per_split, ((q[1], q[2]) if len(q) == 4 else (0.0, 0.0))
 
 
@@ -278,8 +298,9 @@ class _ToExamples(beam.DoFn):
             return
         splits, pixels, class_ids = zip(*self._batch)
         self._batch = []
-        for split, example in zip(splits, serialized_examples(np.stack(pixels), class_ids,
-                                                              self._edges)):
+        for split, example in zip(
+            splits, serialized_examples(np.stack(pixels), class_ids, self._edges)
+        ):
             yield beam.pvalue.TaggedOutput(SPLITS[split], wrap(example))
 
 
@@ -294,10 +315,15 @@ class DataSummary(NamedTuple):
         return json.dumps(self._asdict(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "DataSummary":
+    def from_json(cls, text: str) -> DataSummary:
         values = json.loads(text)
-        return cls(**{**values, "image_shape": tuple(values["image_shape"]),
-                      "ink_edges": tuple(values["ink_edges"])})
+        return cls(
+            **{
+                **values,
+                "image_shape": tuple(values["image_shape"]),
+                "ink_edges": tuple(values["ink_edges"]),
+            }
+        )
 
 
 def _summary(_, names, shape, stats, skipped) -> DataSummary:
@@ -317,8 +343,12 @@ class ImagesToExamples(beam.PTransform):
     image crosses a stage boundary. Without it, the given images are reused
     (small data in tests)."""
 
-    def __init__(self, settings: IngestSettings, skipped: Optional[beam.PCollection] = None,
-                 reread: Callable[[str], beam.PCollection] | None = None):
+    def __init__(
+        self,
+        settings: IngestSettings,
+        skipped: beam.PCollection | None = None,
+        reread: Callable[[str], beam.PCollection] | None = None,
+    ):
         super().__init__()
         self.settings = settings
         self.skipped = skipped
@@ -327,42 +357,60 @@ class ImagesToExamples(beam.PTransform):
     def expand(self, raw):
         settings = self.settings
         again = self.reread or (lambda label: raw)
-        skipped = self.skipped if self.skipped is not None else (
-            raw.pipeline | "NoSkipped" >> beam.Create([]))
-        skipped_count = beam.pvalue.AsSingleton(skipped | "CountSkipped"
-                                                >> beam.combiners.Count.Globally())
+        skipped = (
+            self.skipped
+            if self.skipped is not None
+            else (raw.pipeline | "NoSkipped" >> beam.Create([]))
+        )
+        skipped_count = beam.pvalue.AsSingleton(
+            skipped | "CountSkipped" >> beam.combiners.Count.Globally()
+        )
         # Pass 1, as the images are read: the profile (side inputs once the data set
         # passes the checks that need all of it), and (label, hash) pairs.
-        profile = (raw | "Profile" >> beam.CombineGlobally(_Profile())
-                   | "CheckData" >> beam.Map(checked, settings, skipped_count))
+        profile = (
+            raw
+            | "Profile" >> beam.CombineGlobally(_Profile())
+            | "CheckData" >> beam.Map(checked, settings, skipped_count)
+        )
         names_pc = profile | "ClassNames" >> beam.Map(lambda p: class_names(p.labels, settings))
         names = beam.pvalue.AsSingleton(names_pc)
         ids = beam.pvalue.AsSingleton(  # name -> id, built once, not per image
-            names_pc | "ClassIds" >> beam.Map(lambda ns: {n: i for i, n in enumerate(ns)}))
+            names_pc | "ClassIds" >> beam.Map(lambda ns: {n: i for i, n in enumerate(ns)})
+        )
         shape = beam.pvalue.AsSingleton(
-            profile | "TargetShape" >> beam.Map(
-                lambda p: target_shape(p.sizes, p.colour_share, settings)))
+            profile
+            | "TargetShape" >> beam.Map(lambda p: target_shape(p.sizes, p.colour_share, settings))
+        )
         cutoffs = beam.pvalue.AsDict(
-            raw | "LabelHash" >> beam.Map(_label_hash, settings.seed)
+            raw
+            | "LabelHash" >> beam.Map(_label_hash, settings.seed)
             | "ByClass" >> beam.GroupByKey()
-            | "Cutoff" >> beam.FlatMap(_cutoff, ids, settings.eval_percent))
+            | "Cutoff" >> beam.FlatMap(_cutoff, ids, settings.eval_percent)
+        )
 
         # Pass 2: (class id, hash, ink) per converted image (exact: the images are
         # converted to measure them, which costs nothing when they already have the
         # target shape), placed in its split; the counts and the ink tertiles.
-        stats_pc = (again("ReadForFacts") | "Facts" >> beam.Map(_facts, ids, shape, settings.seed)
-                    | "Place" >> beam.Map(_place, cutoffs)
-                    | "SplitStats" >> beam.CombineGlobally(_SplitStats()))
+        stats_pc = (
+            again("ReadForFacts")
+            | "Facts" >> beam.Map(_facts, ids, shape, settings.seed)
+            | "Place" >> beam.Map(_place, cutoffs)
+            | "SplitStats" >> beam.CombineGlobally(_SplitStats())
+        )
         stats = beam.pvalue.AsSingleton(stats_pc)
         edges = beam.pvalue.AsSingleton(stats_pc | "Edges" >> beam.Map(lambda st: st[1]))
 
         # Pass 3: the examples, once the side inputs are known.
         tagged = again("ReadForExamples") | "ToExamples" >> beam.ParDo(
-            _ToExamples(settings.seed), ids, shape, cutoffs, edges).with_outputs(*SPLITS)
+            _ToExamples(settings.seed), ids, shape, cutoffs, edges
+        ).with_outputs(*SPLITS)
         examples = {name: tagged[name] for name in SPLITS}
 
-        summary = (raw.pipeline | "SummaryOnce" >> beam.Create([None])
-                   | "Summary" >> beam.Map(_summary, names, shape, stats, skipped_count))
+        summary = (
+            raw.pipeline
+            | "SummaryOnce" >> beam.Create([None])
+            | "Summary" >> beam.Map(_summary, names, shape, stats, skipped_count)
+        )
         return examples, summary
 
 

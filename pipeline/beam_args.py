@@ -5,13 +5,14 @@ typo (`--runner=Dataflow`, `--direct_num_worker=2`) would quietly run with the
 defaults; here every flag is parsed the way Beam parses it, and an unknown
 flag or a bad value stops the run with exit status 2, naming it.
 """
+
 from __future__ import annotations
 
 import contextlib
 import io
 import logging
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from pipeline.config import ConfigError
 
@@ -23,8 +24,10 @@ def check_beam_args(flags: Sequence[str]) -> list[str]:
         return flags
     for flag in flags:
         if not flag.startswith("--"):
-            raise ConfigError(f"--beam-arg {flag!r}: a Beam flag starts with '--' "
-                              "(e.g. --beam-arg=--direct_num_workers=2)")
+            raise ConfigError(
+                f"--beam-arg {flag!r}: a Beam flag starts with '--' "
+                "(e.g. --beam-arg=--direct_num_workers=2)"
+            )
     from apache_beam.options.pipeline_options import PipelineOptions
 
     parsers: list = []
@@ -44,8 +47,10 @@ def check_beam_args(flags: Sequence[str]) -> list[str]:
         beam_logger.setLevel(level)
     unknown = [arg for arg in unknown if arg.startswith("--")]
     if unknown:
-        raise ConfigError(f"--beam-arg {unknown[0]}: not a flag Beam knows (see Beam's "
-                          "pipeline options and your runner's documentation)")
+        raise ConfigError(
+            f"--beam-arg {unknown[0]}: not a flag Beam knows (see Beam's "
+            "pipeline options and your runner's documentation)"
+        )
     return flags
 
 

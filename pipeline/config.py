@@ -4,11 +4,13 @@ The CLI, the runners and the compiled Kubeflow spec all derive from it; a bad
 value is rejected with a message that names the knob. The knobs themselves
 (type, default, range, help) are declared once, in names.knobs.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ingestion.errors import DataError
 from ingestion.schema_file import REMOTE_MARK, read_schema
@@ -93,10 +95,10 @@ class PipelineConfig:
     def reports_dir(self) -> str:
         return os.path.join(self.output_dir, "reports")
 
-    def replace(self, **changes: Any) -> "PipelineConfig":
+    def replace(self, **changes: Any) -> PipelineConfig:
         return dataclasses.replace(self, **changes)
 
-    def with_overrides(self, assignments: Iterable[str]) -> "PipelineConfig":
+    def with_overrides(self, assignments: Iterable[str]) -> PipelineConfig:
         """Applies `KEY=VALUE` strings (the CLI's --set), converting by type."""
         changes = {}
         for item in assignments:
@@ -119,8 +121,7 @@ def parse_value(key: str, raw: str) -> Any:
     """Converts the text `raw` to the type of knob `key`."""
     knob = BY_NAME.get(key)
     if knob is None or not knob.settable or not knob.in_config:
-        raise ConfigError(
-            f"unknown setting {key!r}; known settings: {', '.join(settable_keys())}")
+        raise ConfigError(f"unknown setting {key!r}; known settings: {', '.join(settable_keys())}")
     return knob.parse(raw)
 
 
@@ -143,38 +144,53 @@ def _check(cfg: PipelineConfig) -> None:
         except DataError as err:
             raise ConfigError(f"setting 'schema': {err}") from None
     warm = warm_start_source(cfg.warm_start)
-    need(warm is None or warm == "pushed" or "://" in warm or os.path.isdir(warm),
-         "warm_start", "must be true, false, or a SavedModel or serving dir that exists")
-    need(warm is not None or not cfg.freeze_filters, "freeze_filters",
-         "needs warm_start=true (frozen random filters learn nothing)")
+    need(
+        warm is None or warm == "pushed" or "://" in warm or os.path.isdir(warm),
+        "warm_start",
+        "must be true, false, or a SavedModel or serving dir that exists",
+    )
+    need(
+        warm is not None or not cfg.freeze_filters,
+        "freeze_filters",
+        "needs warm_start=true (frozen random filters learn nothing)",
+    )
     for item in cfg.slice_features:
         parts = [p.strip() for p in str(item).split("*")]
-        need(all(p in SLICEABLE_FEATURES for p in parts) and len(set(parts)) == len(parts),
-             "slice_features", f"{item!r}: each entry is a feature or a cross 'a*b' of "
-             f"distinct features among {', '.join(SLICEABLE_FEATURES)}")
+        need(
+            all(p in SLICEABLE_FEATURES for p in parts) and len(set(parts)) == len(parts),
+            "slice_features",
+            f"{item!r}: each entry is a feature or a cross 'a*b' of "
+            f"distinct features among {', '.join(SLICEABLE_FEATURES)}",
+        )
 
 
 def knob_table() -> str:
     """The Markdown table of every knob `--set` takes (docs/knobs.md is this text)."""
-    rows = ["| knob | type | default | range | Kubeflow run parameter | what it does |",
-            "| --- | --- | --- | --- | --- | --- |"]
+    rows = [
+        "| knob | type | default | range | Kubeflow run parameter | what it does |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for knob in KNOBS:
         if not knob.settable and not knob.run_parameter:
             continue
         shown = ",".join(knob.default) if knob.kind is tuple else knob.default
-        rows.append(f"| `{knob.name}` | {knob.kind.__name__} | `{shown!s}` | "
-                    f"{knob.rule or 'any'} | {'yes' if knob.run_parameter else ''} | "
-                    f"{knob.help.replace('|', '/')} |")
+        rows.append(
+            f"| `{knob.name}` | {knob.kind.__name__} | `{shown!s}` | "
+            f"{knob.rule or 'any'} | {'yes' if knob.run_parameter else ''} | "
+            f"{knob.help.replace('|', '/')} |"
+        )
     return "\n".join(rows) + "\n"
 
 
 def knob_page() -> str:
     """docs/knobs.md: written by `make docs-knobs`, checked by a test."""
-    return ("# Knobs\n\nEvery knob, as `names/knobs.py` declares it (this page is generated "
-            "from it by `make docs-knobs`; a test fails when the two differ). Locally: "
-            "`tiedflow run --set KNOB=VALUE`; on Kubeflow the run parameters are set with "
-            "`tiedflow submit --set KNOB=VALUE`, the others are fixed when compiling "
-            "(`tiedflow compile --set KNOB=VALUE`).\n\n" + knob_table())
+    return (
+        "# Knobs\n\nEvery knob, as `names/knobs.py` declares it (this page is generated "
+        "from it by `make docs-knobs`; a test fails when the two differ). Locally: "
+        "`tiedflow run --set KNOB=VALUE`; on Kubeflow the run parameters are set with "
+        "`tiedflow submit --set KNOB=VALUE`, the others are fixed when compiling "
+        "(`tiedflow compile --set KNOB=VALUE`).\n\n" + knob_table()
+    )
 
 
 if __name__ == "__main__":

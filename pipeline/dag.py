@@ -9,10 +9,12 @@ EvaluationReport renders evaluation, blessing and statistics into one HTML file.
 script, with this folder first on sys.path, where such a file would shadow
 the `pipeline` package.)
 """
+
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from tfx.components import StatisticsGen
 from tfx.orchestration import pipeline as tfx_pipeline
@@ -28,9 +30,19 @@ from components.trainer import Trainer
 from components.transform import Transform
 from components.validator import ExampleValidator
 from evaluation.eval_config import build_eval_config
-from names.component_ids import (EVALUATION_REPORT, EXAMPLE_VALIDATOR, EVALUATOR,
-                                 IMAGE_EXAMPLE_GEN, LATEST_PUSHED_MODEL, PUSHER, SCHEMA_GEN,
-                                 STATISTICS_GEN, TRAINER, TRANSFORM, WARM_START_MODEL)
+from names.component_ids import (
+    EVALUATION_REPORT,
+    EVALUATOR,
+    EXAMPLE_VALIDATOR,
+    IMAGE_EXAMPLE_GEN,
+    LATEST_PUSHED_MODEL,
+    PUSHER,
+    SCHEMA_GEN,
+    STATISTICS_GEN,
+    TRAINER,
+    TRANSFORM,
+    WARM_START_MODEL,
+)
 from names.knobs import received_by
 from trainer.hparams import DATA_SETTINGS, HParams, warm_start_source
 
@@ -39,13 +51,20 @@ RUN_FN = "trainer.task.run_fn"
 # --sdk_container_image=none: without a dependency flag TFX's Beam executors
 # copy the installed tfx package and build an sdist of it for every Beam
 # component (about 1 s each, 49 MB left in /tmp), which in-process runners never use.
-DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1",
-                     "--sdk_container_image=none")
+DEFAULT_BEAM_ARGS = (
+    "--direct_running_mode=in_memory",
+    "--direct_num_workers=1",
+    "--sdk_container_image=none",
+)
 
 
-def create_pipeline(config, *, code_versions: Mapping[str, str] = {},
-                    metadata_connection_config=None,
-                    runtime: Optional[Mapping[str, Any]] = None) -> tfx_pipeline.Pipeline:
+def create_pipeline(
+    config,
+    *,
+    code_versions: Mapping[str, str] = {},
+    metadata_connection_config=None,
+    runtime: Mapping[str, Any] | None = None,
+) -> tfx_pipeline.Pipeline:
     """Wires the components.
 
     `code_versions` maps a component id to the fingerprint of its code
@@ -68,34 +87,48 @@ def create_pipeline(config, *, code_versions: Mapping[str, str] = {},
     if isinstance(ingestion["classes"], tuple):  # the config's list travels as "a,b,c"
         ingestion["classes"] = ",".join(str(c) for c in ingestion["classes"])
     example_gen = ImageExampleGen(**ingestion, code_version=code(IMAGE_EXAMPLE_GEN)).with_id(
-        IMAGE_EXAMPLE_GEN)
-    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"]).with_id(
-        STATISTICS_GEN)
+        IMAGE_EXAMPLE_GEN
+    )
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN)
     # The same component whether the schema is inferred or loaded from a file:
     # the graph does not depend on the `schema` setting (a Kubeflow run parameter).
     schema_gen = SchemaGen(
-        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True,
-        schema_file=value("schema"), code_version=code(SCHEMA_GEN)).with_id(SCHEMA_GEN)
+        statistics=statistics_gen.outputs["statistics"],
+        infer_feature_shape=True,
+        schema_file=value("schema"),
+        code_version=code(SCHEMA_GEN),
+    ).with_id(SCHEMA_GEN)
     example_validator = ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
-        code_version=code(EXAMPLE_VALIDATOR)).with_id(EXAMPLE_VALIDATOR)
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        code_version=code(EXAMPLE_VALIDATOR),
+    ).with_id(EXAMPLE_VALIDATOR)
     # The analyzers (per-channel mean and variance) see the training split only;
     # nothing is materialized: the Trainer reads the raw examples through the
     # graph (trainer.data; docs/model.md has the measured alternative).
     transform = Transform(
-        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
-        preprocessing_fn=TRANSFORM_FN, disable_statistics=True, materialize=False,
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=TRANSFORM_FN,
+        disable_statistics=True,
+        materialize=False,
         splits_config=transform_pb2.SplitsConfig(analyze=["train"]),
-        custom_config={"code_version": code(TRANSFORM)}).with_id(TRANSFORM)
+        custom_config={"code_version": code(TRANSFORM)},
+    ).with_id(TRANSFORM)
     transform.add_upstream_node(example_validator)
 
     # Warm start continues from the newest model pushed to this output dir's
     # serving dir, or from a given SavedModel or serving dir (output dirs share
     # nothing); the evaluation baseline is looked up after training, see below.
     source = warm_start_source(config.warm_start)
-    warm_start = (LatestPushedModel(
-        serving_dir=value("serving_dir") if source == "pushed" else source,
-        code_version=code(WARM_START_MODEL)).with_id(WARM_START_MODEL) if source else None)
+    warm_start = (
+        LatestPushedModel(
+            serving_dir=value("serving_dir") if source == "pushed" else source,
+            code_version=code(WARM_START_MODEL),
+        ).with_id(WARM_START_MODEL)
+        if source
+        else None
+    )
 
     trainer = Trainer(
         run_fn=RUN_FN,
@@ -106,39 +139,60 @@ def create_pipeline(config, *, code_versions: Mapping[str, str] = {},
         # The data's image shape and classes are added by the Trainer's executor
         # from the Examples artifact, at run time.
         custom_config=HParams.from_config(config).to_custom_config(
-            without=(*knobs(TRAINER), *DATA_SETTINGS)),
-        **knobs(TRAINER), code_version=code(TRAINER)).with_id(TRAINER)
+            without=(*knobs(TRAINER), *DATA_SETTINGS)
+        ),
+        **knobs(TRAINER),
+        code_version=code(TRAINER),
+    ).with_id(TRAINER)
 
     # The last pushed model other than the candidate itself (no Resolver node:
     # Kubeflow's open-source backend cannot run one).
-    baseline = LatestPushedModel(serving_dir=value("serving_dir"),
-                                 candidate=trainer.outputs["model"],
-                                 code_version=code(LATEST_PUSHED_MODEL)).with_id(LATEST_PUSHED_MODEL)
+    baseline = LatestPushedModel(
+        serving_dir=value("serving_dir"),
+        candidate=trainer.outputs["model"],
+        code_version=code(LATEST_PUSHED_MODEL),
+    ).with_id(LATEST_PUSHED_MODEL)
 
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         eval_config=build_eval_config(config),
-        **knobs(EVALUATOR), code_version=code(EVALUATOR)).with_id(EVALUATOR)
+        **knobs(EVALUATOR),
+        code_version=code(EVALUATOR),
+    ).with_id(EVALUATOR)
 
     pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        **knobs(PUSHER), code_version=code(PUSHER)).with_id(PUSHER)
+        **knobs(PUSHER),
+        code_version=code(PUSHER),
+    ).with_id(PUSHER)
 
     report = EvaluationReport(
-        evaluation=evaluator.outputs["evaluation"], blessing=evaluator.outputs["blessing"],
+        evaluation=evaluator.outputs["evaluation"],
+        blessing=evaluator.outputs["blessing"],
         examples=example_gen.outputs["examples"],
-        statistics=statistics_gen.outputs["statistics"], baseline=baseline.outputs["model"],
+        statistics=statistics_gen.outputs["statistics"],
+        baseline=baseline.outputs["model"],
         title=f"{config.pipeline_name} evaluation report",
         code_version=code(EVALUATION_REPORT),
         code_versions=json.dumps(dict(code_versions)) if code_versions else "",
     ).with_id(EVALUATION_REPORT)
 
-    components = [example_gen, statistics_gen, schema_gen, example_validator, transform,
-                  *([warm_start] if warm_start else []), trainer, baseline, evaluator, pusher,
-                  report]
+    components = [
+        example_gen,
+        statistics_gen,
+        schema_gen,
+        example_validator,
+        transform,
+        *([warm_start] if warm_start else []),
+        trainer,
+        baseline,
+        evaluator,
+        pusher,
+        report,
+    ]
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=value("pipeline_root"),

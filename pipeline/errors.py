@@ -3,11 +3,11 @@
 Shared by the command line and the Kubeflow task entry point, so a bad data
 file or setting ends both with exit 2 and one line naming it.
 """
+
 from __future__ import annotations
 
 import re
 import sys
-from typing import Optional
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_BLESSED = 0, 1, 2, 3
 
@@ -26,7 +26,7 @@ def user_error_types() -> tuple[type, ...]:
     return errors
 
 
-def find_user_error(err: Optional[BaseException]) -> Optional[BaseException]:
+def find_user_error(err: BaseException | None) -> BaseException | None:
     """The DataError / anomaly / config error inside a wrapped exception, if any.
 
     Beam's multi-processing and portable runners send a worker's exception back

@@ -9,19 +9,28 @@ and every project module they import, found by reading their imports
 (`import x`, `from x import y`, also inside functions). Editing a module
 re-runs the components that load it and no others.
 """
+
 from __future__ import annotations
 
 import ast
 import hashlib
 import pathlib
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from names import component_ids as ids
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Top-level packages and modules of the project (everything else is a library).
-PROJECT = ("pipeline", "components", "ingestion", "trainer", "evaluation", "reporting",
-           "pushed_models", "names")
+PROJECT = (
+    "pipeline",
+    "components",
+    "ingestion",
+    "trainer",
+    "evaluation",
+    "reporting",
+    "pushed_models",
+    "names",
+)
 
 # Component id -> the modules its executor loads by name: its component
 # module, plus what TFX loads from a module path (run_fn, preprocessing_fn)
@@ -100,5 +109,6 @@ def fingerprint(entry_modules: Iterable[str]) -> str:
 
 def code_versions() -> dict[str, str]:
     """Component id -> the fingerprint of the code its executor loads."""
-    return {component: fingerprint(modules) for component, modules in ENTRY_MODULES.items()
-            if modules}
+    return {
+        component: fingerprint(modules) for component, modules in ENTRY_MODULES.items() if modules
+    }

@@ -7,21 +7,27 @@ channels: grayscale or RGB) first. Classes are shown by the names the model
 was exported with (prediction.json). A file that cannot be read is reported
 and skipped; the others still run.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from ingestion.images import load_image_file
 from ingestion.errors import DataError
+from ingestion.images import load_image_file
 from ingestion.settings import IngestSettings
 from ingestion.terminal_text import terminal_safe
-from names import (ABSTAIN_BELOW_KEY, CLASS_NAMES_KEY, IMAGES_SIGNATURE,
-                   PREDICTION_SETTINGS_FILE, PROBABILITIES_KEY)
+from names import (
+    ABSTAIN_BELOW_KEY,
+    CLASS_NAMES_KEY,
+    IMAGES_SIGNATURE,
+    PREDICTION_SETTINGS_FILE,
+    PROBABILITIES_KEY,
+)
 from pushed_models.versions import model_dirs
 
 SIGNATURE = IMAGES_SIGNATURE
@@ -33,12 +39,12 @@ DEFAULT_MAX_PIXELS = IngestSettings.max_pixels
 @dataclasses.dataclass
 class Prediction:
     file: str
-    label: Optional[str]  # the class name; None when abstained or failed
-    probability: Optional[float]  # the top class's probability
+    label: str | None  # the class name; None when abstained or failed
+    probability: float | None  # the top class's probability
     abstained: bool
-    error: Optional[str]
-    top_label: Optional[str] = None  # the best guess's name, also when abstaining
-    class_id: Optional[int] = None  # the id of `label`
+    error: str | None
+    top_label: str | None = None  # the best guess's name, also when abstaining
+    class_id: int | None = None  # the id of `label`
 
     def to_json(self) -> str:
         fields = ("file", "label", "class_id", "probability", "abstained", "error")
@@ -48,13 +54,14 @@ class Prediction:
         if self.error:
             return f"{self.file}: ERROR {self.error}"
         if self.abstained:
-            return (f"{self.file}: abstained (best guess {self.top_label} at "
-                    f"{self.probability:.3f} < {threshold:.2f})")
+            return (
+                f"{self.file}: abstained (best guess {self.top_label} at "
+                f"{self.probability:.3f} < {threshold:.2f})"
+            )
         return f"{self.file}: {self.label} ({self.probability:.3f})"
 
 
-def resolve_model_dir(output_dir: Optional[str] = None, model: Optional[str] = None,
-                      warn=None) -> str:
+def resolve_model_dir(output_dir: str | None = None, model: str | None = None, warn=None) -> str:
     """The SavedModel to use: `model` (a SavedModel or a serving dir of versions)
     or the newest complete version under `<output_dir>/serving`. Half-written
     version folders are skipped and passed to `warn(text)`."""
@@ -67,8 +74,7 @@ def resolve_model_dir(output_dir: Optional[str] = None, model: Optional[str] = N
         return dirs[0]
     if model:
         raise DataError(f"--model {model}: no SavedModel there (nor complete version folders)")
-    raise DataError(f"no pushed model under {where}: run `tiedflow run` first "
-                    "or pass --model DIR")
+    raise DataError(f"no pushed model under {where}: run `tiedflow run` first or pass --model DIR")
 
 
 def load_image(path: str, shape, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -76,8 +82,9 @@ def load_image(path: str, shape, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
     converted as ingestion converts training images (any mode and bit depth,
     transparency over white; resized bilinearly); DataError names the file."""
     height, width, channels = shape
-    return load_image_file(path, (height, width), channels,
-                           max_pixels).reshape(height, width, channels)
+    return load_image_file(path, (height, width), channels, max_pixels).reshape(
+        height, width, channels
+    )
 
 
 class Predictor:
@@ -123,8 +130,9 @@ class Predictor:
         return out[PROBABILITIES_KEY].numpy()
 
 
-def predict_files(predictor: Predictor, paths: Sequence[str],
-                  abstain_below: float) -> list[Prediction]:
+def predict_files(
+    predictor: Predictor, paths: Sequence[str], abstain_below: float
+) -> list[Prediction]:
     """One Prediction per path, in order; unreadable files carry an error."""
     results: list[Prediction] = []
     images, good = [], []
@@ -136,7 +144,7 @@ def predict_files(predictor: Predictor, paths: Sequence[str],
         except DataError as err:
             message = str(err)
             if message.startswith(f"{path}: "):  # the file is named once, in `file`
-                message = message[len(path) + 2:]
+                message = message[len(path) + 2 :]
             results.append(Prediction(path, None, None, False, message))
     if images:
         probs = predictor.probabilities(np.stack(images))
@@ -152,26 +160,39 @@ def predict_files(predictor: Predictor, paths: Sequence[str],
     return results
 
 
-def run(paths: Sequence[str], output_dir: Optional[str] = None, model: Optional[str] = None,
-        abstain_below: Optional[float] = None, as_json: bool = False, out=None) -> int:
+def run(
+    paths: Sequence[str],
+    output_dir: str | None = None,
+    model: str | None = None,
+    abstain_below: float | None = None,
+    as_json: bool = False,
+    out=None,
+) -> int:
     """Prints one line per image; returns 0, or 2 if any file failed."""
     import sys
 
     out = out or sys.stdout
     if abstain_below is not None and not 0 <= abstain_below <= 1:
         raise DataError(f"--abstain-below {abstain_below}: must be in [0, 1]")
-    predictor = Predictor(resolve_model_dir(
-        output_dir, model, warn=lambda text: print(
-            terminal_safe(f"tiedflow predict: warning: {text}"), file=sys.stderr)))
+    predictor = Predictor(
+        resolve_model_dir(
+            output_dir,
+            model,
+            warn=lambda text: print(
+                terminal_safe(f"tiedflow predict: warning: {text}"), file=sys.stderr
+            ),
+        )
+    )
     threshold = predictor.abstain_below if abstain_below is None else abstain_below
     results = predict_files(predictor, paths, threshold)
     for result in results:  # file and class names from others: escaped (JSON escapes itself)
-        print(result.to_json() if as_json else terminal_safe(result.to_text(threshold)),
-              file=out)
+        print(result.to_json() if as_json else terminal_safe(result.to_text(threshold)), file=out)
     failed = sum(1 for r in results if r.error)
     if failed:
-        print(f"tiedflow predict: {failed} of {len(results)} file(s) could not be read",
-              file=sys.stderr)
+        print(
+            f"tiedflow predict: {failed} of {len(results)} file(s) could not be read",
+            file=sys.stderr,
+        )
         return 2
     return 0
 

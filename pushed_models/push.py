@@ -11,13 +11,13 @@ stores (gs://) have no atomic rename: the copy goes straight to the version
 folder with `saved_model.pb` last, the file servers and `pushed_versions`
 take as the sign that a model is there.
 """
+
 from __future__ import annotations
 
 import errno
 import os
 import time
 import uuid
-from typing import Optional
 
 import tensorflow as tf
 
@@ -31,11 +31,10 @@ def is_local(path: str) -> bool:
     return "://" not in path
 
 
-def next_version(serving_dir: str, now: Optional[float] = None) -> int:
+def next_version(serving_dir: str, now: float | None = None) -> int:
     """A version number above every numeric folder there (broken ones too),
     and at least the Unix time (TFX's and TF Serving's convention)."""
-    taken = [int(name.rstrip("/")) for name in _listdir(serving_dir)
-             if name.rstrip("/").isdigit()]
+    taken = [int(name.rstrip("/")) for name in _listdir(serving_dir) if name.rstrip("/").isdigit()]
     return max([int(time.time() if now is None else now)] + [n + 1 for n in taken])
 
 
@@ -52,17 +51,15 @@ def copy_model(source: str, target: str) -> list[str]:
             if path == GRAPH_FILE:
                 graph = path
                 continue
-            tf.io.gfile.copy(os.path.join(source, path), os.path.join(target, path),
-                             overwrite=True)
+            tf.io.gfile.copy(os.path.join(source, path), os.path.join(target, path), overwrite=True)
             copied.append(path)
     if graph:
-        tf.io.gfile.copy(os.path.join(source, graph), os.path.join(target, graph),
-                         overwrite=True)
+        tf.io.gfile.copy(os.path.join(source, graph), os.path.join(target, graph), overwrite=True)
         copied.append(graph)
     return copied
 
 
-def push(model_dir: str, serving_dir: str, now: Optional[float] = None) -> tuple[str, str]:
+def push(model_dir: str, serving_dir: str, now: float | None = None) -> tuple[str, str]:
     """Writes `model_dir` as a new version of `serving_dir`; (version, its folder)."""
     tf.io.gfile.makedirs(serving_dir)
     if not is_local(serving_dir):
@@ -85,8 +82,10 @@ def push(model_dir: str, serving_dir: str, now: Optional[float] = None) -> tuple
                     continue  # another push took the number first
                 raise
             return version, target
-        raise RuntimeError(f"{serving_dir}: no free version number after "
-                           f"{_RENAME_ATTEMPTS} attempts (concurrent pushes?)")
+        raise RuntimeError(
+            f"{serving_dir}: no free version number after "
+            f"{_RENAME_ATTEMPTS} attempts (concurrent pushes?)"
+        )
     finally:
         if tf.io.gfile.exists(staging):
             tf.io.gfile.rmtree(staging)

@@ -8,13 +8,13 @@ folder is left out and listed by `scan_versions` with a note that it can
 be deleted (the run prints it, `predict` warns), so one bad folder never
 stops later runs.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import os
 import re
-from typing import Optional
 
 import tensorflow as tf
 
@@ -27,6 +27,7 @@ _SHARD = re.compile(r"^variables\.data-(\d+)-of-(\d+)$")
 @dataclasses.dataclass(frozen=True)
 class BrokenVersion:
     """A folder in a push destination that is not a complete SavedModel."""
+
     path: str
     why: str
 
@@ -34,14 +35,13 @@ class BrokenVersion:
         return f"folder {self.path}: {self.why}; ignored, it can be deleted"
 
 
-def version_problem(model_dir: str) -> Optional[str]:
+def version_problem(model_dir: str) -> str | None:
     """Why `model_dir` is not a complete SavedModel (None when it is): the graph
     must parse, and the variables index and every data shard (i of N) be there."""
     graph = os.path.join(model_dir, "saved_model.pb")
     if not tf.io.gfile.exists(graph):
         listing = tf.io.gfile.listdir(model_dir) if tf.io.gfile.isdir(model_dir) else []
-        return ("an empty folder" if not listing else
-                "no saved_model.pb (an interrupted push?)")
+        return "an empty folder" if not listing else "no saved_model.pb (an interrupted push?)"
     from tensorflow.core.protobuf import saved_model_pb2
 
     try:
@@ -50,8 +50,11 @@ def version_problem(model_dir: str) -> Optional[str]:
     except Exception:  # protobuf's DecodeError, or an unreadable file
         return "saved_model.pb cannot be read (cut short?)"
     variables = os.path.join(model_dir, "variables")
-    names = (set(n.rstrip("/") for n in tf.io.gfile.listdir(variables))
-             if tf.io.gfile.isdir(variables) else set())
+    names = (
+        set(n.rstrip("/") for n in tf.io.gfile.listdir(variables))
+        if tf.io.gfile.isdir(variables)
+        else set()
+    )
     if "variables.index" not in names:
         return "saved_model.pb without variables/variables.index (an interrupted copy?)"
     shards = [_SHARD.match(n) for n in names]
@@ -59,8 +62,7 @@ def version_problem(model_dir: str) -> Optional[str]:
     if not counts:
         return "saved_model.pb without variables/variables.data-* (an interrupted copy?)"
     total = max(counts)
-    missing = [i for i in range(total)
-               if f"variables.data-{i:05d}-of-{total:05d}" not in names]
+    missing = [i for i in range(total) if f"variables.data-{i:05d}-of-{total:05d}" not in names]
     if missing:
         return f"variables shard(s) {missing} of {total} missing (an interrupted copy?)"
     return None
@@ -75,8 +77,13 @@ def scan_versions(serving_dir: str) -> tuple[list[str], list[BrokenVersion]]:
         name = name.rstrip("/")
         path = os.path.join(serving_dir, name)
         if name.startswith(STAGING_PREFIX):
-            broken.append(BrokenVersion(path, "a push's staging folder (left by an "
-                                              "interrupted push, unless one is running now)"))
+            broken.append(
+                BrokenVersion(
+                    path,
+                    "a push's staging folder (left by an "
+                    "interrupted push, unless one is running now)",
+                )
+            )
         elif name.isdigit() and tf.io.gfile.isdir(path):
             why = version_problem(path)
             if why:
@@ -118,14 +125,16 @@ def model_dirs(path: str) -> tuple[list[str], list[BrokenVersion]]:
         if why:
             from ingestion.errors import DataError
 
-            raise DataError(f"{path}: not a usable SavedModel: {why}; copy the model "
-                            "again or point at another one")
+            raise DataError(
+                f"{path}: not a usable SavedModel: {why}; copy the model "
+                "again or point at another one"
+            )
         return [path], []
     versions, broken = scan_versions(path)
     return [os.path.join(path, v) for v in versions], broken
 
 
-def serving_interface(model_dir: str) -> tuple[Optional[tuple], Optional[list]]:
+def serving_interface(model_dir: str) -> tuple[tuple | None, list | None]:
     """(shape of one `serving_images` input image, class names) of an exported
     model, read from its files without loading it; None for what it lacks."""
     import json
@@ -156,19 +165,20 @@ def serving_interface(model_dir: str) -> tuple[Optional[tuple], Optional[list]]:
     return shape, names
 
 
-def incompatibility(model_dir: str, reference_dir: str) -> Optional[str]:
+def incompatibility(model_dir: str, reference_dir: str) -> str | None:
     """Why the model in `model_dir` does not serve the same inputs and classes as
     the one in `reference_dir` (None when it does)."""
     shape, names = serving_interface(model_dir)
     ref_shape, ref_names = serving_interface(reference_dir)
     if shape != ref_shape:
-        return (f"its images are {_shape_text(shape)}, "
-                f"the candidate's {_shape_text(ref_shape)}")
+        return f"its images are {_shape_text(shape)}, the candidate's {_shape_text(ref_shape)}"
     if names is None:
         return "it records no class names (exported before they travelled with models)"
     if names != ref_names:
-        return (f"it has {len(names)} classes ({_names_text(names)}), "
-                f"the candidate {len(ref_names or [])} ({_names_text(ref_names or [])})")
+        return (
+            f"it has {len(names)} classes ({_names_text(names)}), "
+            f"the candidate {len(ref_names or [])} ({_names_text(ref_names or [])})"
+        )
     return None
 
 
@@ -181,12 +191,15 @@ def _names_text(names, most: int = 6) -> str:
     return shown + (", ..." if len(names) > most else "")
 
 
-def newest_compatible(serving_dir: str, candidate_dir: Optional[str]):
+def newest_compatible(serving_dir: str, candidate_dir: str | None):
     """(version, digest, skipped) of the newest pushed model that differs from
     the candidate and serves the same inputs and classes; `skipped` lists
     "version: why" for each newer one left out as incompatible."""
-    candidate = candidate_dir if candidate_dir and tf.io.gfile.exists(
-        os.path.join(candidate_dir, "saved_model.pb")) else None
+    candidate = (
+        candidate_dir
+        if candidate_dir and tf.io.gfile.exists(os.path.join(candidate_dir, "saved_model.pb"))
+        else None
+    )
     skip = model_digest(candidate) if candidate else None
     versions, broken = scan_versions(serving_dir)
     skipped = [item.describe() for item in broken]

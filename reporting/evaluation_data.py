@@ -7,12 +7,13 @@ what the report shows: a metric on a slice, every threshold with its outcome,
 the confusion matrix, ROC points, calibration bins, the weakest slices and
 (from TFDV statistics) the class balance of each split.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import os
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -58,15 +59,21 @@ def _norm_slice(slice_key) -> tuple:
 
 def _slice_order(slice_key) -> tuple:
     """Overall, then by feature, then by value (numbers numerically)."""
-    values = tuple((isinstance(v, str), v if not isinstance(v, str) else 0, str(v))
-                   for _, v in slice_key)
+    values = tuple(
+        (isinstance(v, str), v if not isinstance(v, str) else 0, str(v)) for _, v in slice_key
+    )
     return (len(slice_key), tuple(c for c, _ in slice_key), values)
 
 
 def _metric_index(key: metric_types.MetricKey) -> tuple:
     sub = key.sub_key
-    return (key.model_name, key.name, sub.class_id if sub else None, sub.k if sub else None,
-            bool(key.is_diff))
+    return (
+        key.model_name,
+        key.name,
+        sub.class_id if sub else None,
+        sub.k if sub else None,
+        bool(key.is_diff),
+    )
 
 
 @dataclasses.dataclass
@@ -74,7 +81,7 @@ class ThresholdOutcome:
     slice: str
     metric: str
     kind: str  # "absolute" or "change"
-    value: Optional[float]
+    value: float | None
     bound: str
     status: str  # "passed" or "FAILED"
 
@@ -93,7 +100,7 @@ class Evaluation:
     uri: str
     eval_config: tfma.EvalConfig
     candidate: str  # model name of the candidate in TFMA's keys
-    baseline: Optional[str]  # model name of the baseline, None on a first run
+    baseline: str | None  # model name of the baseline, None on a first run
     slices: list  # slice keys, overall first, in TFMA's order otherwise
     metrics: dict  # slice key -> {(model, name, class_id, k, is_diff): value}
     plots: dict  # slice key -> {(model, plot field, class_id, k): PlotData}
@@ -114,8 +121,9 @@ class Evaluation:
     def validation_ok(self) -> bool:
         return bool(self.validation.validation_ok)
 
-    def value(self, slice_key, name, *, baseline=False, class_id=None, k=None,
-              diff=False) -> Optional[float]:
+    def value(
+        self, slice_key, name, *, baseline=False, class_id=None, k=None, diff=False
+    ) -> float | None:
         model = self.baseline if baseline else self.candidate
         if model is None:
             return None
@@ -146,7 +154,8 @@ def load_evaluation(uri: str, class_names=None) -> Evaluation:
         for kv in per_slice.metric_keys_and_values:
             if kv.value.WhichOneof("type") == "double_value":
                 values[_metric_index(metric_types.MetricKey.from_proto(kv.key))] = (
-                    kv.value.double_value.value)
+                    kv.value.double_value.value
+                )
     plots: dict[Any, Any] = {}
     for per_slice in tfma.load_plots(uri):
         key = _norm_slice(slicer.deserialize_slice_key(per_slice.slice_key))
@@ -157,16 +166,31 @@ def load_evaluation(uri: str, class_names=None) -> Evaluation:
             for field, data in kv.value.ListFields():
                 plots.setdefault(key, {})[(kv.key.model_name, field.name, class_id, k)] = data
     slices = sorted(set(order), key=_slice_order)
-    return Evaluation(uri=uri, eval_config=eval_config, candidate=candidate, baseline=baseline,
-                      slices=slices, metrics=metrics, plots=plots,
-                      validation=tfma.load_validation_result(uri),
-                      class_names=list(class_names or []))
+    return Evaluation(
+        uri=uri,
+        eval_config=eval_config,
+        candidate=candidate,
+        baseline=baseline,
+        slices=slices,
+        metrics=metrics,
+        plots=plots,
+        validation=tfma.load_validation_result(uri),
+        class_names=list(class_names or []),
+    )
 
 
 def metric_label(name: str, class_id=None, class_names=None) -> str:
-    labels = {ec.ACCURACY: "accuracy", ec.LOSS: "loss", ec.EXAMPLE_COUNT: "example count",
-              ec.MACRO_F1: "macro F1", ec.ECE: "expected calibration error",
-              ec.PRECISION: "precision", ec.RECALL: "recall", ec.F1: "F1", ec.AUC: "AUC"}
+    labels = {
+        ec.ACCURACY: "accuracy",
+        ec.LOSS: "loss",
+        ec.EXAMPLE_COUNT: "example count",
+        ec.MACRO_F1: "macro F1",
+        ec.ECE: "expected calibration error",
+        ec.PRECISION: "precision",
+        ec.RECALL: "recall",
+        ec.F1: "F1",
+        ec.AUC: "AUC",
+    }
     label = labels.get(name, name)
     return label if class_id is None else f"{label} (class {class_name(class_names, class_id)})"
 
@@ -204,7 +228,8 @@ def _failure_index(validation) -> dict:
         for failure in per_slice.failures:
             index = _metric_index(metric_types.MetricKey.from_proto(failure.metric_key))
             out[(key, index, failure.metric_threshold.SerializeToString(deterministic=True))] = (
-                failure)
+                failure
+            )
     return out
 
 
@@ -219,7 +244,8 @@ def threshold_outcomes(ev: Evaluation) -> list[ThresholdOutcome]:
     seen = set()
     outcomes = []
     thresholds = metric_specs.metric_thresholds_from_metrics_specs(
-        ev.eval_config.metrics_specs, eval_config=ev.eval_config)
+        ev.eval_config.metrics_specs, eval_config=ev.eval_config
+    )
     for key, pairs in thresholds.items():
         if key.model_name != ev.candidate:
             continue
@@ -227,7 +253,8 @@ def threshold_outcomes(ev: Evaluation) -> list[ThresholdOutcome]:
         for slice_key in ev.slices:
             for slice_spec, threshold in pairs:
                 if slice_spec is not None and not slicer.SingleSliceSpec(
-                        spec=slice_spec).is_slice_applicable(slice_key):
+                    spec=slice_spec
+                ).is_slice_applicable(slice_key):
                     continue
                 change = isinstance(threshold, tfma.GenericChangeThreshold)
                 serialized = serialized_threshold(threshold)
@@ -237,30 +264,53 @@ def threshold_outcomes(ev: Evaluation) -> list[ThresholdOutcome]:
                 value = ev.metrics.get(slice_key, {}).get(index)
                 failed = (slice_key, index, serialized) in failures
                 status = "FAILED" if failed else "passed"
-                outcomes.append(ThresholdOutcome(
-                    slice=ev.slice_text(slice_key),
-                    metric=metric_label(key.name, index[2], ev.class_names),
-                    kind="change" if change else "absolute", value=value,
-                    bound=bound_text(threshold), status=status))
+                outcomes.append(
+                    ThresholdOutcome(
+                        slice=ev.slice_text(slice_key),
+                        metric=metric_label(key.name, index[2], ev.class_names),
+                        kind="change" if change else "absolute",
+                        value=value,
+                        bound=bound_text(threshold),
+                        status=status,
+                    )
+                )
     # Anything TFMA failed that the loop above did not name (a missing slice...).
     named = {(o.slice, o.metric, o.bound) for o in outcomes if o.failed}
     for (slice_key, index, _), failure in failures.items():
         threshold = failure.metric_threshold
-        inner = (threshold.value_threshold if threshold.HasField("value_threshold")
-                 else threshold.change_threshold)
+        inner = (
+            threshold.value_threshold
+            if threshold.HasField("value_threshold")
+            else threshold.change_threshold
+        )
         label = metric_label(index[1], index[2], ev.class_names)
         if (ev.slice_text(slice_key), label, bound_text(inner)) not in named:
-            value = failure.metric_value.double_value.value if failure.HasField(
-                "metric_value") else None
-            outcomes.append(ThresholdOutcome(
-                slice=ev.slice_text(slice_key), metric=label,
-                kind="change" if index[4] else "absolute", value=value,
-                bound=bound_text(inner) + (f" ({failure.message})" if failure.message else ""),
-                status="FAILED"))
+            value = (
+                failure.metric_value.double_value.value
+                if failure.HasField("metric_value")
+                else None
+            )
+            outcomes.append(
+                ThresholdOutcome(
+                    slice=ev.slice_text(slice_key),
+                    metric=label,
+                    kind="change" if index[4] else "absolute",
+                    value=value,
+                    bound=bound_text(inner) + (f" ({failure.message})" if failure.message else ""),
+                    status="FAILED",
+                )
+            )
     for missing in ev.validation.missing_slices:
-        outcomes.append(ThresholdOutcome(
-            slice=str(missing).strip() or "Overall", metric="slice", kind="absolute",
-            value=None, bound="must be present in the evaluation data", status="FAILED"))
+        outcomes.append(
+            ThresholdOutcome(
+                slice=str(missing).strip() or "Overall",
+                metric="slice",
+                kind="absolute",
+                value=None,
+                bound="must be present in the evaluation data",
+                status="FAILED",
+            )
+        )
     outcomes.sort(key=lambda o: not o.failed)
     return outcomes
 
@@ -280,8 +330,14 @@ def confusion_matrix(ev: Evaluation, slice_key=OVERALL, *, baseline=False):
     if data is None or not data.matrices:
         return None
     entries = data.matrices[0].entries
-    n = max([max(e.actual_class_id, e.predicted_class_id) for e in entries] +
-            [c for c in class_ids(ev)] + [0]) + 1
+    n = (
+        max(
+            [max(e.actual_class_id, e.predicted_class_id) for e in entries]
+            + [c for c in class_ids(ev)]
+            + [0]
+        )
+        + 1
+    )
     counts = np.zeros((n, n))
     for e in entries:
         if e.predicted_class_id >= 0:
@@ -291,8 +347,7 @@ def confusion_matrix(ev: Evaluation, slice_key=OVERALL, *, baseline=False):
 
 def roc_points(ev: Evaluation, class_id: int, slice_key=OVERALL, *, baseline=False):
     """(false positive rates, true positive rates) of class `class_id` vs the rest."""
-    data = ev.plot(slice_key, ec.ROC_PLOT, baseline=baseline,
-                   class_id=class_id)
+    data = ev.plot(slice_key, ec.ROC_PLOT, baseline=baseline, class_id=class_id)
     if data is None:
         return None
     fpr, tpr = [1.0], [1.0]
@@ -324,11 +379,15 @@ def calibration_bins(ev: Evaluation, slice_key=OVERALL, *, baseline=False) -> li
     for b in data.buckets:
         n = b.num_weighted_examples.value
         if n > 0:
-            bins.append(CalibrationBin(
-                lower=max(b.lower_threshold_inclusive, 0.0),
-                upper=min(b.upper_threshold_exclusive, 1.0), examples=n,
-                accuracy=b.total_weighted_label.value / n,
-                confidence=b.total_weighted_refined_prediction.value / n))
+            bins.append(
+                CalibrationBin(
+                    lower=max(b.lower_threshold_inclusive, 0.0),
+                    upper=min(b.upper_threshold_exclusive, 1.0),
+                    examples=n,
+                    accuracy=b.total_weighted_label.value / n,
+                    confidence=b.total_weighted_refined_prediction.value / n,
+                )
+            )
     return bins
 
 
@@ -337,7 +396,7 @@ class WeakSlice:
     slice: str
     examples: float
     accuracy: float
-    baseline_accuracy: Optional[float]
+    baseline_accuracy: float | None
     top_confusion: str  # e.g. "3 read as 8 (4x)"
 
 
@@ -356,13 +415,21 @@ def weakest_slices(ev: Evaluation, limit: int = 5) -> list[WeakSlice]:
         if slice_key == OVERALL or accuracy is None:
             continue
         confusions = top_confusions(confusion_matrix(ev, slice_key), 1)
-        text = (f"{ev.class_name(confusions[0][0])} read as "
-                f"{ev.class_name(confusions[0][1])} ({confusions[0][2]:g}x)"
-                if confusions else "none")
-        rows.append(WeakSlice(
-            slice=ev.slice_text(slice_key), examples=ev.value(slice_key, ec.EXAMPLE_COUNT) or 0,
-            accuracy=accuracy, baseline_accuracy=ev.value(slice_key, ec.ACCURACY, baseline=True),
-            top_confusion=text))
+        text = (
+            f"{ev.class_name(confusions[0][0])} read as "
+            f"{ev.class_name(confusions[0][1])} ({confusions[0][2]:g}x)"
+            if confusions
+            else "none"
+        )
+        rows.append(
+            WeakSlice(
+                slice=ev.slice_text(slice_key),
+                examples=ev.value(slice_key, ec.EXAMPLE_COUNT) or 0,
+                accuracy=accuracy,
+                baseline_accuracy=ev.value(slice_key, ec.ACCURACY, baseline=True),
+                top_confusion=text,
+            )
+        )
     rows.sort(key=lambda r: (r.accuracy, -r.examples))
     return rows[:limit]
 
@@ -373,7 +440,7 @@ def load_statistics(uri: str) -> dict:
 
     out = {}
     for path in sorted(tf.io.gfile.glob(os.path.join(uri, "Split-*", "FeatureStats.pb"))):
-        split = os.path.basename(os.path.dirname(path))[len("Split-"):]
+        split = os.path.basename(os.path.dirname(path))[len("Split-") :]
         stats = tfdv.load_stats_binary(path)
         if stats.datasets:
             out[split] = stats.datasets[0]
@@ -387,7 +454,7 @@ class Distribution:
     counts: dict  # split -> {value label: count}
 
 
-def value_distribution(statistics: dict, feature: str) -> Optional[Distribution]:
+def value_distribution(statistics: dict, feature: str) -> Distribution | None:
     """How often each value of `feature` occurs per split.
 
     Categorical features carry exact counts. For an integer feature (the
@@ -401,13 +468,13 @@ def value_distribution(statistics: dict, feature: str) -> Optional[Distribution]
         if feat is None:
             continue
         if feat.HasField("string_stats") and feat.string_stats.rank_histogram.buckets:
-            counts[split] = {b.label: b.sample_count
-                             for b in feat.string_stats.rank_histogram.buckets}
+            counts[split] = {
+                b.label: b.sample_count for b in feat.string_stats.rank_histogram.buckets
+            }
             continue
         if not feat.HasField("num_stats"):
             continue
-        hist = next((h for h in feat.num_stats.histograms
-                     if h.type == h.STANDARD), None)
+        hist = next((h for h in feat.num_stats.histograms if h.type == h.STANDARD), None)
         if hist is None:
             continue
         exact = False
@@ -415,8 +482,11 @@ def value_distribution(statistics: dict, feature: str) -> Optional[Distribution]
         buckets = list(hist.buckets)
         for i, b in enumerate(buckets):
             last = i == len(buckets) - 1
-            ints = [v for v in range(math.ceil(b.low_value), math.floor(b.high_value) + 1)
-                    if v < b.high_value or last or b.low_value == b.high_value]
+            ints = [
+                v
+                for v in range(math.ceil(b.low_value), math.floor(b.high_value) + 1)
+                if v < b.high_value or last or b.low_value == b.high_value
+            ]
             if len(ints) > 1:
                 return None  # buckets wider than one value: not a per-class count
             if ints:

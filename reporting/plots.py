@@ -4,11 +4,12 @@ Uses matplotlib's object API (`Figure`, no pyplot): no global state, no
 display, the same in a Kubeflow container as on a laptop. Every function takes
 plain numbers (see reporting.evaluation_data) and returns PNG bytes.
 """
+
 from __future__ import annotations
 
 import functools
 import io
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import matplotlib
 import numpy as np
@@ -29,10 +30,12 @@ def _text_as_written(draw):
     """Draws with matplotlib's math parsing off: it reads `$...$` in any label
     as TeX (class names and feature values are other people's; `$\\x$` would
     even fail to draw), so every label, legend and title shows what it holds."""
+
     @functools.wraps(draw)
     def drawn(*args, **kwargs) -> bytes:
         with matplotlib.rc_context({"text.parse_math": False}):
             return draw(*args, **kwargs)
+
     return drawn
 
 
@@ -49,8 +52,9 @@ def confusion_matrix(counts: np.ndarray, class_names: Sequence[str], title: str)
         for p in range(n):
             if counts[a, p]:
                 color = "white" if share[a, p] > 0.6 else ("#b00020" if a != p else "black")
-                ax.text(p, a, f"{counts[a, p]:g}", ha="center", va="center", fontsize=8,
-                        color=color)
+                ax.text(
+                    p, a, f"{counts[a, p]:g}", ha="center", va="center", fontsize=8, color=color
+                )
     labels = [str(name) for name in class_names]
     ax.set_xticks(range(n), labels, rotation=90 if max(map(len, labels), default=0) > 3 else 0)
     ax.set_yticks(range(n), labels)
@@ -82,13 +86,15 @@ def roc_curves(curves: dict, title: str) -> bytes:
 
 
 @_text_as_written
-def calibration(bins, ece: Optional[float], title: str, baseline_bins=None,
-                baseline_ece: Optional[float] = None) -> bytes:
+def calibration(
+    bins, ece: float | None, title: str, baseline_bins=None, baseline_ece: float | None = None
+) -> bytes:
     """Reliability diagram of the top-label confidence, with bin counts below."""
     fig = Figure(figsize=(6.4, 5.6))
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    top.plot([0, 1], [0, 1], color="#bbbbbb", linestyle="--", linewidth=1,
-             label="perfect calibration")
+    top.plot(
+        [0, 1], [0, 1], color="#bbbbbb", linestyle="--", linewidth=1, label="perfect calibration"
+    )
 
     def draw(data, color, name, value, offset):
         if not data:
@@ -96,11 +102,17 @@ def calibration(bins, ece: Optional[float], title: str, baseline_bins=None,
         width = (data[0].upper - data[0].lower) * 0.4
         centers = [(b.lower + b.upper) / 2 + offset * width for b in data]
         label = name + (f" (ECE {value:.3f})" if value is not None else "")
-        top.bar(centers, [b.accuracy for b in data], width=width, color=color, alpha=0.8,
-                label=label)
-        top.plot([(b.lower + b.upper) / 2 + offset * width for b in data],
-                 [b.confidence for b in data], linestyle="none", marker="_", markersize=12,
-                 color="black")
+        top.bar(
+            centers, [b.accuracy for b in data], width=width, color=color, alpha=0.8, label=label
+        )
+        top.plot(
+            [(b.lower + b.upper) / 2 + offset * width for b in data],
+            [b.confidence for b in data],
+            linestyle="none",
+            marker="_",
+            markersize=12,
+            color="black",
+        )
         bottom.bar(centers, [b.examples for b in data], width=width, color=color, alpha=0.8)
 
     if baseline_bins:
@@ -129,16 +141,26 @@ def distributions(panels: list, title: str) -> bytes:
     fig = Figure(figsize=(4.2 * max(len(panels), 1), 3.6))
     axes = fig.subplots(1, max(len(panels), 1), squeeze=False)[0]
     for ax, (feature, counts, exact) in zip(axes, panels):
-        values = sorted({v for per in counts.values() for v in per},
-                        key=lambda v: (not str(v).lstrip("-").isdigit(),
-                                       int(v) if str(v).lstrip("-").isdigit() else 0, str(v)))
+        values = sorted(
+            {v for per in counts.values() for v in per},
+            key=lambda v: (
+                not str(v).lstrip("-").isdigit(),
+                int(v) if str(v).lstrip("-").isdigit() else 0,
+                str(v),
+            ),
+        )
         splits = list(counts)
         width = 0.8 / max(len(splits), 1)
         for i, split in enumerate(splits):
             total = sum(counts[split].values()) or 1
             shares = [100.0 * counts[split].get(v, 0) / total for v in values]
-            ax.bar(np.arange(len(values)) + (i - (len(splits) - 1) / 2) * width, shares,
-                   width=width, label=f"{split} (n={total:g})", color=f"C{i}")
+            ax.bar(
+                np.arange(len(values)) + (i - (len(splits) - 1) / 2) * width,
+                shares,
+                width=width,
+                label=f"{split} (n={total:g})",
+                color=f"C{i}",
+            )
         ax.set_xticks(range(len(values)), [str(v) for v in values])
         ax.set_ylabel("% of split")
         ax.set_title(feature + ("" if exact else " (approx. counts)"), fontsize=10)

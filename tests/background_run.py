@@ -3,6 +3,7 @@ component (tests/fault_injection), signal it, collect what it printed.
 
 Imported as `import background_run` (pytest puts tests/ on sys.path).
 """
+
 from __future__ import annotations
 
 import glob
@@ -23,27 +24,39 @@ class BackgroundRun:
     """One `tiedflow run` in its own session (so a Ctrl-C to its process group
     reaches it and its children only)."""
 
-    def __init__(self, *args: str, output_dir: str, pause_at: str | None = None,
-                 pause_on: str | None = None, env: dict | None = None):
+    def __init__(
+        self,
+        *args: str,
+        output_dir: str,
+        pause_at: str | None = None,
+        pause_on: str | None = None,
+        env: dict | None = None,
+    ):
         env = {**os.environ, **(env or {})}
         if pause_at:
             env["TIEDFLOW_PAUSE_AT"] = pause_at
             if pause_on:
                 env["TIEDFLOW_PAUSE_ON"] = pause_on
-            env["PYTHONPATH"] = os.pathsep.join(
-                p for p in (HOOK_DIR, env.get("PYTHONPATH")) if p)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (HOOK_DIR, env.get("PYTHONPATH")) if p)
         self.output_dir, self.pause_at = output_dir, pause_at
         self.started = time.monotonic()
-        self.proc = subprocess.Popen([TIEDFLOW, "run", *args, "--output-dir", output_dir],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     cwd=REPO, env=env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [TIEDFLOW, "run", *args, "--output-dir", output_dir],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            env=env,
+            start_new_session=True,
+        )
         self.lines: list[str] = []
         self._eof = False
         self._new: queue.Queue = queue.Queue()
         self._stderr: list[str] = []
         threading.Thread(target=self._read, args=(self.proc.stdout, self._new), daemon=True).start()
-        self._err = threading.Thread(target=lambda: self._stderr.append(self.proc.stderr.read()),
-                                     daemon=True)
+        self._err = threading.Thread(
+            target=lambda: self._stderr.append(self.proc.stderr.read()), daemon=True
+        )
         self._err.start()
 
     @staticmethod
@@ -59,12 +72,16 @@ class BackgroundRun:
             try:
                 line = self._new.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise AssertionError(f"no line matching {pattern!r} in {timeout} s:\n"
-                                     + "\n".join(self.lines[-30:])) from None
+                raise AssertionError(
+                    f"no line matching {pattern!r} in {timeout} s:\n" + "\n".join(self.lines[-30:])
+                ) from None
             if line is None:
                 self._eof = True
-                raise AssertionError(f"the run ended before a line matching {pattern!r}:\n"
-                                     + "\n".join(self.lines[-30:]) + self.stderr)
+                raise AssertionError(
+                    f"the run ended before a line matching {pattern!r}:\n"
+                    + "\n".join(self.lines[-30:])
+                    + self.stderr
+                )
             self.lines.append(line)
             if re.search(pattern, line):
                 return line
@@ -74,8 +91,10 @@ class BackgroundRun:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"the run ended (exit {self.proc.returncode}) before "
-                                     "pausing:\n" + self.stdout + self.stderr)
+                raise AssertionError(
+                    f"the run ended (exit {self.proc.returncode}) before "
+                    "pausing:\n" + self.stdout + self.stderr
+                )
             with open(f"/proc/{self.proc.pid}/stat") as f:
                 state = f.read().rsplit(")", 1)[1].split()[0]
             if state == "T":
@@ -119,8 +138,18 @@ class BackgroundRun:
 # it, tests/test_faults_e2e.py runs the whole matrix).
 
 # The order LocalDagRunner runs the components in (checked on the progress lines).
-ORDER = ("ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform",
-         "Trainer", "LatestPushedModel", "Evaluator", "EvaluationReport", "Pusher")
+ORDER = (
+    "ImageExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "Transform",
+    "Trainer",
+    "LatestPushedModel",
+    "Evaluator",
+    "EvaluationReport",
+    "Pusher",
+)
 # Where inside a component a run is stopped: at a message its work logs half
 # way, else as its executor starts (its execution already RUNNING in ML Metadata).
 PAUSE_ON = {"StatisticsGen": r"^BatchElements statistics", "Trainer": r"^tiedflow: epoch 1/"}
@@ -143,9 +172,11 @@ def tree_digest(folder: str) -> dict:
 def pushed(output_dir: str) -> dict:
     """Pushed version -> tree_digest, for every version folder under serving/."""
     serving = os.path.join(output_dir, "serving")
-    return {name: tree_digest(os.path.join(serving, name))
-            for name in (os.listdir(serving) if os.path.isdir(serving) else [])
-            if name.isdigit()}
+    return {
+        name: tree_digest(os.path.join(serving, name))
+        for name in (os.listdir(serving) if os.path.isdir(serving) else [])
+        if name.isdigit()
+    }
 
 
 def newest_run_states(output_dir: str) -> dict:
@@ -162,8 +193,9 @@ def newest_run_states(output_dir: str) -> dict:
     for execution in store.get_executions_by_context(run.id):
         for context in store.get_contexts_by_execution(execution.id):
             if context.type_id in node_type:
-                states[context.name.split(".", 1)[1]] = \
-                    metadata_store_pb2.Execution.State.Name(execution.last_known_state)
+                states[context.name.split(".", 1)[1]] = metadata_store_pb2.Execution.State.Name(
+                    execution.last_known_state
+                )
     return states
 
 
@@ -173,9 +205,12 @@ def unfinished_executions(output_dir: str) -> list:
     from pipeline.local.outcome import open_store
 
     store = open_store(os.path.join(output_dir, "metadata.sqlite"))
-    return [e.id for e in store.get_executions()
-            if e.last_known_state in (metadata_store_pb2.Execution.NEW,
-                                      metadata_store_pb2.Execution.RUNNING)]
+    return [
+        e.id
+        for e in store.get_executions()
+        if e.last_known_state
+        in (metadata_store_pb2.Execution.NEW, metadata_store_pb2.Execution.RUNNING)
+    ]
 
 
 def stopped_executions(output_dir: str) -> list:
@@ -186,10 +221,14 @@ def stopped_executions(output_dir: str) -> list:
 
     store = open_store(os.path.join(output_dir, "metadata.sqlite"))
     node_type = {t.id for t in store.get_context_types() if t.name == "node"}
-    return [(c.name.split(".", 1)[1], e.id) for e in store.get_executions()
-            if e.last_known_state in (metadata_store_pb2.Execution.CANCELED,
-                                      metadata_store_pb2.Execution.FAILED)
-            for c in store.get_contexts_by_execution(e.id) if c.type_id in node_type]
+    return [
+        (c.name.split(".", 1)[1], e.id)
+        for e in store.get_executions()
+        if e.last_known_state
+        in (metadata_store_pb2.Execution.CANCELED, metadata_store_pb2.Execution.FAILED)
+        for c in store.get_contexts_by_execution(e.id)
+        if c.type_id in node_type
+    ]
 
 
 class KillChain:
@@ -204,8 +243,12 @@ class KillChain:
         self.runs: list = []
 
     def stop_during(self, component: str, signum: int, while_paused=None) -> BackgroundRun:
-        run = BackgroundRun(*self.args, output_dir=self.output_dir, pause_at=component,
-                            pause_on=PAUSE_ON.get(component))
+        run = BackgroundRun(
+            *self.args,
+            output_dir=self.output_dir,
+            pause_at=component,
+            pause_on=PAUSE_ON.get(component),
+        )
         try:
             run.wait_until_paused()
             if while_paused is not None:
@@ -225,15 +268,16 @@ class KillChain:
         if signum != signal.SIGKILL:
             assert run.stderr.strip().splitlines()[-1] == (
                 f"tiedflow: interrupted by {signal.Signals(signum).name} during {component}; "
-                "run the same command again to resume: finished components are reused"), \
-                run.stderr
+                "run the same command again to resume: finished components are reused"
+            ), run.stderr
         states = newest_run_states(self.output_dir)
         self._check_reused(states, upto=component)
         # Killed: still RUNNING until the next run. Interrupted: CANCELED at once, or
         # FAILED when Beam turned the interruption into an error (TFX records that).
-        assert states[component] in (("RUNNING",) if signum == signal.SIGKILL
-                                     else ("CANCELED", "FAILED")), states
-        assert not set(states) - set(ORDER[:ORDER.index(component) + 1]), states
+        assert states[component] in (
+            ("RUNNING",) if signum == signal.SIGKILL else ("CANCELED", "FAILED")
+        ), states
+        assert not set(states) - set(ORDER[: ORDER.index(component) + 1]), states
         self._check_nothing_pushed()
         self.done = [c for c, state in states.items() if state in ("COMPLETE", "CACHED")]
         return run
@@ -260,13 +304,14 @@ class KillChain:
         """After a SIGKILL the next run says which component it found stopped."""
         if self.runs and self.runs[-1].proc.returncode == -signal.SIGKILL:
             stopped = self.runs[-1].pause_at
-            assert re.search(rf"^resuming: a previous run stopped during {stopped};",
-                             run.stdout, re.M), run.stdout
+            assert re.search(
+                rf"^resuming: a previous run stopped during {stopped};", run.stdout, re.M
+            ), run.stdout
 
     def _check_reused(self, states: dict, upto) -> None:
         """What earlier runs finished is reused (CACHED); what they did not
         finish, before `upto`, is executed (COMPLETE)."""
-        for component in ORDER[:ORDER.index(upto) if upto else len(ORDER)]:
+        for component in ORDER[: ORDER.index(upto) if upto else len(ORDER)]:
             expected = "CACHED" if component in self.done else "COMPLETE"
             assert states.get(component) == expected, (component, states, self.done)
 

@@ -3,6 +3,7 @@
 Test modules import project packages only (never `tests.*`: a package of the
 stack installs its own top-level `tests` into site-packages).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,6 +24,7 @@ TIEDFLOW = os.path.join(os.path.dirname(sys.executable), "tiedflow")
 @dataclasses.dataclass
 class CliRun:
     """One `tiedflow` invocation: its exit code, output and output dir."""
+
     args: list
     returncode: int
     stdout: str
@@ -38,16 +40,24 @@ class CliRun:
         return found[0]
 
 
-def run_tiedflow(*args: str, output_dir: str | None = None, env=None,
-                 timeout: float = 900) -> CliRun:
+def run_tiedflow(
+    *args: str, output_dir: str | None = None, env=None, timeout: float = 900
+) -> CliRun:
     cmd = [TIEDFLOW, *args]
     if output_dir is not None:
         cmd += ["--output-dir", output_dir]
     start = time.time()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO,
-                          env={**os.environ, **(env or {})})
-    return CliRun(cmd, proc.returncode, proc.stdout, proc.stderr, output_dir or "",
-                  time.time() - start)
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+    )
+    return CliRun(
+        cmd, proc.returncode, proc.stdout, proc.stderr, output_dir or "", time.time() - start
+    )
 
 
 @pytest.fixture(scope="session")
@@ -64,8 +74,9 @@ def pipeline_rerun(pipeline_run) -> CliRun:
     Same ML Metadata store, so it reuses what the LocalDagRunner run cached.
     """
     assert pipeline_run.returncode == 0, pipeline_run.stderr[-3000:]
-    return run_tiedflow("run", "--orchestrator", "beam", "--verbose",
-                        output_dir=pipeline_run.output_dir)
+    return run_tiedflow(
+        "run", "--orchestrator", "beam", "--verbose", output_dir=pipeline_run.output_dir
+    )
 
 
 def tree_digest(path: str) -> str:
@@ -89,8 +100,10 @@ def pushed_before_failure(pipeline_rerun) -> dict:
     Trainer's outputs then (key "trainer_outputs")."""
     serving = os.path.join(pipeline_rerun.output_dir, "serving")
     trainer = os.path.join(pipeline_rerun.output_dir, "pipeline_root", "Trainer")
-    return {"versions": {v: tree_digest(os.path.join(serving, v)) for v in os.listdir(serving)},
-            "trainer_outputs": sorted(os.listdir(os.path.join(trainer, "model")))}
+    return {
+        "versions": {v: tree_digest(os.path.join(serving, v)) for v in os.listdir(serving)},
+        "trainer_outputs": sorted(os.listdir(os.path.join(trainer, "model"))),
+    }
 
 
 @pytest.fixture(scope="session")
@@ -126,16 +139,24 @@ def weak_run(tmp_path_factory) -> CliRun:
     """A first run (no baseline) whose accuracy bound cannot be met: not blessed.
     Its per-class recall bound fails the weakest classes too."""
     out = str(tmp_path_factory.mktemp("weak") / "out")
-    return run_tiedflow("run", *WEAK, "--set", "accuracy_threshold=0.999",
-                        "--set", f"min_class_recall={WEAK_MIN_CLASS_RECALL}", output_dir=out)
+    return run_tiedflow(
+        "run",
+        *WEAK,
+        "--set",
+        "accuracy_threshold=0.999",
+        "--set",
+        f"min_class_recall={WEAK_MIN_CLASS_RECALL}",
+        output_dir=out,
+    )
 
 
 def inferred_schema(run: CliRun) -> str:
     """The schema SchemaGen inferred in `run`, where the README says it is."""
     import glob
 
-    (path,) = glob.glob(os.path.join(run.output_dir, "pipeline_root", "SchemaGen", "schema",
-                                     "*", "schema.pbtxt"))[:1]
+    (path,) = glob.glob(
+        os.path.join(run.output_dir, "pipeline_root", "SchemaGen", "schema", "*", "schema.pbtxt")
+    )[:1]
     return path
 
 
@@ -158,8 +179,15 @@ def regressed_run(pipeline_run, tmp_path_factory) -> CliRun:
     schema = str(out.parent / "schema.pbtxt")
     shutil.copyfile(inferred_schema(pipeline_run), schema)
     plant_broken_versions(str(out / "serving"))
-    return run_tiedflow("run", *WEAK, "--set", "accuracy_threshold=0.3",
-                        "--set", f"schema={schema}", output_dir=str(out))
+    return run_tiedflow(
+        "run",
+        *WEAK,
+        "--set",
+        "accuracy_threshold=0.3",
+        "--set",
+        f"schema={schema}",
+        output_dir=str(out),
+    )
 
 
 # What interrupted copies and pushes leave in a push destination, newer than any
@@ -173,8 +201,9 @@ def plant_broken_versions(serving: str) -> None:
 
     (good,) = [n for n in os.listdir(serving) if n.isdigit()][:1]
     os.makedirs(os.path.join(serving, BROKEN_VERSIONS[0]))
-    shutil.copy(os.path.join(serving, good, "saved_model.pb"),
-                os.path.join(serving, BROKEN_VERSIONS[0]))
+    shutil.copy(
+        os.path.join(serving, good, "saved_model.pb"), os.path.join(serving, BROKEN_VERSIONS[0])
+    )
     os.makedirs(os.path.join(serving, BROKEN_VERSIONS[1]))
     shutil.copytree(os.path.join(serving, good), os.path.join(serving, BROKEN_VERSIONS[2]))
 
@@ -182,6 +211,7 @@ def plant_broken_versions(serving: str) -> None:
 @dataclasses.dataclass
 class TransformRun:
     """The project's Transform executor run on records outside a pipeline."""
+
     graph: str  # the TransformGraph artifact's URI (TFTransformOutput reads it)
     examples: str  # the Examples artifact's URI: Split-train/, Split-eval/
     splits: dict  # split name -> the Records written there
@@ -195,8 +225,7 @@ def transform_run(tmp_path_factory) -> TransformRun:
     are exercised against the graph a run writes, without running the pipeline."""
     from ingestion.split import digits_splits
 
-    return run_transform(str(tmp_path_factory.mktemp("transform")), digits_splits(8),
-                         (8, 8, 1))
+    return run_transform(str(tmp_path_factory.mktemp("transform")), digits_splits(8), (8, 8, 1))
 
 
 @pytest.fixture(scope="session")
@@ -216,8 +245,14 @@ def transform_run_rgb(tmp_path_factory) -> TransformRun:
     scale = np.array([60, 120, 200])  # per channel: red dark, blue bright
 
     def records(split, n, boost):
-        return [Record(np.clip(rng.random((12, 10, 3)) * scale + boost, 0, 255).astype(np.uint8),
-                       i % 3, f"{split}-{i}") for i in range(n)]
+        return [
+            Record(
+                np.clip(rng.random((12, 10, 3)) * scale + boost, 0, 255).astype(np.uint8),
+                i % 3,
+                f"{split}-{i}",
+            )
+            for i in range(n)
+        ]
 
     splits = {"train": records("train", 60, 0), "eval": records("eval", 20, 50)}
     return run_transform(str(tmp_path_factory.mktemp("transform_rgb")), splits, (12, 10, 3))
@@ -258,12 +293,12 @@ def run_transform(root: str, splits: dict, shape: tuple) -> TransformRun:
     examples.uri = os.path.join(root, "examples")
     examples.split_names = artifact_utils.encode_split_names(list(splits))
     labels = sorted({r.label for records in splits.values() for r in records})
-    examples.set_string_custom_property(CLASS_NAMES_PROPERTY,
-                                        json.dumps([str(i) for i in range(max(labels) + 1)]))
+    examples.set_string_custom_property(
+        CLASS_NAMES_PROPERTY, json.dumps([str(i) for i in range(max(labels) + 1)])
+    )
     examples.set_string_custom_property(IMAGE_SHAPE_PROPERTY, ",".join(map(str, shape)))
     for name, records in splits.items():
-        examples.set_int_custom_property(SPLIT_EXAMPLES_PROPERTY.format(split=name),
-                                         len(records))
+        examples.set_int_custom_property(SPLIT_EXAMPLES_PROPERTY.format(split=name), len(records))
         folder = artifact_utils.get_split_uri([examples], name)
         os.makedirs(folder)
         with tf.io.TFRecordWriter(os.path.join(folder, "data.gz"), options="GZIP") as writer:
@@ -272,22 +307,33 @@ def run_transform(root: str, splits: dict, shape: tuple) -> TransformRun:
 
     schema = standard_artifacts.Schema()
     schema.uri = os.path.join(root, "schema")
-    io_utils.write_pbtxt_file(os.path.join(schema.uri, "schema.pbtxt"),
-                              schema_utils.schema_from_feature_spec({
-                                  RAW_IMAGE_KEY: tf.io.FixedLenFeature(
-                                      [int(np.prod(shape))], tf.int64),
-                                  LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
-                                  INK_DENSITY_KEY: tf.io.FixedLenFeature([], tf.string)}))
+    io_utils.write_pbtxt_file(
+        os.path.join(schema.uri, "schema.pbtxt"),
+        schema_utils.schema_from_feature_spec(
+            {
+                RAW_IMAGE_KEY: tf.io.FixedLenFeature([int(np.prod(shape))], tf.int64),
+                LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
+                INK_DENSITY_KEY: tf.io.FixedLenFeature([], tf.string),
+            }
+        ),
+    )
     graph = standard_artifacts.TransformGraph()
     graph.uri = os.path.join(root, "graph")
 
-    (component,) = [c for c in create_pipeline(PipelineConfig()).components
-                    if c.id == "Transform"]
-    exec_properties = {k: proto_utils.proto_to_json(v) if hasattr(v, "DESCRIPTOR") else v
-                       for k, v in component.exec_properties.items() if v is not None}
+    (component,) = [c for c in create_pipeline(PipelineConfig()).components if c.id == "Transform"]
+    exec_properties = {
+        k: proto_utils.proto_to_json(v) if hasattr(v, "DESCRIPTOR") else v
+        for k, v in component.exec_properties.items()
+        if v is not None
+    }
     context = base_beam_executor.BaseBeamExecutor.Context(
-        beam_pipeline_args=list(DEFAULT_BEAM_ARGS), tmp_dir=os.path.join(root, "tmp"),
-        unique_id="transform")
-    Executor(context).Do({specs.EXAMPLES_KEY: [examples], specs.SCHEMA_KEY: [schema]},
-                         {specs.TRANSFORM_GRAPH_KEY: [graph]}, exec_properties)
+        beam_pipeline_args=list(DEFAULT_BEAM_ARGS),
+        tmp_dir=os.path.join(root, "tmp"),
+        unique_id="transform",
+    )
+    Executor(context).Do(
+        {specs.EXAMPLES_KEY: [examples], specs.SCHEMA_KEY: [schema]},
+        {specs.TRANSFORM_GRAPH_KEY: [graph]},
+        exec_properties,
+    )
     return TransformRun(graph.uri, examples.uri, splits)

@@ -11,6 +11,7 @@ exits 1 if any case ended in a traceback or a hang.
 Without --model, a small model is trained first (`tiedflow run`, train_steps=20).
 `make fuzz` runs it; tests/test_fuzz.py runs a small fixed-seed share.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,19 +34,45 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads
 RESULT, CLEAR, TRACEBACK, HANG = "result", "clear error", "traceback", "hang"
 ACCEPTED = "damage accepted"  # a cut TFRecord file read as a shorter, valid one
 BAD = (TRACEBACK, HANG, ACCEPTED)
-IMAGE_FORMATS = ("PNG-L", "PNG-RGB", "PNG-RGBA", "PNG-P", "PNG-I;16", "JPEG", "BMP", "GIF",
-                 "TIFF", "WEBP")
-IMAGE_DAMAGE = ("bit flips", "truncation", "huge dimensions", "zero dimensions", "empty file",
-                "random tail")
-EXAMPLE_DAMAGE = ("bit flips", "truncation", "wrong feature type", "wrong length",
-                  "huge values", "NaN", "bad label", "missing feature", "damaged image bytes",
-                  "damaged file")
+IMAGE_FORMATS = (
+    "PNG-L",
+    "PNG-RGB",
+    "PNG-RGBA",
+    "PNG-P",
+    "PNG-I;16",
+    "JPEG",
+    "BMP",
+    "GIF",
+    "TIFF",
+    "WEBP",
+)
+IMAGE_DAMAGE = (
+    "bit flips",
+    "truncation",
+    "huge dimensions",
+    "zero dimensions",
+    "empty file",
+    "random tail",
+)
+EXAMPLE_DAMAGE = (
+    "bit flips",
+    "truncation",
+    "wrong feature type",
+    "wrong length",
+    "huge values",
+    "NaN",
+    "bad label",
+    "missing feature",
+    "damaged image bytes",
+    "damaged file",
+)
 ENCODINGS = ("int", "float", "bytes", "encoded")
 MAX_PIXELS = 4096 * 4096
 STARTUP_TIMEOUT = 300  # a worker's imports (TensorFlow) on a busy machine
 
 
 # --- making cases -------------------------------------------------------------------------
+
 
 def _base_image(fmt: str, rng: random.Random) -> bytes:
     import numpy as np
@@ -86,7 +113,7 @@ def _declare_size(data: bytes, fmt: str, width: int, height: int) -> bytes:
     elif fmt == "JPEG":  # the first SOF marker's height and width
         at = bytes(out).find(b"\xff\xc0")
         if at > 0:
-            out[at + 5:at + 9] = struct.pack(">HH", min(height, 65535), min(width, 65535))
+            out[at + 5 : at + 9] = struct.pack(">HH", min(height, 65535), min(width, 65535))
     else:  # anything else: the first 4-byte field after the header
         out[16:24] = struct.pack("<II", width, height)
     return bytes(out)
@@ -106,10 +133,14 @@ def damage_image(data: bytes, fmt: str, damage: str, rng: random.Random) -> byte
     if damage == "bit flips":
         return _flip_bits(data, rng)
     if damage == "truncation":
-        return data[:rng.randrange(len(data))]
+        return data[: rng.randrange(len(data))]
     if damage == "huge dimensions":
-        return _declare_size(data, fmt, rng.choice((65535, 100_000, 2**31 - 1)),
-                             rng.choice((65535, 100_000, 2**31 - 1)))
+        return _declare_size(
+            data,
+            fmt,
+            rng.choice((65535, 100_000, 2**31 - 1)),
+            rng.choice((65535, 100_000, 2**31 - 1)),
+        )
     if damage == "zero dimensions":
         return _declare_size(data, fmt, 0, rng.choice((0, 8)))
     if damage == "empty file":
@@ -121,8 +152,12 @@ def damage_image(data: bytes, fmt: str, damage: str, rng: random.Random) -> byte
 def image_case(rng: random.Random) -> dict:
     fmt, damage = rng.choice(IMAGE_FORMATS), rng.choice(IMAGE_DAMAGE)
     data = damage_image(_base_image(fmt, rng), fmt, damage, rng)
-    return {"kind": "image", "what": f"{fmt} {damage}", "data": data,
-            "channels": rng.choice((1, 3))}
+    return {
+        "kind": "image",
+        "what": f"{fmt} {damage}",
+        "data": data,
+        "channels": rng.choice((1, 3)),
+    }
 
 
 def _example(encoding: str, rng: random.Random, damage: str):
@@ -146,29 +181,41 @@ def _example(encoding: str, rng: random.Random, damage: str):
             data = damage_image(data, fmt, rng.choice(IMAGE_DAMAGE), rng)
         values = [data]
     if damage == "wrong length":
-        values = (values * 4)[:rng.randrange(0, 200)]
+        values = (values * 4)[: rng.randrange(0, 200)]
     kinds = {"int": "int64_list", "float": "float_list"}
     kind = kinds.get(encoding, "bytes_list")
     if damage in ("huge values", "NaN") and encoding in ("bytes", "encoded"):
         kind = "float_list" if damage == "NaN" or rng.random() < 0.5 else "int64_list"
     if damage == "huge values":
-        values = [rng.choice((2**63 - 1, -2**63, 10**18)) if kind == "int64_list" else
-                  rng.choice((3.0e38, -3.0e38, float("inf"))) for _ in range(side * side)]
+        values = [
+            rng.choice((2**63 - 1, -(2**63), 10**18))
+            if kind == "int64_list"
+            else rng.choice((3.0e38, -3.0e38, float("inf")))
+            for _ in range(side * side)
+        ]
     if damage == "NaN":
         kind, values = "float_list", [float("nan")] * (side * side)
     if damage == "wrong feature type":
         kind = rng.choice([k for k in ("int64_list", "float_list", "bytes_list") if k != kind])
-        values = {"int64_list": [int(v) for v in pixels], "float_list": [float(v) for v in pixels],
-                  "bytes_list": [bytes(int(v) for v in pixels)]}[kind]
+        values = {
+            "int64_list": [int(v) for v in pixels],
+            "float_list": [float(v) for v in pixels],
+            "bytes_list": [bytes(int(v) for v in pixels)],
+        }[kind]
     if damage != "missing feature" or rng.random() < 0.5:
         feature["pixels"] = _feature(kind, values)
     label = rng.randrange(10)
     if damage == "bad label":
-        feature["label"] = rng.choice([
-            _feature("int64_list", [rng.choice((-1, 2**63 - 1, 10**9))]),
-            _feature("int64_list", [1, 2]), _feature("int64_list", []),
-            _feature("float_list", [1.5]), _feature("bytes_list", [b"\xff\xfe"]),
-            _feature("bytes_list", [b"cat"])])
+        feature["label"] = rng.choice(
+            [
+                _feature("int64_list", [rng.choice((-1, 2**63 - 1, 10**9))]),
+                _feature("int64_list", [1, 2]),
+                _feature("int64_list", []),
+                _feature("float_list", [1.5]),
+                _feature("bytes_list", [b"\xff\xfe"]),
+                _feature("bytes_list", [b"cat"]),
+            ]
+        )
     elif damage != "missing feature" or "pixels" not in feature:
         feature["label"] = _feature("int64_list", [label])
     return tf.train.Example(features=tf.train.Features(feature=feature))
@@ -177,25 +224,39 @@ def _example(encoding: str, rng: random.Random, damage: str):
 def _feature(kind: str, values):
     import tensorflow as tf
 
-    cls = {"int64_list": tf.train.Int64List, "float_list": tf.train.FloatList,
-           "bytes_list": tf.train.BytesList}[kind]
+    cls = {
+        "int64_list": tf.train.Int64List,
+        "float_list": tf.train.FloatList,
+        "bytes_list": tf.train.BytesList,
+    }[kind]
     return tf.train.Feature(**{kind: cls(value=values)})
 
 
 def example_case(rng: random.Random) -> dict:
     encoding, damage = rng.choice(ENCODINGS), rng.choice(EXAMPLE_DAMAGE)
     example = _example(encoding, rng, damage).SerializeToString(deterministic=True)
-    case = {"kind": "example", "what": f"{encoding} pixels, {damage}", "encoding": encoding,
-            "data": example}
+    case = {
+        "kind": "example",
+        "what": f"{encoding} pixels, {damage}",
+        "encoding": encoding,
+        "data": example,
+    }
     if damage == "bit flips":
         case["data"] = _flip_bits(example, rng)
     elif damage == "truncation":
-        case["data"] = example[:rng.randrange(len(example))]
+        case["data"] = example[: rng.randrange(len(example))]
     elif damage == "damaged file":
-        case.update(kind="tfrecord file", compression=rng.choice(("", "GZIP", "ZLIB")),
-                    records=[_example(encoding, rng, "none").SerializeToString(deterministic=True)
-                             for _ in range(rng.randint(1, 5))],
-                    cut=rng.random() < 0.5, at=rng.random(), seed=rng.randrange(2**32))
+        case.update(
+            kind="tfrecord file",
+            compression=rng.choice(("", "GZIP", "ZLIB")),
+            records=[
+                _example(encoding, rng, "none").SerializeToString(deterministic=True)
+                for _ in range(rng.randint(1, 5))
+            ],
+            cut=rng.random() < 0.5,
+            at=rng.random(),
+            seed=rng.randrange(2**32),
+        )
     return case
 
 
@@ -206,6 +267,7 @@ def make_cases(n: int, seed: int) -> list[dict]:
 
 
 # --- running cases through ingestion --------------------------------------------------------
+
 
 def _ingest_image(case: dict, where: str) -> str:
     from ingestion import images
@@ -220,8 +282,11 @@ def _ingest_records(case: dict, where: str, records) -> str:
     from ingestion import images, tfrecords
     from ingestion.settings import IngestSettings
 
-    settings = IngestSettings(data=where, pixel_encoding=case["encoding"],
-                              image_shape="8,8" if case["encoding"] == "bytes" else "")
+    settings = IngestSettings(
+        data=where,
+        pixel_encoding=case["encoding"],
+        image_shape="8,8" if case["encoding"] == "bytes" else "",
+    )
     done = 0
     for index, raw in records:
         label, pixels, _ = tfrecords.decode_record(raw, f"{where}: record {index}", settings)
@@ -240,7 +305,7 @@ def _write_damaged_file(case: dict, path: str) -> bool:
     with open(path, "rb") as f:
         data = f.read()
     rng = random.Random(case["seed"])
-    damaged = data[:int(len(data) * case["at"])] if case["cut"] else _flip_bits(data, rng)
+    damaged = data[: int(len(data) * case["at"])] if case["cut"] else _flip_bits(data, rng)
     with open(path, "wb") as f:
         f.write(damaged)
     # An empty file, or a plain one cut between two records, is a valid shorter file.
@@ -249,7 +314,8 @@ def _write_damaged_file(case: dict, path: str) -> bool:
         end += 16 + len(raw)
         ends.add(end)
     return len(damaged) < len(data) and not (
-        len(damaged) == 0 or (not case["compression"] and len(damaged) in ends))
+        len(damaged) == 0 or (not case["compression"] and len(damaged) in ends)
+    )
 
 
 def run_ingestion_case(case: dict, workdir: str) -> tuple[str, str]:
@@ -350,12 +416,14 @@ def fuzz_ingestion(cases: list[dict], timeout: float, workdir: str) -> list[tupl
 
 # --- running image cases through `tiedflow predict` ------------------------------------------
 
+
 def tiedflow() -> str:
     return os.path.join(os.path.dirname(sys.executable), "tiedflow")
 
 
-def fuzz_predict(cases: list[dict], model: str, timeout: float, workdir: str,
-                 batch: int = 60) -> list[tuple]:
+def fuzz_predict(
+    cases: list[dict], model: str, timeout: float, workdir: str, batch: int = 60
+) -> list[tuple]:
     """The image cases as files through the real CLI, `batch` files per call.
 
     A file ends in a result (a label or an abstention) or a clear error (its JSON
@@ -364,7 +432,7 @@ def fuzz_predict(cases: list[dict], model: str, timeout: float, workdir: str,
     images = [c for c in cases if c["kind"] == "image"]
     results = []
     for start in range(0, len(images), batch):
-        chunk = images[start:start + batch]
+        chunk = images[start : start + batch]
         paths = []
         for case in chunk:
             path = os.path.join(workdir, f"predict-{case['id']}.png")
@@ -373,9 +441,13 @@ def fuzz_predict(cases: list[dict], model: str, timeout: float, workdir: str,
             paths.append(path)
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         try:
-            proc = subprocess.run([tiedflow(), "predict", "--model", model, "--json", *paths],
-                                  capture_output=True, text=True, env=env,
-                                  timeout=60 + timeout * len(chunk))
+            proc = subprocess.run(
+                [tiedflow(), "predict", "--model", model, "--json", *paths],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=60 + timeout * len(chunk),
+            )
         except subprocess.TimeoutExpired:
             results += [(c, HANG, "predict did not finish") for c in chunk]
             continue
@@ -401,22 +473,40 @@ def fuzz_predict(cases: list[dict], model: str, timeout: float, workdir: str,
 def train_small_model(workdir: str) -> str:
     """A model trained briefly on the embedded digits: `<out>/serving`."""
     out = os.path.join(workdir, "model-run")
-    proc = subprocess.run([tiedflow(), "run", "--output-dir", out, "--set", "train_steps=20",
-                           "--set", "accuracy_threshold=0"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            tiedflow(),
+            "run",
+            "--output-dir",
+            out,
+            "--set",
+            "train_steps=20",
+            "--set",
+            "accuracy_threshold=0",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
-        raise SystemExit(f"training the fuzz model failed (exit {proc.returncode}):\n"
-                         f"{proc.stderr[-2000:]}")
+        raise SystemExit(
+            f"training the fuzz model failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}"
+        )
     return os.path.join(out, "serving")
 
 
 # --- the report ------------------------------------------------------------------------------
 
+
 def summarize(name: str, results: list[tuple], out=sys.stdout) -> collections.Counter:
     counts = collections.Counter(outcome for _, outcome, _ in results)
     total = len(results) or 1
-    print(f"{name}: {len(results)} cases: " + ", ".join(
-        f"{counts[o]} {o} ({100 * counts[o] / total:.0f}%)" for o in (RESULT, CLEAR, *BAD)),
-        file=out)
+    print(
+        f"{name}: {len(results)} cases: "
+        + ", ".join(
+            f"{counts[o]} {o} ({100 * counts[o] / total:.0f}%)" for o in (RESULT, CLEAR, *BAD)
+        ),
+        file=out,
+    )
     by_kind = collections.Counter((case["what"], outcome) for case, outcome, _ in results)
     for (what, outcome), count in sorted(by_kind.items()):
         print(f"    {what:40s} {outcome:12s} {count}", file=out)
@@ -432,8 +522,12 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--timeout", type=float, default=20, help="seconds per case")
     parser.add_argument("--model", default=None, help="a SavedModel or serving dir for predict")
-    parser.add_argument("--keep", default=None, metavar="DIR",
-                        help="write the cases' files here (default: a temporary dir)")
+    parser.add_argument(
+        "--keep",
+        default=None,
+        metavar="DIR",
+        help="write the cases' files here (default: a temporary dir)",
+    )
     args = parser.parse_args(argv)
     workdir = args.keep or tempfile.mkdtemp(prefix="tiedflow-fuzz-")
     os.makedirs(workdir, exist_ok=True)
@@ -446,8 +540,10 @@ def main(argv=None) -> int:
     model = args.model or train_small_model(workdir)
     counts += summarize("tiedflow predict", fuzz_predict(cases, model, args.timeout, workdir))
     bad = sum(counts[o] for o in BAD)
-    print(f"fuzz: seed {args.seed}, {args.cases} cases in {time.time() - start:.0f} s: "
-          f"{'OK' if not bad else f'{bad} ended in a traceback, a hang or accepted damage'}")
+    print(
+        f"fuzz: seed {args.seed}, {args.cases} cases in {time.time() - start:.0f} s: "
+        f"{'OK' if not bad else f'{bad} ended in a traceback, a hang or accepted damage'}"
+    )
     return 1 if bad else 0
 
 

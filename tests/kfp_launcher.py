@@ -11,6 +11,7 @@ put in place of `{{$}}` in the task's own container command and args.
 Imported as `import kfp_launcher` (pytest puts tests/ on sys.path); never as
 `tests.kfp_launcher`: a package of the stack installs a top-level `tests`.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,10 +28,14 @@ TASK_TIMEOUT_S = 900
 
 def executors(spec) -> dict:
     """Task name -> its container spec (command, args, image)."""
-    config = json_format.ParseDict(json_format.MessageToDict(spec.deployment_spec),
-                                   pipeline_spec_pb2.PipelineDeploymentConfig())
-    return {task: config.executors[spec.components[task].executor_label].container
-            for task in spec.root.dag.tasks}
+    config = json_format.ParseDict(
+        json_format.MessageToDict(spec.deployment_spec),
+        pipeline_spec_pb2.PipelineDeploymentConfig(),
+    )
+    return {
+        task: config.executors[spec.components[task].executor_label].container
+        for task in spec.root.dag.tasks
+    }
 
 
 def dag_order(spec) -> list:
@@ -38,8 +43,7 @@ def dag_order(spec) -> list:
     done, order = set(), []
     tasks = spec.root.dag.tasks
     while len(order) < len(tasks):
-        ready = sorted(t for t in tasks if t not in done
-                       and set(tasks[t].dependent_tasks) <= done)
+        ready = sorted(t for t in tasks if t not in done and set(tasks[t].dependent_tasks) <= done)
         assert ready, "the DAG has a cycle"
         order.append(ready[0])
         done.add(ready[0])
@@ -49,9 +53,14 @@ def dag_order(spec) -> list:
 def host_runner(cmd: list, cwd: str) -> subprocess.CompletedProcess:
     """A task's command line as a subprocess of this interpreter's environment."""
     assert cmd[0] == "python", cmd
-    return subprocess.run([sys.executable, *cmd[1:]], capture_output=True, text=True,
-                          timeout=TASK_TIMEOUT_S, cwd=cwd,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    return subprocess.run(
+        [sys.executable, *cmd[1:]],
+        capture_output=True,
+        text=True,
+        timeout=TASK_TIMEOUT_S,
+        cwd=cwd,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
 
 
 class ContainerRunner:
@@ -63,9 +72,24 @@ class ContainerRunner:
 
     def __call__(self, cmd: list, cwd: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [*self.engine[:1], "run", "--rm", *self.engine[1:], "--network=none",
-             "--user", self.user, "-v", f"{self.root}:{self.root}", self.image, *cmd],
-            capture_output=True, text=True, timeout=TASK_TIMEOUT_S, cwd=cwd)
+            [
+                *self.engine[:1],
+                "run",
+                "--rm",
+                *self.engine[1:],
+                "--network=none",
+                "--user",
+                self.user,
+                "-v",
+                f"{self.root}:{self.root}",
+                self.image,
+                *cmd,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=TASK_TIMEOUT_S,
+            cwd=cwd,
+        )
 
 
 class OssLauncher:
@@ -77,8 +101,11 @@ class OssLauncher:
         self.runner = runner
         self.containers = executors(spec)
         root = spec.root.input_definitions.parameters
-        self.run_parameters = {name: json_format.MessageToDict(p.default_value)
-                               for name, p in root.items() if p.HasField("default_value")}
+        self.run_parameters = {
+            name: json_format.MessageToDict(p.default_value)
+            for name, p in root.items()
+            if p.HasField("default_value")
+        }
         self.run_parameters.update(run_parameters)
         self.outputs = {}  # task -> {key: runtime artifact as recorded}
         self.logs = {}  # task -> the task's output (stdout and stderr)
@@ -99,19 +126,35 @@ class OssLauncher:
             source = value.task_output_artifact
             recorded = self.outputs[source.producer_task][source.output_artifact_key]
             self.next_id += 1
-            artifacts[key] = {"artifacts": [{"name": str(self.next_id), "uri": recorded["uri"],
-                                             "metadata": recorded.get("metadata", {})}]}
+            artifacts[key] = {
+                "artifacts": [
+                    {
+                        "name": str(self.next_id),
+                        "uri": recorded["uri"],
+                        "metadata": recorded.get("metadata", {}),
+                    }
+                ]
+            }
         outputs = self.spec.components[task].output_definitions.artifacts
         return {
             "inputs": {"parameterValues": parameters, "artifacts": artifacts},
             "outputs": {
-                "artifacts": {key: {"artifacts": [{
-                    "name": f"{task}-{key}",
-                    "type": json_format.MessageToDict(out.artifact_type),
-                    "uri": os.path.join(self.run_root, task, key),
-                    "metadata": {}}]} for key, out in outputs.items()},
-                "outputFile": os.path.join(self.run_root, "kfp_outputs", task,
-                                           "output_metadata.json"),
+                "artifacts": {
+                    key: {
+                        "artifacts": [
+                            {
+                                "name": f"{task}-{key}",
+                                "type": json_format.MessageToDict(out.artifact_type),
+                                "uri": os.path.join(self.run_root, task, key),
+                                "metadata": {},
+                            }
+                        ]
+                    }
+                    for key, out in outputs.items()
+                },
+                "outputFile": os.path.join(
+                    self.run_root, "kfp_outputs", task, "output_metadata.json"
+                ),
             },
         }
 

@@ -20,6 +20,7 @@ file (`--result`) for tests/test_kfp_local.py.
     python tests/kfp_local_run.py --spec pipeline.yaml --root DIR --result OUT.json \
         [--param NAME=VALUE ...] [--user 1000:1000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,8 +83,10 @@ def match_task(cmd: list, commands: dict):
         if len(compiled) != len(cmd):
             continue
         filled = [c for c, s in zip(cmd, compiled, strict=True) if s == PLACEHOLDER]
-        if all(c == s for c, s in zip(cmd, compiled, strict=True) if s != PLACEHOLDER) \
-                and len(filled) == 1:
+        if (
+            all(c == s for c, s in zip(cmd, compiled, strict=True) if s != PLACEHOLDER)
+            and len(filled) == 1
+        ):
             return task, json.loads(filled[0])
     return None, None
 
@@ -94,6 +97,7 @@ def _seconds(state: dict) -> float:
         head, _, frac = text.rstrip("Z").partition(".")
         frac = "".join(ch for ch in frac if ch.isdigit())[:6]
         return datetime.datetime.fromisoformat(f"{head}.{frac or '0'}")
+
     return round((parse(state["FinishedAt"]) - parse(state["StartedAt"])).total_seconds(), 1)
 
 
@@ -112,17 +116,25 @@ def collect(client: docker.DockerClient, run_id: str, commands: dict) -> dict:
         if output_file and os.path.isfile(output_file):
             with open(output_file) as f:
                 reported = json.load(f).get("artifacts", {})
-            outputs = {key: {"uri": value["artifacts"][0].get("uri"),
-                             "metadata": value["artifacts"][0].get("metadata", {})}
-                       for key, value in reported.items()}
+            outputs = {
+                key: {
+                    "uri": value["artifacts"][0].get("uri"),
+                    "metadata": value["artifacts"][0].get("metadata", {}),
+                }
+                for key, value in reported.items()
+            }
         tasks[task or container.name] = {
             "exit_code": attrs["State"]["ExitCode"],
             "seconds": _seconds(attrs["State"]),
             "user": attrs["Config"].get("User"),
             "network_mode": attrs["HostConfig"].get("NetworkMode"),
-            "input_types": {key: [a.get("type", {}) for a in value.get("artifacts", [])]
-                            for key, value in (executor_input or {}).get("inputs", {})
-                            .get("artifacts", {}).items()},
+            "input_types": {
+                key: [a.get("type", {}) for a in value.get("artifacts", [])]
+                for key, value in (executor_input or {})
+                .get("inputs", {})
+                .get("artifacts", {})
+                .items()
+            },
             "outputs": outputs,
             "log_tail": log[-4000:],
         }
@@ -135,8 +147,13 @@ def main(argv=None) -> int:
     parser.add_argument("--spec", required=True)
     parser.add_argument("--root", required=True, help="the pipeline root (absolute, existing)")
     parser.add_argument("--result", required=True)
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="a pipeline parameter (YAML value: numbers stay numbers)")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a pipeline parameter (YAML value: numbers stay numbers)",
+    )
     parser.add_argument("--user", default="1000:1000")
     args = parser.parse_args(argv)
 
@@ -155,8 +172,7 @@ def main(argv=None) -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < CONF_NOFILE:  # as container/engine.sh
         run_args["ulimits"] = [docker.types.Ulimit(name="nofile", soft=hard, hard=hard)]
-    local.init(runner=local.DockerRunner(**run_args), pipeline_root=args.root,
-               raise_on_error=False)
+    local.init(runner=local.DockerRunner(**run_args), pipeline_root=args.root, raise_on_error=False)
     pipeline = components.load_component_from_file(local_spec)
     params = {}
     for item in args.param:
@@ -169,9 +185,15 @@ def main(argv=None) -> int:
     finally:  # read back and remove the containers even if kfp.local raised
         seconds = time.monotonic() - start
         tasks = collect(client, run_id, task_commands(spec))
-    result = {"kfp_version": kfp.__version__, "compiled_image": compiled_image, "image": image,
-              "parameters": params, "seconds": round(seconds, 1), "tasks": tasks,
-              "all_tasks": sorted(spec["root"]["dag"]["tasks"])}
+    result = {
+        "kfp_version": kfp.__version__,
+        "compiled_image": compiled_image,
+        "image": image,
+        "parameters": params,
+        "seconds": round(seconds, 1),
+        "tasks": tasks,
+        "all_tasks": sorted(spec["root"]["dag"]["tasks"]),
+    }
     with open(args.result, "w") as f:
         json.dump(result, f, indent=1, sort_keys=True)
     print(f"kfp {kfp.__version__}, image {image}: {len(tasks)} task(s) in {seconds:.0f} s")

@@ -1,4 +1,5 @@
 """The evaluation baseline is only a pushed model serving the same inputs and classes."""
+
 from __future__ import annotations
 
 import os
@@ -10,7 +11,8 @@ from tfx.types import standard_artifacts
 from components import baseline
 from names import BASELINE_SKIPPED_PROPERTY, HAS_MODEL_PROPERTY, PUSHED_VERSION_PROPERTY
 from pushed_models import versions
-from trainer import export, model as model_lib
+from trainer import export
+from trainer import model as model_lib
 from trainer.hparams import HParams
 
 DIGITS = tuple(str(i) for i in range(10))
@@ -20,8 +22,12 @@ def _export(path, transform_dir, hp, seed=0):
     import tensorflow_transform as tft
 
     keras.utils.set_random_seed(seed)
-    export.export_serving_model(model_lib.from_hparams(hp.replace(width=4)),
-                                tft.TFTransformOutput(transform_dir), hp, str(path))
+    export.export_serving_model(
+        model_lib.from_hparams(hp.replace(width=4)),
+        tft.TFTransformOutput(transform_dir),
+        hp,
+        str(path),
+    )
     return str(path)
 
 
@@ -32,10 +38,18 @@ def models(tmp_path_factory, transform_dir, transform_dir_rgb):
     return {
         "candidate": _export(root / "candidate", transform_dir, digits, seed=1),
         "same": _export(root / "serving" / "100", transform_dir, digits, seed=2),
-        "letters": _export(root / "serving" / "200", transform_dir,
-                           digits.replace(class_names=tuple("abcdefghij")), seed=3),
-        "colour": _export(root / "serving" / "300", transform_dir_rgb, HParams(
-            image_height=12, image_width=10, image_channels=3, class_names=DIGITS), seed=4),
+        "letters": _export(
+            root / "serving" / "200",
+            transform_dir,
+            digits.replace(class_names=tuple("abcdefghij")),
+            seed=3,
+        ),
+        "colour": _export(
+            root / "serving" / "300",
+            transform_dir_rgb,
+            HParams(image_height=12, image_width=10, image_channels=3, class_names=DIGITS),
+            seed=4,
+        ),
         "serving": str(root / "serving"),
     }
 

@@ -1,4 +1,5 @@
 """The local default Beam mode, chosen by the data's estimated example count."""
+
 import tensorflow as tf
 
 from ingestion.sources import estimated_examples
@@ -24,8 +25,14 @@ def test_the_estimate_is_close_for_plain_and_gzipped_files(tmp_path):
 
 
 def test_a_folder_counts_its_images_not_hidden_or_other_files(tmp_path):
-    for name in ("cat/1.png", "cat/2.jpg", "cat/.3.png", "cat/notes.txt", ".cache/4.png",
-                 "dog/5.png"):
+    for name in (
+        "cat/1.png",
+        "cat/2.jpg",
+        "cat/.3.png",
+        "cat/notes.txt",
+        ".cache/4.png",
+        "dog/5.png",
+    ):
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_bytes(b"")
     assert estimated_examples(str(tmp_path)) == 3
@@ -44,6 +51,9 @@ def test_small_data_runs_in_one_process_large_data_on_every_core(tmp_path, monke
     assert local_default(data, [], cores=2) == MULTI
     assert local_default(data, [], cores=16)[-1] == "--direct_num_workers=8"
     assert local_default(data, [], cores=1) == []  # nothing to spread over
-    for flag in ("--direct_running_mode=in_memory", "--direct_num_workers=1",
-                 "--runner=PortableRunner"):
+    for flag in (
+        "--direct_running_mode=in_memory",
+        "--direct_num_workers=1",
+        "--runner=PortableRunner",
+    ):
         assert local_default(data, [flag], cores=2) == []  # the user's choice wins

@@ -7,14 +7,15 @@ first run there reuses everything up to the Trainer; the components keyed on
 the push destination's path (baseline lookup, Evaluator, Pusher, report) run
 again, since that path is new. From then on each edit shows what it re-runs.
 """
+
 from __future__ import annotations
 
 import os
 import shutil
 
 import pytest
-
 from conftest import REPO, run_tiedflow
+
 from pipeline import fingerprints
 from pipeline.local.outcome import read_outcome
 
@@ -27,8 +28,11 @@ def sandbox(pipeline_run, tmp_path_factory):
     assert pipeline_run.returncode == 0, pipeline_run.stderr[-3000:]
     root = tmp_path_factory.mktemp("cache")
     for package in fingerprints.PROJECT:
-        shutil.copytree(os.path.join(REPO, package), root / "src" / package,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            os.path.join(REPO, package),
+            root / "src" / package,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
     shutil.copytree(pipeline_run.output_dir, root / "out")
     return root
 
@@ -38,8 +42,9 @@ def run_after_edit(sandbox, module_path=None) -> dict:
     if module_path:
         with open(sandbox / "src" / module_path, "a") as f:
             f.write("\n# an edit\n")
-    done = run_tiedflow("run", output_dir=str(sandbox / "out"),
-                        env={"PYTHONPATH": str(sandbox / "src")})
+    done = run_tiedflow(
+        "run", output_dir=str(sandbox / "out"), env={"PYTHONPATH": str(sandbox / "src")}
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     outcome = read_outcome(os.path.join(sandbox, "out", "metadata.sqlite"), "tiedflow")
     return {node: not cached for node, cached in outcome.cached.items()}

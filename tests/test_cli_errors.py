@@ -1,23 +1,27 @@
 """Bad --set values are rejected before anything runs, with exit status 2."""
+
 import pytest
 
 from pipeline.cli import main
 
 
-@pytest.mark.parametrize("setting, named", [
-    ("bogus=1", "bogus"),
-    ("train_steps=abc", "train_steps"),
-    ("learning_rate=x", "learning_rate"),
-    ("accuracy_threshold=2", "accuracy_threshold"),
-    ("seed=-1", "setting 'seed': must be between 0 and 4294967295 (got -1)"),
-    ("learning_rate=nan", "setting 'learning_rate': must be a finite number"),
-    ("l2=inf", "setting 'l2': must be a finite number"),
-    ("width=0", "setting 'width'"),
-    ("batch_size=0", "setting 'batch_size'"),
-    ("min_class_recall=-0.5", "setting 'min_class_recall'"),
-    ("max_pixels=0", "setting 'max_pixels'"),
-    ("pixel_range=-inf,inf", "setting 'pixel_range'"),
-])
+@pytest.mark.parametrize(
+    "setting, named",
+    [
+        ("bogus=1", "bogus"),
+        ("train_steps=abc", "train_steps"),
+        ("learning_rate=x", "learning_rate"),
+        ("accuracy_threshold=2", "accuracy_threshold"),
+        ("seed=-1", "setting 'seed': must be between 0 and 4294967295 (got -1)"),
+        ("learning_rate=nan", "setting 'learning_rate': must be a finite number"),
+        ("l2=inf", "setting 'l2': must be a finite number"),
+        ("width=0", "setting 'width'"),
+        ("batch_size=0", "setting 'batch_size'"),
+        ("min_class_recall=-0.5", "setting 'min_class_recall'"),
+        ("max_pixels=0", "setting 'max_pixels'"),
+        ("pixel_range=-inf,inf", "setting 'pixel_range'"),
+    ],
+)
 def test_bad_setting_exits_2_naming_it(setting, named, tmp_path, capsys):
     code = main(["run", "--output-dir", str(tmp_path / "out"), "--set", setting])
     assert code == 2
@@ -49,11 +53,14 @@ def test_data_anomalies_raised_inside_a_run_exit_2_naming_them(tmp_path, capsys,
     assert "feature 'pixels'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flag, named", [
-    ("--direct_num_worker=2", "--direct_num_worker=2"),  # misspelt: Beam would only warn
-    ("--direct_running_mode=fast", "invalid choice: 'fast'"),
-    ("runner=DirectRunner", "starts with '--'"),
-])
+@pytest.mark.parametrize(
+    "flag, named",
+    [
+        ("--direct_num_worker=2", "--direct_num_worker=2"),  # misspelt: Beam would only warn
+        ("--direct_running_mode=fast", "invalid choice: 'fast'"),
+        ("runner=DirectRunner", "starts with '--'"),
+    ],
+)
 def test_bad_beam_flag_exits_2_naming_it(tmp_path, capsys, flag, named):
     code = main(["run", "--output-dir", str(tmp_path / "out"), f"--beam-arg={flag}"])
     assert code == 2

@@ -1,5 +1,6 @@
 """Per-run knobs: typed properties in each component's spec, folded by its executor
 into the one place TFX's executor reads them."""
+
 from __future__ import annotations
 
 import json
@@ -19,17 +20,19 @@ from pipeline.dag import create_pipeline
 
 @pytest.fixture(scope="module")
 def components():
-    config = PipelineConfig(train_steps=37, learning_rate=0.25, accuracy_threshold=0.42,
-                            output_dir="/data/out")
+    config = PipelineConfig(
+        train_steps=37, learning_rate=0.25, accuracy_threshold=0.42, output_dir="/data/out"
+    )
     versions = {"Trainer": "t-code", "Evaluator": "e-code", "Pusher": "p-code"}
     return {c.id: c for c in create_pipeline(config, code_versions=versions).components}
 
 
 def test_local_pipeline_carries_the_config_values_as_declared_knobs(components):
     for component_id, values in {
-            "Trainer": {"train_steps": 37, "learning_rate": 0.25, "code_version": "t-code"},
-            "Evaluator": {"accuracy_threshold": 0.42, "code_version": "e-code"},
-            "Pusher": {"serving_dir": "/data/out/serving", "code_version": "p-code"}}.items():
+        "Trainer": {"train_steps": 37, "learning_rate": 0.25, "code_version": "t-code"},
+        "Evaluator": {"accuracy_threshold": 0.42, "code_version": "e-code"},
+        "Pusher": {"serving_dir": "/data/out/serving", "code_version": "p-code"},
+    }.items():
         component = components[component_id]
         for name, value in values.items():
             assert component.exec_properties[name] == value, (component_id, name)
@@ -81,18 +84,20 @@ def test_evaluator_knob_sets_only_the_overall_accuracy_lower_bound(components):
 
 
 def test_evaluator_knob_without_a_threshold_to_set_is_an_error():
-    config = tfma.EvalConfig(metrics_specs=[tfma.MetricsSpec(
-        metrics=[tfma.MetricConfig(class_name="ExampleCount")])])
+    config = tfma.EvalConfig(
+        metrics_specs=[tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount")])]
+    )
     with pytest.raises(ValueError, match="accuracy_threshold"):
-        fold_knobs(evaluator.KNOBS, {"eval_config": proto_utils.proto_to_json(config),
-                                     "accuracy_threshold": 0.5})
+        fold_knobs(
+            evaluator.KNOBS,
+            {"eval_config": proto_utils.proto_to_json(config), "accuracy_threshold": 0.5},
+        )
 
 
 def test_pusher_knob_sets_the_push_folder(components):
     props = dict(components["Pusher"].exec_properties, serving_dir="gs://models/digits")
     done = fold_knobs(pusher.KNOBS, props)
-    destination = proto_utils.json_to_proto(done["push_destination"],
-                                            tfx.proto.PushDestination())
+    destination = proto_utils.json_to_proto(done["push_destination"], tfx.proto.PushDestination())
     assert destination.filesystem.base_directory == "gs://models/digits"
     assert "serving_dir" not in done
 
@@ -105,15 +110,22 @@ def test_knob_types_are_checked_when_the_pipeline_is_built():
     with pytest.raises(TypeError, match="train_steps"):
         trainer.Trainer(run_fn="m.f", examples=examples, train_steps="3", learning_rate=0.1)
     with pytest.raises(TypeError, match="learning_rate"):
-        trainer.Trainer(run_fn="m.f", examples=examples, train_steps=3,
-                        learning_rate=tfx.dsl.experimental.RuntimeParameter(name="lr", ptype=str))
-    ok = pusher.Pusher(model=model, serving_dir=tfx.dsl.experimental.RuntimeParameter(
-        name="serving_dir", ptype=str))
+        trainer.Trainer(
+            run_fn="m.f",
+            examples=examples,
+            train_steps=3,
+            learning_rate=tfx.dsl.experimental.RuntimeParameter(name="lr", ptype=str),
+        )
+    ok = pusher.Pusher(
+        model=model,
+        serving_dir=tfx.dsl.experimental.RuntimeParameter(name="serving_dir", ptype=str),
+    )
     assert isinstance(ok.spec, type(ok).SPEC_CLASS)  # still the stock spec's kind
     assert knobs.CODE_VERSION.name in ok.spec.PARAMETERS
 
 
 # Gates fail closed: a knob that carries a bound or a destination is never skipped.
+
 
 def test_a_missing_required_knob_is_an_error_when_the_pipeline_is_built():
     examples = tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples)
@@ -124,10 +136,12 @@ def test_a_missing_required_knob_is_an_error_when_the_pipeline_is_built():
         evaluator.Evaluator(examples=examples, model=model)
 
 
-@pytest.mark.parametrize("value, match", [(None, "has no value for it"),
-                                          ("high", "'high' is not a valid float")])
+@pytest.mark.parametrize(
+    "value, match", [(None, "has no value for it"), ("high", "'high' is not a valid float")]
+)
 def test_a_missing_or_unparsable_threshold_is_an_error_when_the_evaluator_runs(
-        components, value, match):
+    components, value, match
+):
     props = dict(components["Evaluator"].exec_properties)
     props.pop("accuracy_threshold")
     if value is not None:
@@ -138,11 +152,17 @@ def test_a_missing_or_unparsable_threshold_is_an_error_when_the_evaluator_runs(
 
 def test_the_compiled_accuracy_bound_blesses_nothing_until_the_knob_sets_it(components):
     """The EvalConfig's placeholder lower bound is above any accuracy."""
-    eval_config = proto_utils.json_to_proto(components["Evaluator"].exec_properties["eval_config"],
-                                            tfma.EvalConfig())
-    bounds = [t.threshold.value_threshold.lower_bound.value
-              for spec in eval_config.metrics_specs for m in spec.metrics
-              for t in m.per_slice_thresholds if t.threshold.HasField("value_threshold")
-              and m.class_name == ACCURACY_CLASS and t.threshold.value_threshold.HasField(
-                  "lower_bound") and tfma.SlicingSpec() in t.slicing_specs]
+    eval_config = proto_utils.json_to_proto(
+        components["Evaluator"].exec_properties["eval_config"], tfma.EvalConfig()
+    )
+    bounds = [
+        t.threshold.value_threshold.lower_bound.value
+        for spec in eval_config.metrics_specs
+        for m in spec.metrics
+        for t in m.per_slice_thresholds
+        if t.threshold.HasField("value_threshold")
+        and m.class_name == ACCURACY_CLASS
+        and t.threshold.value_threshold.HasField("lower_bound")
+        and tfma.SlicingSpec() in t.slicing_specs
+    ]
     assert bounds == [UNSET_ACCURACY_BOUND] and UNSET_ACCURACY_BOUND > 1

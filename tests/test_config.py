@@ -1,4 +1,5 @@
 """Config validation: every bad value is rejected with a message naming the knob."""
+
 import pytest
 
 from pipeline.config import ConfigError, PipelineConfig, parse_value, settable_keys
@@ -19,8 +20,15 @@ def test_required_keys_exist():
 
 def test_overrides_convert_by_type():
     cfg = PipelineConfig().with_overrides(
-        ["train_steps=12", "learning_rate=0.01", "l2=0", "lr_decay=false", "tie_mode=channel",
-         "slice_features=ink_density*label"])
+        [
+            "train_steps=12",
+            "learning_rate=0.01",
+            "l2=0",
+            "lr_decay=false",
+            "tie_mode=channel",
+            "slice_features=ink_density*label",
+        ]
+    )
     assert cfg.train_steps == 12 and isinstance(cfg.train_steps, int)
     assert cfg.learning_rate == 0.01
     assert cfg.l2 == 0.0
@@ -29,19 +37,22 @@ def test_overrides_convert_by_type():
     assert cfg.slice_features == ("ink_density*label",)
 
 
-@pytest.mark.parametrize("item, named", [
-    ("no_such_knob=1", "no_such_knob"),
-    ("train_steps=abc", "train_steps"),
-    ("learning_rate=fast", "learning_rate"),
-    ("lr_decay=maybe", "lr_decay"),
-    ("train_steps=-1", "train_steps"),
-    ("learning_rate=-1", "learning_rate"),
-    ("accuracy_threshold=1.5", "accuracy_threshold"),
-    ("tie_mode=diagonal", "tie_mode"),
-    ("optimizer=rmsprop", "optimizer"),
-    ("l2=-0.1", "l2"),
-    ("output_dir=/tmp", "output_dir"),
-])
+@pytest.mark.parametrize(
+    "item, named",
+    [
+        ("no_such_knob=1", "no_such_knob"),
+        ("train_steps=abc", "train_steps"),
+        ("learning_rate=fast", "learning_rate"),
+        ("lr_decay=maybe", "lr_decay"),
+        ("train_steps=-1", "train_steps"),
+        ("learning_rate=-1", "learning_rate"),
+        ("accuracy_threshold=1.5", "accuracy_threshold"),
+        ("tie_mode=diagonal", "tie_mode"),
+        ("optimizer=rmsprop", "optimizer"),
+        ("l2=-0.1", "l2"),
+        ("output_dir=/tmp", "output_dir"),
+    ],
+)
 def test_bad_settings_name_the_knob(item, named):
     with pytest.raises(ConfigError, match=named):
         PipelineConfig().with_overrides([item])
@@ -70,8 +81,10 @@ def test_train_steps_zero_is_the_automatic_budget_and_the_default():
     assert PipelineConfig().with_overrides(["train_steps=300"]).train_steps == 300
 
 
-@pytest.mark.parametrize("value, source", [
-    ("", None), ("false", None), ("no", None), ("true", "pushed"), ("1", "pushed")])
+@pytest.mark.parametrize(
+    "value, source",
+    [("", None), ("false", None), ("no", None), ("true", "pushed"), ("1", "pushed")],
+)
 def test_warm_start_takes_true_false_or_a_path(value, source):
     from trainer.hparams import HParams, warm_start_source
 
@@ -90,13 +103,16 @@ def test_warm_start_path_must_exist_locally(tmp_path):
         PipelineConfig().with_overrides([f"warm_start={tmp_path / 'missing'}"])
 
 
-@pytest.mark.parametrize("setting, named", [
-    ("pixel_encoding=png", "pixel_encoding"),
-    ("pixel_range=1,0", "pixel_range"),
-    ("pixel_range=zero,one", "pixel_range"),
-    ("image_shape=28,28,2", "image_shape"),
-    ("image_shape=0,28", "image_shape"),
-])
+@pytest.mark.parametrize(
+    "setting, named",
+    [
+        ("pixel_encoding=png", "pixel_encoding"),
+        ("pixel_range=1,0", "pixel_range"),
+        ("pixel_range=zero,one", "pixel_range"),
+        ("image_shape=28,28,2", "image_shape"),
+        ("image_shape=0,28", "image_shape"),
+    ],
+)
 def test_bad_ingestion_setting_is_rejected_by_name(setting, named):
     with pytest.raises(ConfigError, match=f"setting '{named}'"):
         PipelineConfig().with_overrides([setting])
@@ -154,8 +170,17 @@ def test_every_knob_is_range_checked_by_name(item, says):
 
 def test_edges_of_the_ranges_are_allowed():
     PipelineConfig().with_overrides(
-        ["seed=0", "seed=4294967295", "accuracy_threshold=0", "accuracy_threshold=1",
-         "l2=0", "max_pixels=1", "batch_size=65536", "max_calibration_error=1"])
+        [
+            "seed=0",
+            "seed=4294967295",
+            "accuracy_threshold=0",
+            "accuracy_threshold=1",
+            "l2=0",
+            "max_pixels=1",
+            "batch_size=65536",
+            "max_calibration_error=1",
+        ]
+    )
 
 
 def test_max_pixels_travels_from_the_config_to_the_example_gen():
@@ -166,7 +191,6 @@ def test_max_pixels_travels_from_the_config_to_the_example_gen():
 
     config = PipelineConfig().with_overrides(["max_pixels=1234"])
     assert IngestSettings.from_config(config).max_pixels == 1234
-    (example_gen,) = [c for c in create_pipeline(config).components
-                      if c.id == "ImageExampleGen"]
+    (example_gen,) = [c for c in create_pipeline(config).components if c.id == "ImageExampleGen"]
     assert example_gen.exec_properties["max_pixels"] == 1234
     assert settings_from(example_gen.exec_properties).max_pixels == 1234

@@ -1,6 +1,7 @@
 """A damaged output dir: a metadata.sqlite that is garbage or cut short gives
 exit 2 with a message naming the file and saying what to do, for `run`,
 `report` and `predict`, before TFX touches it; the file is left as it was."""
+
 from __future__ import annotations
 
 import hashlib
@@ -24,8 +25,9 @@ def make_store(path: str, contexts: int = 400) -> None:
     config.sqlite.connection_mode = mlmd.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
     store = metadata_store.MetadataStore(config)
     type_id = store.put_context_type(mlmd.ContextType(name="pipeline_run"))
-    store.put_contexts([mlmd.Context(type_id=type_id, name=f"run-{i:04d}-" + "x" * 100)
-                        for i in range(contexts)])
+    store.put_contexts(
+        [mlmd.Context(type_id=type_id, name=f"run-{i:04d}-" + "x" * 100) for i in range(contexts)]
+    )
 
 
 @pytest.fixture(params=["garbage", "truncated"])
@@ -56,8 +58,12 @@ def test_a_good_store_and_no_store_pass(tmp_path):
 def test_damaged_metadata_exits_2_naming_the_file_and_what_to_do(damaged_dir, command):
     path = damaged_dir / "metadata.sqlite"
     before = _digest(path)
-    proc = subprocess.run([TIEDFLOW, *command[:1], "--output-dir", str(damaged_dir),
-                           *command[1:]], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [TIEDFLOW, *command[:1], "--output-dir", str(damaged_dir), *command[1:]],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     if command[0] == "predict":  # needs no ML Metadata: it says what it lacks
@@ -70,8 +76,12 @@ def test_damaged_metadata_exits_2_naming_the_file_and_what_to_do(damaged_dir, co
 
 
 def test_report_on_an_output_dir_without_runs_exits_2(tmp_path):
-    proc = subprocess.run([TIEDFLOW, "report", "--output-dir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [TIEDFLOW, "report", "--output-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "no ML Metadata store" in proc.stderr and "tiedflow run" in proc.stderr
     assert "Traceback" not in proc.stderr

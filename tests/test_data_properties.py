@@ -1,5 +1,6 @@
 """What comes from the data reaches the executors at run time, from the Examples
 artifact: never from the config or the pipeline wiring."""
+
 from __future__ import annotations
 
 import json
@@ -54,7 +55,8 @@ def test_the_wiring_carries_no_data_settings():
     custom = json.loads(components["Transform"].exec_properties["custom_config"])
     assert not set(DATA_SETTINGS) & set(custom)
     eval_config = proto_utils.json_to_proto(
-        components["Evaluator"].exec_properties["eval_config"], tfma.EvalConfig())
+        components["Evaluator"].exec_properties["eval_config"], tfma.EvalConfig()
+    )
     assert all(not s.binarize.class_ids.values for s in eval_config.metrics_specs)
 
 
@@ -72,8 +74,7 @@ def test_transform_executor_adds_the_channels_to_custom_config():
     """preprocessing_fn standardizes per channel: its executor tells it how many."""
     props = {specs.CUSTOM_CONFIG_KEY: json.dumps({"code_version": "abc"})}
     done = transform.with_channels(props, examples(shape="28,20,3"))
-    assert json.loads(done[specs.CUSTOM_CONFIG_KEY]) == {"code_version": "abc",
-                                                         "image_channels": 3}
+    assert json.loads(done[specs.CUSTOM_CONFIG_KEY]) == {"code_version": "abc", "image_channels": 3}
     assert json.loads(props[specs.CUSTOM_CONFIG_KEY]) == {"code_version": "abc"}
 
 

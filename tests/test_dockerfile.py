@@ -4,6 +4,7 @@ These checks keep the Dockerfile in step with pyproject.toml, the lock and the
 compiled spec without building it; `make test-image` builds the image and runs
 every task in it (tests/test_image.py).
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -30,8 +31,11 @@ def _packages():
 
 def _instructions():
     text = re.sub(r"\\\n", " ", _read("Dockerfile"))
-    return [line.strip() for line in text.splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def test_base_is_tfx_1_16_0():
@@ -51,8 +55,11 @@ def test_installs_the_lock_without_resolving_then_the_project():
 
 
 def test_dockerignore_admits_what_the_dockerfile_copies():
-    rules = [l.strip() for l in _read(".dockerignore").splitlines()
-             if l.strip() and not l.startswith("#")]
+    rules = [
+        l.strip()
+        for l in _read(".dockerignore").splitlines()
+        if l.strip() and not l.startswith("#")
+    ]
 
     def included(path):
         keep = True

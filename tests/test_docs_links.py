@@ -6,6 +6,7 @@ reads it. A path in backticks is a current one: CHANGELOG.md writes a path
 that no longer exists without them. Plain text parsing: no pipeline, no
 TensorFlow.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,8 +30,27 @@ TEST_REF = re.compile(r"^(test_\w+\.py)(?:::(\w+\*?))?$")
 EXTERNAL = re.compile(r"^[a-z][a-z0-9+.-]*:", re.IGNORECASE)  # http:, mailto:, gs:
 DOTTED = re.compile(r"^[a-z_]\w*(?:\.\w+)+$")
 # `ingestion.json`, `pipeline.yaml`: file names, not modules.
-FILE_SUFFIXES = {"json", "yaml", "yml", "py", "md", "png", "txt", "pbtxt", "keras", "sqlite",
-                 "log", "html", "tfrecord", "toml", "lock", "sh", "conf", "pb", "gz"}
+FILE_SUFFIXES = {
+    "json",
+    "yaml",
+    "yml",
+    "py",
+    "md",
+    "png",
+    "txt",
+    "pbtxt",
+    "keras",
+    "sqlite",
+    "log",
+    "html",
+    "tfrecord",
+    "toml",
+    "lock",
+    "sh",
+    "conf",
+    "pb",
+    "gz",
+}
 
 
 def tracked_top_level() -> set[str]:
@@ -77,8 +97,7 @@ def links(page: Path) -> list[tuple[int, str]]:
     found = []
     for start, text in paragraphs(prose):
         bare = CODE_SPAN.sub(lambda m: "\n" * m.group(0).count("\n"), text)
-        found += [(line_of(start, bare, m.start()), m.group(1))
-                  for m in INLINE_LINK.finditer(bare)]
+        found += [(line_of(start, bare, m.start()), m.group(1)) for m in INLINE_LINK.finditer(bare)]
         for offset, line in enumerate(bare.split("\n")):
             definition = REFERENCE_DEF.match(line)
             if definition:
@@ -161,7 +180,7 @@ def module_problem(word: str) -> str | None:
             continue
         if (path / f"{part}.py").exists():
             path = path / f"{part}.py"
-            rest = parts[index + 1:]
+            rest = parts[index + 1 :]
             break
         rest = parts[index:]
         path = path / "__init__.py"
@@ -194,8 +213,9 @@ def repo_path_problem(word: str, top_level: set[str]) -> str | None:
             prefix = name.rstrip("*")
             end = "" if name.endswith("*") else "[(]"
             pattern = rf"^\s*(?:async\s+)?def {re.escape(prefix)}{end}"
-            if not any(re.search(pattern, f.read_text(encoding="utf-8"), re.MULTILINE)
-                       for f in files):
+            if not any(
+                re.search(pattern, f.read_text(encoding="utf-8"), re.MULTILINE) for f in files
+            ):
                 return f"no test {name} in {test.group(1)}"
         return None
     word = word.rstrip(".:")
@@ -215,40 +235,56 @@ def test_the_readme_is_read_in_five_minutes():
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     assert len(lines) <= README_MAX_LINES, (
         f"README.md has {len(lines)} lines; at most {README_MAX_LINES}: move the detail "
-        "to a page under docs/ and link it")
+        "to a page under docs/ and link it"
+    )
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_link_resolves_inside_the_repository(page):
-    problems = [f"{page.relative_to(ROOT)}:{number}: ({target}): {why}"
-                for number, target in links(page)
-                for why in [link_problem(page, target)] if why]
+    problems = [
+        f"{page.relative_to(ROOT)}:{number}: ({target}): {why}"
+        for number, target in links(page)
+        for why in [link_problem(page, target)]
+        if why
+    ]
     assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_repository_path_named_in_code_exists(page):
     top_level = tracked_top_level()
-    problems = [f"{page.relative_to(ROOT)}:{number}: `{word}`: {why}"
-                for number, word in code_words(page)
-                for why in [repo_path_problem(word, top_level)] if why]
+    problems = [
+        f"{page.relative_to(ROOT)}:{number}: `{word}`: {why}"
+        for number, word in code_words(page)
+        for why in [repo_path_problem(word, top_level)]
+        if why
+    ]
     assert not problems, "\n".join(problems)
 
 
 def test_the_readme_links_every_docs_page():
     readme = ROOT / "README.md"
-    linked = {(readme.parent / target.partition("#")[0]).resolve()
-              for _, target in links(readme) if not EXTERNAL.match(target)}
-    missing = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "docs").glob("*.md"))
-               if p.resolve() not in linked]
+    linked = {
+        (readme.parent / target.partition("#")[0]).resolve()
+        for _, target in links(readme)
+        if not EXTERNAL.match(target)
+    }
+    missing = [
+        str(p.relative_to(ROOT))
+        for p in sorted((ROOT / "docs").glob("*.md"))
+        if p.resolve() not in linked
+    ]
     assert not missing, f"README.md's 'Where to go next' does not link {missing}"
 
 
 # The checks above must be able to fail: each is shown a case it has to catch.
 def test_the_checks_catch_what_they_are_for(tmp_path):
     sample = tmp_path / "sample.md"
-    sample.write_text("A span over two lines, `python\n-m pipeline.gone`, and [a\nlink](x.md).\n\n"
-                      "```\nmake it pipeline/gone.py\n```\n", encoding="utf-8")
+    sample.write_text(
+        "A span over two lines, `python\n-m pipeline.gone`, and [a\nlink](x.md).\n\n"
+        "```\nmake it pipeline/gone.py\n```\n",
+        encoding="utf-8",
+    )
     assert (1, "pipeline.gone") in code_words(sample)
     assert (6, "pipeline/gone.py") in code_words(sample)
     assert links(sample) == [(2, "x.md")]
@@ -269,5 +305,7 @@ def test_the_checks_catch_what_they_are_for(tmp_path):
     assert repo_path_problem("trainer.task.no_such_fn", top_level) is not None
     assert repo_path_problem("pipeline.no_such_module", top_level) is not None
     assert repo_path_problem("ingestion.json", top_level) is None
-    assert (slug("Tied against untied: `make bench-trainer`")
-            == "tied-against-untied-make-bench-trainer")
+    assert (
+        slug("Tied against untied: `make bench-trainer`")
+        == "tied-against-untied-make-bench-trainer"
+    )

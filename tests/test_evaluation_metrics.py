@@ -11,6 +11,7 @@ examples: they are compared within 1e-3 (AUC) and exactly (ROC counts at the
 thresholds, which are histogram edges); test_histogram_auc_* bound the AUC's
 difference on larger data.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,8 +43,9 @@ def data():
     logits[light, 2] = -9.0 + rng.normal(size=light.sum())
     logits[light, 7] = 9.0  # always the top class on the light slice
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    return pd.DataFrame({"label": labels, "ink_density": ink,
-                         PROBABILITIES_KEY: list(probs.astype(np.float32))})
+    return pd.DataFrame(
+        {"label": labels, "ink_density": ink, PROBABILITIES_KEY: list(probs.astype(np.float32))}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,18 +56,20 @@ def result(data, tmp_path_factory):
     built = ec.build_eval_config(config)
     ec.set_classes(built, CLASSES)  # as the Evaluator's executor does from the Examples
     eval_config = tfma.utils.update_eval_config_with_defaults(
-        built, has_baseline=False, rubber_stamp=True)
+        built, has_baseline=False, rubber_stamp=True
+    )
     tfma.analyze_raw_data(data, eval_config, output_path=out)
     by_slice = {}
     for per_slice in tfma.load_metrics(out):
-        key = tuple((s.column, s.bytes_value.decode() or s.int64_value)
-                    for s in per_slice.slice_key.single_slice_keys)
+        key = tuple(
+            (s.column, s.bytes_value.decode() or s.int64_value)
+            for s in per_slice.slice_key.single_slice_keys
+        )
         for kv in per_slice.metric_keys_and_values:
             sub = kv.key.sub_key
             class_id = sub.class_id.value if sub.HasField("class_id") else None
             k = sub.k.value if sub.HasField("k") else None
-            by_slice.setdefault(key, {})[(kv.key.name, class_id, k)] = (
-                kv.value.double_value.value)
+            by_slice.setdefault(key, {})[(kv.key.name, class_id, k)] = kv.value.double_value.value
     by_slice["__path__"] = out
     return by_slice
 
@@ -80,8 +84,9 @@ def _ece(labels, probs, bins=10):
     conf = probs.max(axis=1)
     right = (probs.argmax(axis=1) == labels).astype(float)
     index = np.minimum((conf * bins).astype(int), bins - 1)
-    return sum(abs(right[index == b].sum() - conf[index == b].sum())
-               for b in range(bins)) / len(labels)
+    return sum(abs(right[index == b].sum() - conf[index == b].sum()) for b in range(bins)) / len(
+        labels
+    )
 
 
 @pytest.mark.parametrize("slice_key", [(), (("ink_density", "light"),)])
@@ -91,10 +96,14 @@ def test_per_class_metrics_are_those_of_the_argmax_prediction(data, result, slic
     predicted = probs.argmax(axis=1)
     got = result[slice_key]
     precision, recall, f1, _ = skm.precision_recall_fscore_support(
-        labels, predicted, labels=range(CLASSES), zero_division=np.nan)
+        labels, predicted, labels=range(CLASSES), zero_division=np.nan
+    )
     for c in range(CLASSES):
-        for name, expected in ((ec.PRECISION, precision[c]), (ec.RECALL, recall[c]),
-                               (ec.F1, f1[c])):
+        for name, expected in (
+            (ec.PRECISION, precision[c]),
+            (ec.RECALL, recall[c]),
+            (ec.F1, f1[c]),
+        ):
             value = got[(name, c, None)]
             if math.isnan(expected):
                 assert math.isnan(value) or value == 0.0, (name, c, value)
@@ -102,7 +111,8 @@ def test_per_class_metrics_are_those_of_the_argmax_prediction(data, result, slic
                 assert value == pytest.approx(expected, abs=1e-9), (name, c)
     assert got[(ec.ACCURACY, None, None)] == pytest.approx((predicted == labels).mean(), abs=1e-6)
     assert got[(ec.MACRO_F1, None, None)] == pytest.approx(
-        skm.f1_score(labels, predicted, average="macro"), abs=1e-9)
+        skm.f1_score(labels, predicted, average="macro"), abs=1e-9
+    )
     assert got[(ec.EXAMPLE_COUNT, None, None)] == len(labels)
 
 
@@ -126,7 +136,8 @@ def test_loss_auc_and_calibration_error(data, result):
         # scikit-learn's (TFMA's own AUC, on 10,000 buckets, was off by up to 0.03
         # on class 0 here).
         assert got[(ec.AUC, c, None)] == pytest.approx(
-            skm.roc_auc_score(labels == c, probs[:, c]), abs=1e-3)
+            skm.roc_auc_score(labels == c, probs[:, c]), abs=1e-3
+        )
     assert got[(ec.ECE, None, 1)] == pytest.approx(_ece(labels, probs), abs=1e-6)
     assert got[(ec.ECE, None, 1)] > 0.05  # the synthetic model is miscalibrated
 
@@ -138,7 +149,8 @@ def test_exact_auc_counts_ties_as_half_and_weights_examples():
     assert exact_auc(scores, labels, [1] * 6) == pytest.approx(skm.roc_auc_score(labels, scores))
     weights = [1, 2, 1, 1, 3, 1]
     assert exact_auc(scores, labels, weights) == pytest.approx(
-        skm.roc_auc_score(labels, scores, sample_weight=weights))
+        skm.roc_auc_score(labels, scores, sample_weight=weights)
+    )
     assert math.isnan(exact_auc([0.2, 0.3], [1, 1], [1, 1]))  # no negatives
 
 
@@ -160,14 +172,16 @@ def test_plots_match_the_predictions(data, result, tmp_path_factory):
     recomputed from the predictions."""
     out = result["__path__"]
     labels, probs = _arrays(data)
-    plots = {name: value for (name, class_id), value in _plots(out).items()
-             if class_id in (None, 3)}
+    plots = {
+        name: value for (name, class_id), value in _plots(out).items() if class_id in (None, 3)
+    }
     matrix = plots[ec.CONFUSION_MATRIX_PLOT]
     counts = np.zeros((CLASSES, CLASSES))
     for e in matrix.matrices[0].entries:
         counts[e.actual_class_id, e.predicted_class_id] += e.num_weighted_examples
-    assert (counts == skm.confusion_matrix(labels, probs.argmax(axis=1),
-                                           labels=range(CLASSES))).all()
+    assert (
+        counts == skm.confusion_matrix(labels, probs.argmax(axis=1), labels=range(CLASSES))
+    ).all()
     roc = plots[ec.ROC_PLOT].matrices
     assert len(roc) == ec.ROC_THRESHOLDS
     for m in roc[::37]:
@@ -179,7 +193,8 @@ def test_plots_match_the_predictions(data, result, tmp_path_factory):
     conf = probs.max(axis=1)
     index = np.minimum((conf * 10).astype(int), 9)
     assert [b.num_weighted_examples.value for b in buckets] == [
-        (index == b).sum() for b in range(10)]
+        (index == b).sum() for b in range(10)
+    ]
 
 
 def _validate(data, tmp_path_factory, min_class_recall):
@@ -188,7 +203,8 @@ def _validate(data, tmp_path_factory, min_class_recall):
     ec.set_classes(built, CLASSES)
     ec.set_accuracy_threshold(built, 0.0)  # as the Evaluator's knob does
     eval_config = tfma.utils.update_eval_config_with_defaults(
-        built, has_baseline=False, rubber_stamp=True)
+        built, has_baseline=False, rubber_stamp=True
+    )
     tfma.analyze_raw_data(data, eval_config, output_path=out)
     return tfma.load_validation_result(out)
 
@@ -201,9 +217,12 @@ def test_min_class_recall_blesses_or_names_the_classes_below_it(data, tmp_path_f
     low = _validate(data, tmp_path_factory, float(recall.min()) - 0.01)
     assert low.validation_ok, low
     high = _validate(data, tmp_path_factory, float(np.median(recall)))
-    failed = {f.metric_key.sub_key.class_id.value
-              for s in high.metric_validations_per_slice for f in s.failures
-              if f.metric_key.name == ec.RECALL}
+    failed = {
+        f.metric_key.sub_key.class_id.value
+        for s in high.metric_validations_per_slice
+        for f in s.failures
+        if f.metric_key.name == ec.RECALL
+    }
     assert failed == {c for c in range(CLASSES) if recall[c] < np.median(recall)}
 
 
@@ -214,8 +233,11 @@ def _model_outputs(n, seed=3, margin=6.0, spread=3.0):
     logits = rng.normal(0, spread, (n, CLASSES))
     logits[np.arange(n), labels] += margin
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return labels, (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32), \
-        rng.uniform(0.5, 2.0, n)
+    return (
+        labels,
+        (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32),
+        rng.uniform(0.5, 2.0, n),
+    )
 
 
 def test_histogram_auc_and_roc_points_agree_with_scikit_learn():
@@ -239,8 +261,9 @@ def test_histogram_auc_and_roc_points_agree_with_scikit_learn():
         assert point.true_positives == pytest.approx(weights[(labels == 4) & positive].sum())
         assert point.false_positives == pytest.approx(weights[(labels != 4) & positive].sum())
         # the point lies on scikit-learn's curve (between its neighbours' steps)
-        assert point.recall == pytest.approx(np.interp(point.false_positive_rate, fpr, tpr),
-                                             abs=1e-3)
+        assert point.recall == pytest.approx(
+            np.interp(point.false_positive_rate, fpr, tpr), abs=1e-3
+        )
 
 
 def test_histogram_auc_counts_one_bucket_as_a_tie():
@@ -252,7 +275,8 @@ def test_histogram_auc_counts_one_bucket_as_a_tie():
     assert histogram_auc([0, 2, 1], [1, 1, 0]) == pytest.approx((2 * 1.5 + 1 * 2) / (3 * 2))
     labels, probs, weights = _model_outputs(500, seed=5)
     assert exact_auc(probs[:, 1], labels == 1, weights) == pytest.approx(
-        skm.roc_auc_score(labels == 1, probs[:, 1], sample_weight=weights), abs=1e-12)
+        skm.roc_auc_score(labels == 1, probs[:, 1], sample_weight=weights), abs=1e-12
+    )
 
 
 def _accumulated(combiner, n, seed):
@@ -261,8 +285,9 @@ def _accumulated(combiner, n, seed):
     labels, probs, _ = _model_outputs(n, seed=seed)
     acc = combiner.create_accumulator()
     for label, row in zip(labels, probs, strict=True):
-        acc = combiner.add_input(acc, StandardMetricInputs(
-            {"labels": np.array([label]), "predictions": row}))
+        acc = combiner.add_input(
+            acc, StandardMetricInputs({"labels": np.array([label]), "predictions": row})
+        )
     return acc, labels, probs
 
 
@@ -275,8 +300,13 @@ def test_the_accumulator_has_one_size_whatever_the_examples():
 
     from evaluation import metrics as m
 
-    combiner = m._StatsCombiner(MetricKey(m.stats_key_name(200, 10, m.DEFAULT_NUM_BUCKETS)),
-                                None, 200, 10, m.DEFAULT_NUM_BUCKETS)
+    combiner = m._StatsCombiner(
+        MetricKey(m.stats_key_name(200, 10, m.DEFAULT_NUM_BUCKETS)),
+        None,
+        200,
+        10,
+        m.DEFAULT_NUM_BUCKETS,
+    )
 
     def size(acc):
         return len(pickle.dumps(combiner.compact(acc)))

@@ -1,5 +1,6 @@
 """The exported SavedModel: two signatures that apply the Transform graph, one
 shared variable after loading, and a Keras copy for warm starts."""
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,11 @@ def standardized(pixels: np.ndarray, train_records) -> np.ndarray:
     train = np.stack([r.pixels for r in train_records]).astype(np.float64)
     train = train.reshape(-1, channels)
     by_channel = pixels.astype(np.float64).reshape(len(pixels), -1, channels)
-    return ((by_channel - train.mean(axis=0)) / train.std(axis=0)).reshape(
-        len(pixels), -1).astype(np.float32)
+    return (
+        ((by_channel - train.mean(axis=0)) / train.std(axis=0))
+        .reshape(len(pixels), -1)
+        .astype(np.float32)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +40,18 @@ def exported(tmp_path_factory, transform_dir):
     root = tmp_path_factory.mktemp("export")
     keras.utils.set_random_seed(4)
     model = model_lib.build_model(SIZE, 8, 3, "depth", 1e-4, num_classes=10)
-    model.compile(optimizer="adam",
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     x = np.random.default_rng(0).random((64, SIZE * SIZE), dtype=np.float32)
     model.fit(x, np.arange(64) % 10, epochs=2, verbose=0)  # non-initial BN statistics
     out = str(root / "serving")
-    export.export_serving_model(model, tft.TFTransformOutput(transform_dir),
-                                HParams(image_height=SIZE, image_width=SIZE, class_names=DIGITS),
-                                out)
+    export.export_serving_model(
+        model,
+        tft.TFTransformOutput(transform_dir),
+        HParams(image_height=SIZE, image_width=SIZE, class_names=DIGITS),
+        out,
+    )
     return model, out
 
 
@@ -66,7 +74,8 @@ def test_both_signatures_apply_the_transform_and_agree(exported, images, transfo
     for out_ in (by_example, by_image):
         assert set(out_) == {"class_ids", "classes", "probabilities", "logits"}
         np.testing.assert_array_equal(
-            out_["classes"].numpy(), [DIGITS[i].encode() for i in expected.argmax(axis=1)])
+            out_["classes"].numpy(), [DIGITS[i].encode() for i in expected.argmax(axis=1)]
+        )
         np.testing.assert_allclose(out_["logits"].numpy(), expected, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(out_["probabilities"].numpy().sum(axis=1), 1.0, rtol=1e-5)
         np.testing.assert_array_equal(out_["class_ids"].numpy(), expected.argmax(axis=1))
@@ -114,7 +123,8 @@ def test_colour_non_square_export_serves_its_shape_and_names(tmp_path, transform
     expected = model.predict(standardized(images, transform_run_rgb.splits["train"]), verbose=0)
     np.testing.assert_allclose(result["logits"].numpy(), expected, rtol=1e-5, atol=1e-5)
     assert [c.decode() for c in result["classes"].numpy()] == [
-        names[i] for i in expected.argmax(axis=1)]
+        names[i] for i in expected.argmax(axis=1)
+    ]
     with open(os.path.join(out, "assets.extra", "prediction.json")) as f:
         settings = json.load(f)
     assert settings == {"abstain_below": 0.5, "class_names": list(names)}
@@ -129,12 +139,23 @@ def test_served_probabilities_equal_the_trainers_input_path(transform_run, tmp_p
     output = tft.TFTransformOutput(transform_run.graph)
     train_files = f"{transform_run.examples}/Split-train/*"
     eval_files = f"{transform_run.examples}/Split-eval/*"
-    hp = HParams(image_height=SIZE, image_width=SIZE, class_names=DIGITS,
-                 train_examples=len(transform_run.splits["train"]), width=8)
+    hp = HParams(
+        image_height=SIZE,
+        image_width=SIZE,
+        class_names=DIGITS,
+        train_examples=len(transform_run.splits["train"]),
+        width=8,
+    )
     training.set_seeds(3)
     model = model_lib.from_hparams(hp)
-    training.fit(model, data.make_dataset(train_files, output, 64, shuffle=True, repeat=True),
-                 None, hp, 60, 23)
+    training.fit(
+        model,
+        data.make_dataset(train_files, output, 64, shuffle=True, repeat=True),
+        None,
+        hp,
+        60,
+        23,
+    )
     trainer_batches = data.make_dataset(eval_files, output, 256)
     through_trainer = tf.nn.softmax(model.predict(trainer_batches, verbose=0)).numpy()
     labels = np.concatenate([y.numpy() for _, y in trainer_batches])
@@ -142,9 +163,13 @@ def test_served_probabilities_equal_the_trainers_input_path(transform_run, tmp_p
 
     out = str(tmp_path / "serving")
     export.export_serving_model(model, output, hp, out)
-    serialized = [r.numpy() for r in tf.data.TFRecordDataset(data.expand(eval_files),
-                                                               compression_type="GZIP")]
-    served = tf.saved_model.load(out).signatures["serving_default"](
-        examples=tf.constant(serialized))["probabilities"].numpy()
+    serialized = [
+        r.numpy() for r in tf.data.TFRecordDataset(data.expand(eval_files), compression_type="GZIP")
+    ]
+    served = (
+        tf.saved_model.load(out)
+        .signatures["serving_default"](examples=tf.constant(serialized))["probabilities"]
+        .numpy()
+    )
     assert served.shape == through_trainer.shape == (len(transform_run.splits["eval"]), 10)
     np.testing.assert_allclose(served, through_trainer, rtol=0, atol=1e-6)

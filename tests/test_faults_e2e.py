@@ -12,6 +12,7 @@
 
 A sample of the first two runs in `make test` (tests/test_interrupt_e2e.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,6 @@ import shutil
 import signal
 
 import pytest
-
 from background_run import ORDER, BackgroundRun, KillChain, newest_run_states, pushed
 from conftest import run_tiedflow
 
@@ -38,13 +38,19 @@ def seeded_output_dir(pipeline_run, tmp_path_factory, name: str) -> str:
 
 @pytest.fixture(scope="module")
 def chains(pipeline_run, tmp_path_factory) -> dict:
-    return {signum: KillChain(seeded_output_dir(pipeline_run, tmp_path_factory,
-                                                signal.Signals(signum).name))
-            for signum in SIGNALS}
+    return {
+        signum: KillChain(
+            seeded_output_dir(pipeline_run, tmp_path_factory, signal.Signals(signum).name)
+        )
+        for signum in SIGNALS
+    }
 
 
-@pytest.mark.parametrize("signum,component", [(s, c) for s in SIGNALS for c in ORDER],
-                         ids=lambda v: v.name if isinstance(v, signal.Signals) else v)
+@pytest.mark.parametrize(
+    "signum,component",
+    [(s, c) for s in SIGNALS for c in ORDER],
+    ids=lambda v: v.name if isinstance(v, signal.Signals) else v,
+)
 def test_a_run_stopped_during_a_component_resumes(chains, signum, component):
     chains[signum].stop_during(component, signum)
 
@@ -55,6 +61,7 @@ def test_the_run_after_the_last_stop_finishes_and_pushes_once(chains, signum):
 
 
 # --- deleted artifacts -------------------------------------------------------
+
 
 def downstream(component: str) -> set:
     """The components that consume `component`'s outputs, directly or not, in
@@ -83,8 +90,12 @@ def finished(pipeline_run, tmp_path_factory) -> str:
 @pytest.mark.parametrize("deleted", [*ORDER, "pipeline_root", "metadata.sqlite"])
 def test_a_deleted_folder_is_made_again(finished, deleted):
     before = pushed(finished)
-    path = os.path.join(finished, deleted if deleted in ("pipeline_root", "metadata.sqlite")
-                        else os.path.join("pipeline_root", deleted))
+    path = os.path.join(
+        finished,
+        deleted
+        if deleted in ("pipeline_root", "metadata.sqlite")
+        else os.path.join("pipeline_root", deleted),
+    )
     (os.remove if deleted == "metadata.sqlite" else shutil.rmtree)(path)
     done = run_tiedflow("run", output_dir=finished)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -103,6 +114,7 @@ def test_a_deleted_folder_is_made_again(finished, deleted):
 
 # --- concurrency ---------------------------------------------------------------
 
+
 def test_two_runs_on_two_output_dirs_at_once_both_succeed(tmp_path):
     runs = [BackgroundRun(output_dir=str(tmp_path / name)) for name in ("a", "b")]
     for run in runs:
@@ -117,9 +129,13 @@ def test_sigterm_with_beam_worker_processes_stops_them_and_the_run(tmp_path):
     run would hang. It passes the signal on."""
     import psutil
 
-    run = BackgroundRun("--beam-arg=--direct_running_mode=multi_processing",
-                        "--beam-arg=--direct_num_workers=2", output_dir=str(tmp_path / "out"),
-                        pause_at="StatisticsGen", pause_on=r"Control channel established")
+    run = BackgroundRun(
+        "--beam-arg=--direct_running_mode=multi_processing",
+        "--beam-arg=--direct_num_workers=2",
+        output_dir=str(tmp_path / "out"),
+        pause_at="StatisticsGen",
+        pause_on=r"Control channel established",
+    )
     try:
         run.wait_until_paused()
         workers = psutil.Process(run.proc.pid).children(recursive=True)

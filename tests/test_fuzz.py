@@ -1,11 +1,11 @@
 """A small fixed-seed share of `make fuzz` (tests/fuzz.py): damaged images and
 tf.Examples end in a result or a clear error naming the input, never a traceback,
 a hang or a damaged file taken for a shorter one."""
+
 import os
 
-import pytest
-
 import fuzz
+import pytest
 
 CASES = 30
 SEED = 3

@@ -1,6 +1,7 @@
 """`tiedflow runs`, `lineage` and `diff` on output dirs that hold no usable
 store: one line naming what is wrong and what to do, exit 2, no traceback.
 (tests/test_history_e2e.py covers real stores made by real runs.)"""
+
 from __future__ import annotations
 
 import os
@@ -40,8 +41,12 @@ def _store(tmp_path, kind: str) -> tuple[str, str]:
 def test_unusable_stores_exit_2_with_one_line(tmp_path, kind):
     output_dir, message = _store(tmp_path, kind)
     for verb in VERBS:
-        proc = subprocess.run([TIEDFLOW, *verb, "--output-dir", output_dir],
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [TIEDFLOW, *verb, "--output-dir", output_dir],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 2, (verb, proc.stdout, proc.stderr)
         assert message in proc.stderr, (verb, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
@@ -54,4 +59,10 @@ def test_data_and_duration_in_words():
     assert data_text("/d/x.tfrecord", None) == "/d/x.tfrecord@?"
     assert data_text(None, None) == "?"
     assert [duration_text(s) for s in (None, 0.04, 9.96, 12.4, 599, 754)] == [
-        "?", "0.0 s", "10.0 s", "12 s", "599 s", "12 min 34 s"]
+        "?",
+        "0.0 s",
+        "10.0 s",
+        "12 s",
+        "599 s",
+        "12 min 34 s",
+    ]

@@ -10,6 +10,7 @@ TFRecord file. Then `tiedflow runs` must print exactly what each did,
 effect. A copy of the store is also stripped of what newer runs record (an
 older version's store). tests/test_history.py covers unusable stores.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -28,8 +29,15 @@ pytestmark = pytest.mark.e2e
 
 # Blessed whatever the weak model reaches; a changed data set does not count as
 # a regression (the baseline was trained and evaluated on other data).
-BLESSED = (*WEAK, "--set", "accuracy_threshold=0.3", "--set", "regression_tolerance=1",
-           "--set", "slice_regression_tolerance=1")
+BLESSED = (
+    *WEAK,
+    "--set",
+    "accuracy_threshold=0.3",
+    "--set",
+    "regression_tolerance=1",
+    "--set",
+    "slice_regression_tolerance=1",
+)
 NOT_BLESSED = (*BLESSED, "--set", "accuracy_threshold=0.999")
 N_A, N_B = 300, 400  # examples in the first and the changed data set
 
@@ -66,7 +74,7 @@ def history(tmp_path_factory) -> dict:
     assert runs["weak"].returncode == 3, runs["weak"].stdout + runs["weak"].stderr
     # Another training budget, so that the Trainer runs (and is stopped) again.
     chain = KillChain(out, "--data", data_b, *BLESSED, "--set", "train_steps=41")
-    chain.done = list(ORDER[:ORDER.index("Trainer")])  # reused from the runs before
+    chain.done = list(ORDER[: ORDER.index("Trainer")])  # reused from the runs before
     chain.stop_during("Trainer", signal.SIGINT)
     runs["bad"] = run_tiedflow("run", "--data", bad, *BLESSED, output_dir=out)
     assert runs["bad"].returncode == 2, runs["bad"].stdout + runs["bad"].stderr
@@ -95,36 +103,111 @@ def test_runs_prints_one_exact_line_per_run_newest_first(history):
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     header, rows = lines[0], [_cells(line) for line in lines[1:]]
-    assert _cells(header) == ["RUN", "STARTED", "TOOK", "DATA", "EXAMPLES", "CLASSES",
-                              "RAN/CACHED", "ACCURACY", "PUSHED", "VERDICT"]
+    assert _cells(header) == [
+        "RUN",
+        "STARTED",
+        "TOOK",
+        "DATA",
+        "EXAMPLES",
+        "CLASSES",
+        "RAN/CACHED",
+        "ACCURACY",
+        "PUSHED",
+        "VERDICT",
+    ]
     # Columns are aligned under their heading.
     for name in ("DATA", "ACCURACY", "PUSHED", "VERDICT"):
         column = header.index(name)
-        assert all(line[column - 2:column] == "  " and line[column] != " "
-                   for line in lines[1:]), (name, listed.stdout)
+        assert all(
+            line[column - 2 : column] == "  " and line[column] != " " for line in lines[1:]
+        ), (name, listed.stdout)
     assert len(rows) == 6, listed.stdout
 
     a = f"{history['data_a']}@{_fingerprint(history['data_a'])[:8]}"
     b = f"{history['data_b']}@{_fingerprint(history['data_b'])[:8]}"
-    pushed = {name: os.path.basename(_printed(runs[name], r"^BLESSED and pushed to (.+)$"))
-              for name in ("first", "changed")}
+    pushed = {
+        name: os.path.basename(_printed(runs[name], r"^BLESSED and pushed to (.+)$"))
+        for name in ("first", "changed")
+    }
     assert _printed(runs["cached"], r"^BLESSED and pushed to (.+)$").endswith(pushed["first"])
-    accuracy = {name: _printed(runs[name], r"overall eval accuracy (\S+)$")
-                for name in ("first", "cached", "changed", "weak")}
+    accuracy = {
+        name: _printed(runs[name], r"overall eval accuracy (\S+)$")
+        for name in ("first", "cached", "changed", "weak")
+    }
     first_failure = _printed(runs["weak"], r"^  - (.+)$")
     expected = [  # newest first; None: checked by pattern below
-        [None, None, None, f"{history['bad']}@?", "?", "?", "0/0", "?", "-",
-         "failed: in ImageExampleGen, exit 2"],
-        [None, None, None, b, str(N_B), "10", "0/5", "?", "-",
-         "interrupted: by SIGINT during Trainer"],
-        [_printed(runs["weak"], r"^run (\S+):"), None, None, b, str(N_B), "10", "3/7",
-         accuracy["weak"], "-", f"not blessed: {first_failure}"],
-        [_printed(runs["changed"], r"^run (\S+):"), None, None, b, str(N_B), "10", "10/0",
-         accuracy["changed"], pushed["changed"], "blessed"],
-        [_printed(runs["cached"], r"^run (\S+):"), None, None, a, str(N_A), "10", "0/10",
-         accuracy["cached"], f"{pushed['first']} (cached)", "blessed"],
-        [_printed(runs["first"], r"^run (\S+):"), None, None, a, str(N_A), "10", "10/0",
-         accuracy["first"], pushed["first"], "blessed"],
+        [
+            None,
+            None,
+            None,
+            f"{history['bad']}@?",
+            "?",
+            "?",
+            "0/0",
+            "?",
+            "-",
+            "failed: in ImageExampleGen, exit 2",
+        ],
+        [
+            None,
+            None,
+            None,
+            b,
+            str(N_B),
+            "10",
+            "0/5",
+            "?",
+            "-",
+            "interrupted: by SIGINT during Trainer",
+        ],
+        [
+            _printed(runs["weak"], r"^run (\S+):"),
+            None,
+            None,
+            b,
+            str(N_B),
+            "10",
+            "3/7",
+            accuracy["weak"],
+            "-",
+            f"not blessed: {first_failure}",
+        ],
+        [
+            _printed(runs["changed"], r"^run (\S+):"),
+            None,
+            None,
+            b,
+            str(N_B),
+            "10",
+            "10/0",
+            accuracy["changed"],
+            pushed["changed"],
+            "blessed",
+        ],
+        [
+            _printed(runs["cached"], r"^run (\S+):"),
+            None,
+            None,
+            a,
+            str(N_A),
+            "10",
+            "0/10",
+            accuracy["cached"],
+            f"{pushed['first']} (cached)",
+            "blessed",
+        ],
+        [
+            _printed(runs["first"], r"^run (\S+):"),
+            None,
+            None,
+            a,
+            str(N_A),
+            "10",
+            "10/0",
+            accuracy["first"],
+            pushed["first"],
+            "blessed",
+        ],
     ]
     for row, want in zip(rows, expected, strict=True):
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}", row[0]), row
@@ -134,7 +217,8 @@ def test_runs_prints_one_exact_line_per_run_newest_first(history):
         assert abs((started - named).total_seconds()) < 60, row
         assert re.fullmatch(r"\d+(\.\d)? s", row[2]), row
         assert [w if w is not None else r for w, r in zip(want, row, strict=True)] == row, (
-            listed.stdout)
+            listed.stdout
+        )
     ids = [row[0] for row in rows]
     assert ids == sorted(ids, reverse=True) and len(set(ids)) == 6
 
@@ -144,13 +228,20 @@ def test_runs_json_holds_the_same_records(history):
     assert listed.returncode == 0, listed.stderr
     records = json.loads(listed.stdout)
     assert [r["verdict"] for r in records] == [
-        "failed", "interrupted", "not blessed", "blessed", "blessed", "blessed"]
+        "failed",
+        "interrupted",
+        "not blessed",
+        "blessed",
+        "blessed",
+        "blessed",
+    ]
     failed, stopped, weak = records[:3]
     assert failed["exit_status"] == 2 and "truncated" in failed["error"], failed
     assert stopped["exit_status"] == 130 and stopped["component"] == "Trainer", stopped
     assert weak["exit_status"] == 3 and weak["failed_thresholds"], weak
     assert sorted(records[3]["class_names"]) == sorted(
-        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    )
 
 
 def test_lineage_of_the_second_push_names_the_changed_data(history):
@@ -159,21 +250,28 @@ def test_lineage_of_the_second_push_names_the_changed_data(history):
     traced = run_tiedflow("lineage", serving_dir, output_dir=history["out"])
     assert traced.returncode == 0, traced.stderr
     text = traced.stdout
-    fingerprint_b, fingerprint_a = _fingerprint(history["data_b"]), _fingerprint(
-        history["data_a"])
+    fingerprint_b, fingerprint_a = _fingerprint(history["data_b"]), _fingerprint(history["data_a"])
     assert f"     fingerprint: {fingerprint_b}\n" in text, text
     assert fingerprint_a not in text, text
     assert f"     data: {history['data_b']}\n" in text, text
     # The chain in order, back to the data; the baseline was the first push.
     steps = re.findall(r"^(?:<- )?([a-z][a-z ]*): ", text, re.M)
-    assert steps == ["push", "blessing", "evaluation", "model", "transform graph", "schema",
-                     "examples"], text
+    assert steps == [
+        "push",
+        "blessing",
+        "evaluation",
+        "model",
+        "transform graph",
+        "schema",
+        "examples",
+    ], text
     first = os.path.basename(_printed(runs["first"], r"^BLESSED and pushed to (.+)$"))
     assert f"     baseline: pushed model {first}\n" in text, text
     changed_id = _printed(runs["changed"], r"^run (\S+):")
     assert text.count(f"in run {changed_id}\n") == 7, text
-    as_json = json.loads(run_tiedflow("lineage", "--json", serving_dir,
-                                      output_dir=history["out"]).stdout)
+    as_json = json.loads(
+        run_tiedflow("lineage", "--json", serving_dir, output_dir=history["out"]).stdout
+    )
     examples = as_json[-1]["facts"]
     assert examples["fingerprint"] == fingerprint_b
     assert sum(examples["counts"].values()) == N_B
@@ -191,24 +289,28 @@ def test_diff_of_the_two_blessed_runs_shows_the_data_and_each_slice(history):
     assert compared.returncode == 0, compared.stderr
     text = compared.stdout
     assert f"  ImageExampleGen.data: {history['data_a']} -> {history['data_b']}\n" in text
-    assert (f"  fingerprint: {_fingerprint(history['data_a'])} -> "
-            f"{_fingerprint(history['data_b'])}\n") in text, text
+    assert (
+        f"  fingerprint: {_fingerprint(history['data_a'])} -> {_fingerprint(history['data_b'])}\n"
+    ) in text, text
     eval_a = int(_printed(runs["first"], r"^data: \d+ examples \(\d+ train, (\d+) eval\)"))
     eval_b = int(_printed(runs["changed"], r"^data: \d+ examples \(\d+ train, (\d+) eval\)"))
     assert f"  eval examples: {eval_a} -> {eval_b}\n" in text, text
-    assert re.search(rf"^  Overall +example count +{eval_a} +{eval_b} +\+{eval_b - eval_a}$",
-                     text, re.M), text
+    assert re.search(
+        rf"^  Overall +example count +{eval_a} +{eval_b} +\+{eval_b - eval_a}$", text, re.M
+    ), text
     accuracy_a = float(_printed(runs["first"], r"overall eval accuracy (\S+)$"))
     accuracy_b = float(_printed(runs["changed"], r"overall eval accuracy (\S+)$"))
     found = re.search(r"^  Overall +accuracy +(\S+) +(\S+) +(\S+)$", text, re.M)
     assert found, text
     assert [float(v) for v in found.groups()] == pytest.approx(
-        [accuracy_a, accuracy_b, accuracy_b - accuracy_a], abs=1e-4)
+        [accuracy_a, accuracy_b, accuracy_b - accuracy_a], abs=1e-4
+    )
     # Slices by class name; the settings and the code did not change.
     assert re.search(r"^  label=seven +", text, re.M), text
     assert "settings:\n  ImageExampleGen.data:" in text and "\ncode:\n  same\n" in text, text
-    listed = json.loads(run_tiedflow("diff", "--json", run_a, run_b,
-                                     output_dir=history["out"]).stdout)
+    listed = json.loads(
+        run_tiedflow("diff", "--json", run_a, run_b, output_dir=history["out"]).stdout
+    )
     assert {r["slice"] for r in listed["slices"]} >= {"Overall", "label=zero", "label=nine"}
 
 
@@ -216,11 +318,16 @@ def test_diff_flags_what_a_threshold_catches(history):
     """The not-blessed run against the blessed one on the same data: its failed
     accuracy bound is flagged on the overall slice."""
     runs = history["runs"]
-    compared = run_tiedflow("diff", _printed(runs["changed"], r"^run (\S+):"),
-                            _printed(runs["weak"], r"^run (\S+):"), output_dir=history["out"])
+    compared = run_tiedflow(
+        "diff",
+        _printed(runs["changed"], r"^run (\S+):"),
+        _printed(runs["weak"], r"^run (\S+):"),
+        output_dir=history["out"],
+    )
     assert compared.returncode == 0, compared.stderr
-    assert re.search(r"^  Overall +accuracy +\S+ +\S+ +\S+ +<- caught by >= 0\.999$",
-                     compared.stdout, re.M), compared.stdout
+    assert re.search(
+        r"^  Overall +accuracy +\S+ +\S+ +\S+ +<- caught by >= 0\.999$", compared.stdout, re.M
+    ), compared.stdout
     assert compared.stdout.splitlines()[-1].startswith("flagged: 1 "), compared.stdout
     assert "  Evaluator.accuracy_threshold: 0.3 -> 0.999\n" in compared.stdout
 
@@ -233,8 +340,7 @@ def test_report_of_a_recorded_evaluation_names_classes_and_lineage(history, tmp_
     assert done.returncode == 0, done.stderr
     html = page.read_text()
     assert "label=seven" in html and "label=7<" not in html
-    assert f"<td>{history['data_b']} (fingerprint {_fingerprint(history['data_b'])})</td>" \
-        in html
+    assert f"<td>{history['data_b']} (fingerprint {_fingerprint(history['data_b'])})</td>" in html
     # The page the run itself made names the same data and its code versions.
     made = open(runs["changed"].report_path).read()
     assert f"(fingerprint {_fingerprint(history['data_b'])})" in made
@@ -248,14 +354,22 @@ def test_an_older_store_shows_unknown(history, tmp_path):
     old.mkdir()
     shutil.copyfile(os.path.join(history["out"], "metadata.sqlite"), old / "metadata.sqlite")
     with sqlite3.connect(old / "metadata.sqlite") as db:
-        db.execute("DELETE FROM ArtifactProperty WHERE name IN ('overall_accuracy', "
-                   "'failed_thresholds', 'data', 'data_fingerprint')")
+        db.execute(
+            "DELETE FROM ArtifactProperty WHERE name IN ('overall_accuracy', "
+            "'failed_thresholds', 'data', 'data_fingerprint')"
+        )
         db.execute("DELETE FROM ContextProperty WHERE name IN ('exit_status', 'error')")
     listed = run_tiedflow("runs", output_dir=str(old))
     assert listed.returncode == 0, listed.stderr
     rows = [_cells(line) for line in listed.stdout.splitlines()[1:]]
     assert [r[7] for r in rows] == ["?"] * 6, listed.stdout
-    assert [r[-1] for r in rows] == ["failed: in ImageExampleGen", "interrupted: during Trainer",
-                                     "not blessed", "blessed", "blessed", "blessed"]
+    assert [r[-1] for r in rows] == [
+        "failed: in ImageExampleGen",
+        "interrupted: during Trainer",
+        "not blessed",
+        "blessed",
+        "blessed",
+        "blessed",
+    ]
     # The fingerprint is still found on the execution that read the data.
     assert rows[-1][3] == f"{history['data_a']}@{_fingerprint(history['data_a'])[:8]}"

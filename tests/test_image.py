@@ -8,6 +8,7 @@ input as the driver writes it: kfp_launcher.OssLauncher), as uid 1000 with no
 network, its outputs under a bind-mounted pipeline root. Build the image first
 (`make image`; `make test-image` does both). Not part of `make test`.
 """
+
 from __future__ import annotations
 
 import glob
@@ -39,8 +40,9 @@ def engine():
     """The engine and its flags here, e.g. ['podman'] (container/engine.sh), with
     the repo's engine settings (containers.conf) unless CONTAINERS_CONF names others."""
     os.environ.setdefault("CONTAINERS_CONF", os.path.join(REPO, "container", "containers.conf"))
-    found = subprocess.run([os.path.join(REPO, "container", "engine.sh")],
-                           capture_output=True, text=True)
+    found = subprocess.run(
+        [os.path.join(REPO, "container", "engine.sh")], capture_output=True, text=True
+    )
     assert found.returncode == 0, found.stderr
     return found.stdout.split()
 
@@ -68,8 +70,11 @@ def _pipeline_root(tmp_path_factory) -> str:
 
 
 def _snapshot(path) -> dict:
-    return {os.path.relpath(os.path.join(d, f), path): os.stat(os.path.join(d, f)).st_mtime_ns
-            for d, _, files in os.walk(path) for f in files}
+    return {
+        os.path.relpath(os.path.join(d, f), path): os.stat(os.path.join(d, f)).st_mtime_ns
+        for d, _, files in os.walk(path)
+        for f in files
+    }
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +82,12 @@ def launched(spec, engine, image, tmp_path_factory):
     """Every task of pipeline.yaml, in DAG order, in the image, on the embedded digits."""
     root = _pipeline_root(tmp_path_factory)
     serving_dir = os.path.join(root, "serving")
-    launcher = OssLauncher(spec, root, {**RUN_PARAMETERS, "serving_dir": serving_dir},
-                           runner=ContainerRunner(engine, image, root))
+    launcher = OssLauncher(
+        spec,
+        root,
+        {**RUN_PARAMETERS, "serving_dir": serving_dir},
+        runner=ContainerRunner(engine, image, root),
+    )
     for task in dag_order(spec):
         launcher.launch(task)
     launcher.serving_dir = serving_dir
@@ -134,8 +143,9 @@ def test_report_is_one_html_file_at_its_uri(launched):
 
 
 def test_second_pass_compares_against_the_pushed_model(second_pass):
-    version = os.path.basename(os.path.dirname(
-        glob.glob(os.path.join(second_pass.serving_dir, "*", "saved_model.pb"))[0]))
+    version = os.path.basename(
+        os.path.dirname(glob.glob(os.path.join(second_pass.serving_dir, "*", "saved_model.pb"))[0])
+    )
     baseline = second_pass.outputs["LatestPushedModel"]["model"]["metadata"]
     assert baseline["has_model"] == 1 and str(baseline["pushed_version"]) == version
     assert second_pass.outputs["Evaluator"]["blessing"]["metadata"].get("baseline_model")
@@ -162,6 +172,9 @@ def test_build_mounts_leave_nothing_in_the_image(engine, image):
     """The CA bundle and pip cache mounted for the lock's install stay outside the
     image: only their empty mount points remain under /run/build."""
     probe = "find /run/build /root/.cache -type f -size +0 2>/dev/null; echo done"
-    found = subprocess.run([engine[0], "run", "--rm", *engine[1:], "--network=none", image,
-                            "sh", "-c", probe], capture_output=True, text=True)
+    found = subprocess.run(
+        [engine[0], "run", "--rm", *engine[1:], "--network=none", image, "sh", "-c", probe],
+        capture_output=True,
+        text=True,
+    )
     assert found.stdout.strip() == "done", found.stdout + found.stderr

@@ -1,6 +1,7 @@
 """Every mode and bit depth PIL reads is converted faithfully to 1 or 3 channels of
 0-255: each checked against a reference conversion computed here with NumPy from
 the values PIL decodes in the file's own mode (not against PIL's `convert`)."""
+
 import io
 
 import numpy as np
@@ -27,8 +28,14 @@ def _over_white(colour, alpha):
 
 def _ycbcr_to_rgb(ycc):
     y, cb, cr = (ycc[..., i].astype(np.float64) for i in range(3))
-    return np.stack([y + 1.402 * (cr - 128), y - 0.344136 * (cb - 128) - 0.714136 * (cr - 128),
-                     y + 1.772 * (cb - 128)], axis=-1)
+    return np.stack(
+        [
+            y + 1.402 * (cr - 128),
+            y - 0.344136 * (cb - 128) - 0.714136 * (cr - 128),
+            y + 1.772 * (cb - 128),
+        ],
+        axis=-1,
+    )
 
 
 def _palette_image(alpha=None):
@@ -37,7 +44,7 @@ def _palette_image(alpha=None):
     if alpha is None:
         image.putpalette(rgb)
     else:
-        image.putpalette([v for i in range(5) for v in (*rgb[3 * i:3 * i + 3], alpha[i])], "RGBA")
+        image.putpalette([v for i in range(5) for v in (*rgb[3 * i : 3 * i + 3], alpha[i])], "RGBA")
     return image
 
 
@@ -72,7 +79,7 @@ def _reference(image):
             palette[image.info["transparency"], 3] = 0
         elif "transparency" in image.info:
             trns = np.frombuffer(image.info["transparency"], dtype=np.uint8)
-            palette[:len(trns), 3] = trns
+            palette[: len(trns), 3] = trns
         else:
             palette[:, 3] = 255
         rgba = palette[values]
@@ -106,14 +113,20 @@ CASES = {
     "RGBA (PNG)": lambda: _save(Image.fromarray(_u8((H, W, 4)), "RGBA"), "PNG"),
     "CMYK (TIFF)": lambda: _save(Image.fromarray(_u8((H, W, 4)), "CMYK"), "TIFF"),
     "CMYK (JPEG)": lambda: _save(Image.fromarray(_u8((H, W, 4)), "CMYK"), "JPEG", quality=95),
-    "I;16 (16-bit PNG)": lambda: _save(Image.frombytes(
-        "I;16", (W, H), RNG.integers(0, 65536, (H, W)).astype("<u2").tobytes()), "PNG"),
-    "I;16 (16-bit TIFF)": lambda: _save(Image.frombytes(
-        "I;16", (W, H), RNG.integers(0, 65536, (H, W)).astype("<u2").tobytes()), "TIFF"),
-    "I (32-bit TIFF)": lambda: _save(Image.fromarray(
-        RNG.integers(-100, 70000, (H, W)).astype(np.int32)), "TIFF"),
-    "F (float TIFF)": lambda: _save(Image.fromarray(
-        RNG.uniform(-0.1, 1.1, (H, W)).astype(np.float32)), "TIFF"),
+    "I;16 (16-bit PNG)": lambda: _save(
+        Image.frombytes("I;16", (W, H), RNG.integers(0, 65536, (H, W)).astype("<u2").tobytes()),
+        "PNG",
+    ),
+    "I;16 (16-bit TIFF)": lambda: _save(
+        Image.frombytes("I;16", (W, H), RNG.integers(0, 65536, (H, W)).astype("<u2").tobytes()),
+        "TIFF",
+    ),
+    "I (32-bit TIFF)": lambda: _save(
+        Image.fromarray(RNG.integers(-100, 70000, (H, W)).astype(np.int32)), "TIFF"
+    ),
+    "F (float TIFF)": lambda: _save(
+        Image.fromarray(RNG.uniform(-0.1, 1.1, (H, W)).astype(np.float32)), "TIFF"
+    ),
 }
 
 
@@ -148,8 +161,7 @@ def test_ycbcr_converts_like_the_reference():
 
 def test_16_bit_keeps_more_than_the_low_byte():
     """65535 is white and 32768 mid-gray, not what PIL's own 'L' conversion gives (clipped)."""
-    data = _save(Image.frombytes("I;16", (2, 1), np.array([65535, 32768], "<u2").tobytes()),
-                 "PNG")
+    data = _save(Image.frombytes("I;16", (2, 1), np.array([65535, 32768], "<u2").tobytes()), "PNG")
     pixels, _ = images.decode(data, "x", 100)
     assert pixels[0, :, 0].tolist() == [255, 128]
 
@@ -158,9 +170,11 @@ def test_image_over_the_pixel_limit_is_refused_by_name_before_decoding():
     data = _save(Image.new("L", (300, 200)), "PNG")
     with pytest.raises(DataError) as err:
         images.decode(data, "big.png", max_pixels=50_000)
-    assert str(err.value) == ("big.png: image of 300x200 = 60000 pixels is larger than "
-                              "max_pixels (50000); raise it with --set max_pixels=60000, or "
-                              "leave the file out")
+    assert str(err.value) == (
+        "big.png: image of 300x200 = 60000 pixels is larger than "
+        "max_pixels (50000); raise it with --set max_pixels=60000, or "
+        "leave the file out"
+    )
 
 
 def test_pixel_limit_above_pils_bomb_guard_is_ours_to_decide():

@@ -1,5 +1,6 @@
 """Ingestion: sources read on Beam, classes from the data, a stable stratified split,
 TFRecords from elsewhere, and bad input named by file, record and feature."""
+
 import io
 import json
 import os
@@ -26,8 +27,11 @@ def digits():
 
 def _decode(serialized):
     feats = tf.train.Example.FromString(serialized).features.feature
-    return (feats["label"].int64_list.value[0], tuple(feats["pixels"].int64_list.value),
-            feats["ink_density"].bytes_list.value[0].decode())
+    return (
+        feats["label"].int64_list.value[0],
+        tuple(feats["pixels"].int64_list.value),
+        feats["ink_density"].bytes_list.value[0].decode(),
+    )
 
 
 def _dump(items, path):
@@ -51,11 +55,17 @@ def ingest(settings, argv=IN_MEMORY, raw_images=None):
             raw, skipped = pipeline | beam.Create(raw_images), None
         splits, summary = raw | ImagesToExamples(settings, skipped, reread=reread)
         for name, part in splits.items():
-            _ = (part | f"Decode[{name}]" >> beam.Map(_decode)
-                 | f"All[{name}]" >> beam.combiners.ToList()
-                 | f"Dump[{name}]" >> beam.Map(_dump, os.path.join(out, name)))
-        _ = summary | beam.Map(lambda s: s.to_json()) | beam.Map(
-            lambda text: open(os.path.join(out, "summary"), "w").write(text))
+            _ = (
+                part
+                | f"Decode[{name}]" >> beam.Map(_decode)
+                | f"All[{name}]" >> beam.combiners.ToList()
+                | f"Dump[{name}]" >> beam.Map(_dump, os.path.join(out, name))
+            )
+        _ = (
+            summary
+            | beam.Map(lambda s: s.to_json())
+            | beam.Map(lambda text: open(os.path.join(out, "summary"), "w").write(text))
+        )
     got = {}
     for name in ("train", "eval"):
         with open(os.path.join(out, name)) as f:
@@ -85,16 +95,20 @@ def test_split_per_class_share_at_18k_examples():
     assert not {r.key for r in parts["eval"]} & {r.key for r in parts["train"]}
     shuffled = split.split_records(records[::-1], 20, seed=42)
     assert {r.key for r in shuffled["eval"]} == {r.key for r in parts["eval"]}
-    assert {r.key for r in split.split_records(records, 20, seed=7)["eval"]} != \
-        {r.key for r in parts["eval"]}
+    assert {r.key for r in split.split_records(records, 20, seed=7)["eval"]} != {
+        r.key for r in parts["eval"]
+    }
 
 
 def test_split_does_not_depend_on_order_or_worker_count(digits):
     raw = [RawImage(r.key, r.label, r.pixels[:, :, None], False, r.key) for r in digits]
     settings = IngestSettings()
     one, summary = ingest(settings, raw_images=raw)
-    two, _ = ingest(settings, raw_images=raw[::-1], argv=[
-        "--direct_running_mode=multi_threading", "--direct_num_workers=2"])
+    two, _ = ingest(
+        settings,
+        raw_images=raw[::-1],
+        argv=["--direct_running_mode=multi_threading", "--direct_num_workers=2"],
+    )
     for name in ("train", "eval"):
         assert sorted(one[name]) == sorted(two[name])
     counts = summary.counts["eval"]
@@ -105,8 +119,10 @@ def test_embedded_digits_ink_slices_from_training_tertiles():
     got, summary = ingest(IngestSettings())
     assert summary.class_names == [str(i) for i in range(10)]
     assert summary.image_shape == (8, 8, 1)
-    shares = {b: sum(ink == b for _, _, ink in got["train"]) / len(got["train"])
-              for b in examples.INK_BUCKETS}
+    shares = {
+        b: sum(ink == b for _, _, ink in got["train"]) / len(got["train"])
+        for b in examples.INK_BUCKETS
+    }
     assert all(0.25 < s < 0.42 for s in shares.values()), shares
 
 
@@ -146,23 +162,37 @@ def _example(**features):
         if isinstance(value, bytes):
             feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
         elif isinstance(value, float) or (isinstance(value, list) and isinstance(value[0], float)):
-            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(
-                value=value if isinstance(value, list) else [value]))
+            feature[name] = tf.train.Feature(
+                float_list=tf.train.FloatList(value=value if isinstance(value, list) else [value])
+            )
         else:
-            feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(
-                value=value if isinstance(value, list) else [value]))
+            feature[name] = tf.train.Feature(
+                int64_list=tf.train.Int64List(value=value if isinstance(value, list) else [value])
+            )
     return tf.train.Example(features=tf.train.Features(feature=feature))
 
 
 def test_tfrecords_with_other_feature_names_and_float_pixels(tmp_path, digits):
     # gzipped, although the name says nothing: compression comes from the content.
-    _write(tmp_path / "mnist-like.tfrecord",
-           [_example(image_floats=[float(v) / 255 - 0.5 for v in r.pixels.reshape(-1)],
-                     image_class=r.label) for r in digits[:200]], "GZIP")
+    _write(
+        tmp_path / "mnist-like.tfrecord",
+        [
+            _example(
+                image_floats=[float(v) / 255 - 0.5 for v in r.pixels.reshape(-1)],
+                image_class=r.label,
+            )
+            for r in digits[:200]
+        ],
+        "GZIP",
+    )
     assert tfrecords.detect_compression(str(tmp_path / "mnist-like.tfrecord")) == "GZIP"
-    settings = IngestSettings(data=str(tmp_path / "*.tfrecord"), image_feature="image_floats",
-                              label_feature="image_class", pixel_encoding="float",
-                              pixel_range="-0.5,0.5")
+    settings = IngestSettings(
+        data=str(tmp_path / "*.tfrecord"),
+        image_feature="image_floats",
+        label_feature="image_class",
+        pixel_encoding="float",
+        pixel_range="-0.5,0.5",
+    )
     got, summary = ingest(settings)
     assert summary.image_shape == (8, 8, 1)
     by_pixels = {tuple(int(v) for v in r.pixels.reshape(-1)): r.label for r in digits[:200]}
@@ -178,8 +208,14 @@ def test_tfrecords_with_encoded_png_and_string_labels(tmp_path, digits):
         records.append(_example(image=png.getvalue(), name=synthetic.CLASS_NAMES[r.label].encode()))
     _write(tmp_path / "encoded.gz", records)  # named .gz, not compressed
     assert tfrecords.detect_compression(str(tmp_path / "encoded.gz")) == ""
-    got, summary = ingest(IngestSettings(data=str(tmp_path / "encoded.gz"), image_feature="image",
-                                         label_feature="name", pixel_encoding="encoded"))
+    got, summary = ingest(
+        IngestSettings(
+            data=str(tmp_path / "encoded.gz"),
+            image_feature="image",
+            label_feature="name",
+            pixel_encoding="encoded",
+        )
+    )
     assert summary.class_names == sorted(synthetic.CLASS_NAMES)
     assert summary.image_shape == (16, 16, 1)
 
@@ -191,8 +227,10 @@ def test_tfrecords_of_raw_bytes_decode_in_batches_as_one_by_one(tmp_path, digits
     path = tmp_path / "raw.tfrecord"
     _write(path, records)
     settings = IngestSettings(data=str(path), pixel_encoding="bytes", image_shape="8,8")
-    got = [(label, pixels.shape, pixels.tobytes())
-           for _, label, pixels, _ in tfrecords.read_images(str(path), settings)]
+    got = [
+        (label, pixels.shape, pixels.tobytes())
+        for _, label, pixels, _ in tfrecords.read_images(str(path), settings)
+    ]
     assert got == [(r.label, (8, 8, 1), r.pixels.tobytes()) for r in digits[:300]]
     records[150] = _example(pixels=b"\0" * 60, label=1)
     _write(path, records)
@@ -200,19 +238,31 @@ def test_tfrecords_of_raw_bytes_decode_in_batches_as_one_by_one(tmp_path, digits
         list(tfrecords.read_images(str(path), settings))
 
 
-@pytest.mark.parametrize("make, settings, message", [
-    (lambda r: _example(image=[1] * 64, label=r.label), {},
-     r"record 0: no feature 'pixels' \(the record has: image, label\); set image_feature="),
-    (lambda r: _example(pixels=[float("nan")] * 64, label=r.label),
-     {"pixel_encoding": "float"}, "NaN or infinite"),
-    (lambda r: _example(pixels=[300] * 64, label=r.label), {}, "outside pixel_range 0,255"),
-    (lambda r: _example(pixels=[1] * 60, label=r.label), {}, "60 values, not a square image"),
-    (lambda r: _example(pixels=[1] * 64, label=-1), {}, "class ids must be 0 or more"),
-    (lambda r: _example(pixels=[1] * 64, label=r.label), {"classes": ("0", "1")},
-     "is not among the classes"),
-    (lambda r: _example(pixels=[1] * 64, label=r.label * 2), {}, "none missing"),
-    (lambda r: _example(pixels=[1] * 64, label=0), {}, "at least two"),
-])
+@pytest.mark.parametrize(
+    "make, settings, message",
+    [
+        (
+            lambda r: _example(image=[1] * 64, label=r.label),
+            {},
+            r"record 0: no feature 'pixels' \(the record has: image, label\); set image_feature=",
+        ),
+        (
+            lambda r: _example(pixels=[float("nan")] * 64, label=r.label),
+            {"pixel_encoding": "float"},
+            "NaN or infinite",
+        ),
+        (lambda r: _example(pixels=[300] * 64, label=r.label), {}, "outside pixel_range 0,255"),
+        (lambda r: _example(pixels=[1] * 60, label=r.label), {}, "60 values, not a square image"),
+        (lambda r: _example(pixels=[1] * 64, label=-1), {}, "class ids must be 0 or more"),
+        (
+            lambda r: _example(pixels=[1] * 64, label=r.label),
+            {"classes": ("0", "1")},
+            "is not among the classes",
+        ),
+        (lambda r: _example(pixels=[1] * 64, label=r.label * 2), {}, "none missing"),
+        (lambda r: _example(pixels=[1] * 64, label=0), {}, "at least two"),
+    ],
+)
 def test_bad_records_are_named(tmp_path, digits, make, settings, message):
     _write(tmp_path / "bad.tfrecord", [make(r) for r in digits[:40]])
     with pytest.raises(DataError, match=message) as err:
@@ -239,8 +289,11 @@ def test_unreadable_image_and_tfrecord_files_are_named(tmp_path):
         ingest(IngestSettings(data=str(root)))
     garbage = tmp_path / "garbage.tfrecord"
     garbage.write_bytes(b"garbage" * 10)
-    with pytest.raises(DataError, match=r"garbage.tfrecord: record 0 \(byte 0 of the file\): "
-                       "its length field fails its checksum"):
+    with pytest.raises(
+        DataError,
+        match=r"garbage.tfrecord: record 0 \(byte 0 of the file\): "
+        "its length field fails its checksum",
+    ):
         ingest(IngestSettings(data=str(garbage)))
 
 
@@ -262,7 +315,9 @@ def test_generator_is_deterministic(tmp_path):
     (path,) = tf.io.gfile.glob(str(tmp_path / "t" / "*"))
     first = next(iter(tf.data.TFRecordDataset(path, compression_type="GZIP")))
     feats = tf.train.Example.FromString(first.numpy()).features.feature
-    assert feats["label"].bytes_list.value == [b"zero"] and len(feats["pixels"].int64_list.value) == 64
+    assert (
+        feats["label"].bytes_list.value == [b"zero"] and len(feats["pixels"].int64_list.value) == 64
+    )
 
 
 def test_generator_writes_several_files_for_parallel_readers():
@@ -282,10 +337,12 @@ def test_batch_encoding_gives_the_examples_to_example_gives(shape):
     pixels[:100] = rng.integers(0, 256, (100, 1, 1, 1))  # flat images: inks repeat
     labels = [int(v) for v in rng.integers(0, 10, 300)]
     edges = (examples.mean_ink(pixels[3]), examples.mean_ink(pixels[150]))  # inks on an edge
-    for got, image, label in zip(examples.serialized_examples(pixels, labels, edges),
-                                 pixels, labels):
+    for got, image, label in zip(
+        examples.serialized_examples(pixels, labels, edges), pixels, labels
+    ):
         assert tf.train.Example.FromString(got) == examples.to_example(
-            examples.Record(image, label, "key"), edges)
+            examples.Record(image, label, "key"), edges
+        )
 
 
 def test_splits_are_written_shuffled_through_files_and_whole(tmp_path):
@@ -300,8 +357,11 @@ def test_splits_are_written_shuffled_through_files_and_whole(tmp_path):
     with mock.patch.object(shuffled_write, "RECORDS_PER_SHARD", 1_000):
         with beam.Pipeline(argv=IN_MEMORY) as pipeline:
             count = beam.pvalue.AsSingleton(pipeline | "Count" >> beam.Create([n]))
-            _ = (pipeline | beam.Create(examples)
-                 | shuffled_write.WriteShuffled(str(out), str(temp), count, seed=3))
+            _ = (
+                pipeline
+                | beam.Create(examples)
+                | shuffled_write.WriteShuffled(str(out), str(temp), count, seed=3)
+            )
     files = sorted(out.iterdir())
     assert [f.name for f in files] == [f"data_tfrecord-{i:05d}-of-00005.gz" for i in range(5)]
     assert not list(temp.iterdir())

@@ -1,5 +1,6 @@
 """pipeline.interrupt: SIGTERM and SIGINT raise one exception with the shell's exit
 status, also when a library wrapped it on the way out."""
+
 from __future__ import annotations
 
 import os

@@ -8,6 +8,7 @@ and one that finishes. Each stop is checked as it happens and by the run
 after it (tests/background_run.KillChain). Then folders deleted by hand
 between runs: the next run makes them again.
 """
+
 from __future__ import annotations
 
 import glob
@@ -17,7 +18,6 @@ import signal
 import time
 
 import pytest
-
 from background_run import KillChain, newest_run_states, pushed
 from conftest import run_tiedflow
 
@@ -37,11 +37,16 @@ def test_sigterm_in_a_beam_component_stops_cleanly_and_a_second_run_is_refused(c
 
     def second_run(paused):
         start = time.monotonic()
-        refused.append((run_tiedflow("run", output_dir=chain.output_dir),
-                        time.monotonic() - start, paused.proc.pid))
+        refused.append(
+            (
+                run_tiedflow("run", output_dir=chain.output_dir),
+                time.monotonic() - start,
+                paused.proc.pid,
+            )
+        )
 
     chain.stop_during("StatisticsGen", signal.SIGTERM, while_paused=second_run)
-    (second, seconds, pid), = refused
+    ((second, seconds, pid),) = refused
     assert second.returncode == 2, second.stdout + second.stderr
     assert f"another run is using it (pid {pid})" in second.stderr, second.stderr
     assert "Traceback" not in second.stdout + second.stderr
@@ -67,15 +72,17 @@ def test_deleted_folders_are_made_again(chain):
     out = chain.output_dir
     (version,) = set(pushed(out)) - set(chain.before)
     shutil.rmtree(os.path.join(out, "serving", version))
-    (split,) = glob.glob(os.path.join(out, "pipeline_root", "ExampleValidator", "anomalies", "*",
-                                      "Split-eval"))
+    (split,) = glob.glob(
+        os.path.join(out, "pipeline_root", "ExampleValidator", "anomalies", "*", "Split-eval")
+    )
     shutil.rmtree(split)
     done = run_tiedflow("run", output_dir=out)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"recovering: {os.path.relpath(split, out)}, serving/{version} deleted" in done.stdout
     states = newest_run_states(out)
-    assert {c for c, s in states.items() if s == "COMPLETE"} == {"ExampleValidator", "Pusher"}, \
+    assert {c for c, s in states.items() if s == "COMPLETE"} == {"ExampleValidator", "Pusher"}, (
         states
+    )
     now = pushed(out)
     assert len(set(now) - set(chain.before)) == 1 and version not in now
     assert {v: now[v] for v in chain.before} == chain.before

@@ -1,4 +1,5 @@
 """pipeline.kubeflow.entrypoint: what it adds to TFX's entry point for the open-source launcher."""
+
 from __future__ import annotations
 
 import json
@@ -14,13 +15,24 @@ from pipeline.kubeflow import entrypoint
 def test_complete_executor_input_fills_only_missing_types():
     inputs_spec = pipeline_spec_pb2.ComponentInputsSpec()
     inputs_spec.artifacts["examples"].artifact_type.instance_schema = "title: tfx.Examples\n"
-    executor_input = {"inputs": {"artifacts": {
-        "examples": {"artifacts": [{"name": "1", "uri": "gs://b/e"},
-                                   {"name": "2", "uri": "gs://b/f",
-                                    "type": {"schemaTitle": "tfx.Examples"}}]},
-        "other": {"artifacts": [{"name": "3", "uri": "gs://b/o"}]}}}}
-    done = json.loads(entrypoint.complete_executor_input(
-        json.dumps(executor_input), json_format.MessageToJson(inputs_spec)))
+    executor_input = {
+        "inputs": {
+            "artifacts": {
+                "examples": {
+                    "artifacts": [
+                        {"name": "1", "uri": "gs://b/e"},
+                        {"name": "2", "uri": "gs://b/f", "type": {"schemaTitle": "tfx.Examples"}},
+                    ]
+                },
+                "other": {"artifacts": [{"name": "3", "uri": "gs://b/o"}]},
+            }
+        }
+    }
+    done = json.loads(
+        entrypoint.complete_executor_input(
+            json.dumps(executor_input), json_format.MessageToJson(inputs_spec)
+        )
+    )
     first, second = done["inputs"]["artifacts"]["examples"]["artifacts"]
     assert first["type"] == {"instanceSchema": "title: tfx.Examples\n"}
     assert second["type"] == {"schemaTitle": "tfx.Examples"}
@@ -31,38 +43,65 @@ def test_complete_executor_input_replaces_kfp_local_generic_type():
     """kfp.local hands an upstream output down as `system.Artifact` (its own class
     for a schema it does not know); the task's declared type replaces it."""
     inputs_spec = pipeline_spec_pb2.ComponentInputsSpec()
-    inputs_spec.artifacts["examples"].artifact_type.instance_schema = (
-        "title: tfx.Examples\ntype: object\n")
-    executor_input = {"inputs": {"artifacts": {"examples": {"artifacts": [
-        {"name": "examples", "uri": "/root/run/ExampleGen/examples",
-         "type": {"schemaTitle": "system.Artifact", "schemaVersion": "0.0.1"},
-         "metadata": {"split_names": "[\"train\", \"eval\"]"}}]}}}}
-    done = json.loads(entrypoint.complete_executor_input(
-        json.dumps(executor_input), json_format.MessageToJson(inputs_spec)))
+    inputs_spec.artifacts[
+        "examples"
+    ].artifact_type.instance_schema = "title: tfx.Examples\ntype: object\n"
+    executor_input = {
+        "inputs": {
+            "artifacts": {
+                "examples": {
+                    "artifacts": [
+                        {
+                            "name": "examples",
+                            "uri": "/root/run/ExampleGen/examples",
+                            "type": {"schemaTitle": "system.Artifact", "schemaVersion": "0.0.1"},
+                            "metadata": {"split_names": '["train", "eval"]'},
+                        }
+                    ]
+                }
+            }
+        }
+    }
+    done = json.loads(
+        entrypoint.complete_executor_input(
+            json.dumps(executor_input), json_format.MessageToJson(inputs_spec)
+        )
+    )
     (examples,) = done["inputs"]["artifacts"]["examples"]["artifacts"]
     assert examples["type"] == {"instanceSchema": "title: tfx.Examples\ntype: object\n"}
-    assert examples["metadata"] == {"split_names": "[\"train\", \"eval\"]"}
+    assert examples["metadata"] == {"split_names": '["train", "eval"]'}
     artifact = kubeflow_v2_entrypoint_utils.parse_raw_artifact_dict(
-        json_format.Parse(json.dumps(done), pipeline_spec_pb2.ExecutorInput()).inputs.artifacts,
-        {})["examples"][0]
+        json_format.Parse(json.dumps(done), pipeline_spec_pb2.ExecutorInput()).inputs.artifacts, {}
+    )["examples"][0]
     assert artifact.type_name == "Examples" and artifact.split_names == '["train", "eval"]'
 
 
 def test_type_title_reads_either_form():
     schema = pipeline_spec_pb2.ArtifactTypeSchema
     assert entrypoint.type_title(schema(schema_title="system.HTML")) == "system.HTML"
-    assert entrypoint.type_title(schema(instance_schema="title: tfx.Model\ntype: object\n")) \
+    assert (
+        entrypoint.type_title(schema(instance_schema="title: tfx.Model\ntype: object\n"))
         == "tfx.Model"
+    )
     assert entrypoint.type_title(schema()) == ""
 
 
 def test_fix_argv_rewrites_only_the_executor_input():
-    inputs_spec = json.dumps({"artifacts": {"model": {"artifactType": {
-        "instanceSchema": "title: tfx.Model\n"}}}})
-    executor_input = json.dumps({"inputs": {"artifacts": {"model": {"artifacts": [
-        {"name": "7", "uri": "/m"}]}}}})
-    argv = ["--executor_class_path", "x.Y", "--json_serialized_invocation_args", executor_input,
-            "--json_serialized_inputs_spec_args", inputs_spec, "--direct_num_workers=1"]
+    inputs_spec = json.dumps(
+        {"artifacts": {"model": {"artifactType": {"instanceSchema": "title: tfx.Model\n"}}}}
+    )
+    executor_input = json.dumps(
+        {"inputs": {"artifacts": {"model": {"artifacts": [{"name": "7", "uri": "/m"}]}}}}
+    )
+    argv = [
+        "--executor_class_path",
+        "x.Y",
+        "--json_serialized_invocation_args",
+        executor_input,
+        "--json_serialized_inputs_spec_args",
+        inputs_spec,
+        "--direct_num_workers=1",
+    ]
     fixed = entrypoint.fix_argv(argv)
     assert fixed[:3] + fixed[4:] == argv[:3] + argv[4:]
     model = json.loads(fixed[3])["inputs"]["artifacts"]["model"]["artifacts"][0]
@@ -95,21 +134,37 @@ def test_project_artifact_types_resolve_by_type_name():
 
 
 def test_folder_markers_are_only_empty_slash_objects():
-    objects = [("run/Trainer/model/", 0), ("run/Trainer/model/Format-Serving/", 0),
-               ("run/Trainer/model/Format-Serving/saved_model.pb", 5120),
-               ("run/Trainer/model/Format-Serving/assets/empty.txt", 0),
-               ("run/Trainer/model/notes/", 12)]
+    objects = [
+        ("run/Trainer/model/", 0),
+        ("run/Trainer/model/Format-Serving/", 0),
+        ("run/Trainer/model/Format-Serving/saved_model.pb", 5120),
+        ("run/Trainer/model/Format-Serving/assets/empty.txt", 0),
+        ("run/Trainer/model/notes/", 12),
+    ]
     assert entrypoint.folder_markers(objects) == [
-        "run/Trainer/model/", "run/Trainer/model/Format-Serving/"]
+        "run/Trainer/model/",
+        "run/Trainer/model/Format-Serving/",
+    ]
 
 
 def test_output_uris_lists_every_output_artifact():
-    executor_input = json.dumps({"outputs": {"artifacts": {
-        "model": {"artifacts": [{"name": "m", "uri": "gs://b/run/Trainer/model"}]},
-        "model_run": {"artifacts": [{"name": "r", "uri": "gs://b/run/Trainer/model_run"}]}},
-        "outputFile": "/tmp/kfp_outputs/output_metadata.json"}})
+    executor_input = json.dumps(
+        {
+            "outputs": {
+                "artifacts": {
+                    "model": {"artifacts": [{"name": "m", "uri": "gs://b/run/Trainer/model"}]},
+                    "model_run": {
+                        "artifacts": [{"name": "r", "uri": "gs://b/run/Trainer/model_run"}]
+                    },
+                },
+                "outputFile": "/tmp/kfp_outputs/output_metadata.json",
+            }
+        }
+    )
     assert entrypoint.output_uris(executor_input) == [
-        "gs://b/run/Trainer/model", "gs://b/run/Trainer/model_run"]
+        "gs://b/run/Trainer/model",
+        "gs://b/run/Trainer/model_run",
+    ]
 
 
 def test_report_type_resolves_to_the_project_class():

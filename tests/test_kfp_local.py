@@ -9,6 +9,7 @@ What kfp.local does differently from the open-source launcher (inputs typed
 `system.Artifact`, outputs under PIPELINE_ROOT/<run>/<task>/<key>) is what
 the entry point has to cope with. Not part of `make test`.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,20 +34,34 @@ def _kfp_python() -> str:
     python = os.environ.get("KFP_PYTHON", os.path.join(REPO, ".venv-kfp", "bin", "python"))
     assert os.path.exists(python), f"no kfp venv at {python}: run `make test-kfp-local`"
     assert os.environ.get("DOCKER_HOST") or os.path.exists("/var/run/docker.sock"), (
-        "no Docker API: run through container/kfp-local.sh (make test-kfp-local)")
+        "no Docker API: run through container/kfp-local.sh (make test-kfp-local)"
+    )
     return python
 
 
 def _snapshot(path) -> dict:
-    return {os.path.relpath(os.path.join(d, f), path): os.stat(os.path.join(d, f)).st_mtime_ns
-            for d, _, files in os.walk(path) for f in files}
+    return {
+        os.path.relpath(os.path.join(d, f), path): os.stat(os.path.join(d, f)).st_mtime_ns
+        for d, _, files in os.walk(path)
+        for f in files
+    }
 
 
 def run_kfp_local(root: str, name: str, parameters: dict) -> dict:
     """One run of pipeline.yaml under kfp.local; the runner's JSON outcome."""
     result = os.path.join(root, f"{name}.json")
-    cmd = [_kfp_python(), RUNNER, "--spec", os.path.join(REPO, "pipeline.yaml"),
-           "--root", root, "--result", result, "--user", TASK_USER_TEXT]
+    cmd = [
+        _kfp_python(),
+        RUNNER,
+        "--spec",
+        os.path.join(REPO, "pipeline.yaml"),
+        "--root",
+        root,
+        "--result",
+        result,
+        "--user",
+        TASK_USER_TEXT,
+    ]
     cmd += [f"--param={key}={value}" for key, value in parameters.items()]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     print(proc.stdout[-3000:])
@@ -70,9 +85,15 @@ def digits_run(root) -> dict:
     outcome["serving_dir"] = serving_dir
     os.makedirs(os.path.dirname(TIMES_OUT), exist_ok=True)
     with open(TIMES_OUT, "w") as f:
-        json.dump({"kfp_version": outcome["kfp_version"], "seconds": outcome["seconds"],
-                   "task_seconds": {t: o["seconds"] for t, o in outcome["tasks"].items()}},
-                  f, indent=1)
+        json.dump(
+            {
+                "kfp_version": outcome["kfp_version"],
+                "seconds": outcome["seconds"],
+                "task_seconds": {t: o["seconds"] for t, o in outcome["tasks"].items()},
+            },
+            f,
+            indent=1,
+        )
     return outcome
 
 
@@ -80,8 +101,11 @@ def digits_run(root) -> dict:
 def missing_data_run(root, digits_run) -> tuple:
     """The same spec with a `data` parameter naming nothing, against the same serving dir."""
     before = _snapshot(digits_run["serving_dir"])
-    outcome = run_kfp_local(root, "missing", {**RUN_PARAMETERS, "data": MISSING_DATA,
-                                              "serving_dir": digits_run["serving_dir"]})
+    outcome = run_kfp_local(
+        root,
+        "missing",
+        {**RUN_PARAMETERS, "data": MISSING_DATA, "serving_dir": digits_run["serving_dir"]},
+    )
     return outcome, before
 
 
@@ -132,10 +156,12 @@ def test_missing_data_stops_at_example_gen_with_exit_2_and_pushes_nothing(missin
     assert list(outcome["tasks"]) == ["ImageExampleGen"], sorted(outcome["tasks"])
     failed = outcome["tasks"]["ImageExampleGen"]
     assert failed["exit_code"] == 2, failed["log_tail"]
-    lines = [line for line in failed["log_tail"].splitlines()
-             if line.startswith("tiedflow: error:")]
+    lines = [
+        line for line in failed["log_tail"].splitlines() if line.startswith("tiedflow: error:")
+    ]
     assert len(lines) == 1 and lines[0].startswith(
-        f"tiedflow: error: --data {MISSING_DATA}: no such file or directory"), failed["log_tail"]
+        f"tiedflow: error: --data {MISSING_DATA}: no such file or directory"
+    ), failed["log_tail"]
     assert "Traceback" not in failed["log_tail"]
     assert failed["outputs"] == {}
     print(f"\nImageExampleGen exit {failed['exit_code']}: {lines[0]}")

@@ -1,15 +1,16 @@
 """names.knobs is the one declaration of every knob: everything that lists knobs
 is derived from it, and these tests fail when any of them drifts from it."""
+
 from __future__ import annotations
 
 import dataclasses
 import os
 
 import pytest
+from conftest import REPO
 
 from components import evaluator, pusher, schema_gen, trainer
 from components.example_gen import SETTINGS as EXAMPLE_GEN_SETTINGS
-from conftest import REPO
 from names import component_ids as ids
 from names.knobs import BY_NAME, KNOBS, ConfigError, received_by
 from pipeline import config as config_lib
@@ -27,8 +28,7 @@ def test_the_config_has_a_field_per_registered_knob_with_its_default():
 
 
 def test_set_takes_exactly_the_settable_knobs_and_parses_by_their_type():
-    assert config_lib.settable_keys() == sorted(
-        k.name for k in KNOBS if k.settable and k.in_config)
+    assert config_lib.settable_keys() == sorted(k.name for k in KNOBS if k.settable and k.in_config)
     for knob in KNOBS:
         if knob.name in config_lib.settable_keys():
             raw = ",".join(knob.default) if knob.kind is tuple else str(knob.default)
@@ -37,10 +37,11 @@ def test_set_takes_exactly_the_settable_knobs_and_parses_by_their_type():
         config_lib.parse_value("output_dir", "x")
 
 
-@pytest.mark.parametrize("knob", [k for k in KNOBS if k.check is not None and k.in_config],
-                         ids=lambda k: k.name)
+@pytest.mark.parametrize(
+    "knob", [k for k in KNOBS if k.check is not None and k.in_config], ids=lambda k: k.name
+)
 def test_the_config_rejects_a_value_outside_each_knobs_declared_range(knob):
-    bad = {int: -10**12, float: -1e9, str: "", tuple: ("a", "a")}[knob.kind]
+    bad = {int: -(10**12), float: -1e9, str: "", tuple: ("a", "a")}[knob.kind]
     if knob.check(bad):
         pytest.skip(f"{bad!r} is inside {knob.name}'s range")
     with pytest.raises(ConfigError, match=f"setting '{knob.name}'"):
@@ -54,23 +55,30 @@ def test_training_defaults_are_the_registrys():
             assert getattr(hparams, name) == BY_NAME[name].default, name
 
 
-@pytest.mark.parametrize("component_class, component_id", [
-    (trainer.Trainer, ids.TRAINER), (evaluator.Evaluator, ids.EVALUATOR),
-    (pusher.Pusher, ids.PUSHER), (schema_gen.SchemaGen, ids.SCHEMA_GEN)])
-def test_each_component_declares_the_knobs_the_registry_routes_to_it(component_class,
-                                                                      component_id):
+@pytest.mark.parametrize(
+    "component_class, component_id",
+    [
+        (trainer.Trainer, ids.TRAINER),
+        (evaluator.Evaluator, ids.EVALUATOR),
+        (pusher.Pusher, ids.PUSHER),
+        (schema_gen.SchemaGen, ids.SCHEMA_GEN),
+    ],
+)
+def test_each_component_declares_the_knobs_the_registry_routes_to_it(component_class, component_id):
     declared = {k.setting: k.type for k in component_class.KNOBS if k.setting}
     assert declared == {k.name: k.property_type for k in received_by(component_id)}
 
 
 def test_image_example_gen_takes_the_knobs_the_registry_routes_to_it():
-    assert EXAMPLE_GEN_SETTINGS == {k.name: k.property_type
-                                    for k in received_by(ids.IMAGE_EXAMPLE_GEN)}
+    assert EXAMPLE_GEN_SETTINGS == {
+        k.name: k.property_type for k in received_by(ids.IMAGE_EXAMPLE_GEN)
+    }
 
 
 def test_kubeflow_run_parameters_and_submit_help_are_the_registrys():
-    assert RUNTIME_PARAMETERS == {k.name: (k.property_type, k.help)
-                                  for k in KNOBS if k.run_parameter}
+    assert RUNTIME_PARAMETERS == {
+        k.name: (k.property_type, k.help) for k in KNOBS if k.run_parameter
+    }
     assert REQUIRED_PARAMETERS == ("serving_dir",)
     submit = build_parser()._subparsers._group_actions[0].choices["submit"]
     help_text = next(a.help for a in submit._actions if a.dest == "set")

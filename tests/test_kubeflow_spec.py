@@ -4,6 +4,7 @@ Everything is derived from a fresh compile and from `create_pipeline`, so the
 tests follow the pipeline as it changes; only the knob-to-task wiring, which
 is the contract of the Kubeflow path, is spelled out.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -16,9 +17,9 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipeline.kubeflow import compiler
 from pipeline.config import PipelineConfig
 from pipeline.dag import create_pipeline
+from pipeline.kubeflow import compiler
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMITTED = os.path.join(REPO, "pipeline.yaml")
@@ -33,8 +34,10 @@ def _parse(text: str) -> pipeline_spec_pb2.PipelineSpec:
 
 
 def _executors(spec) -> dict:
-    config = json_format.ParseDict(json_format.MessageToDict(spec.deployment_spec),
-                                   pipeline_spec_pb2.PipelineDeploymentConfig())
+    config = json_format.ParseDict(
+        json_format.MessageToDict(spec.deployment_spec),
+        pipeline_spec_pb2.PipelineDeploymentConfig(),
+    )
     return dict(config.executors)
 
 
@@ -77,8 +80,15 @@ def test_committed_pipeline_yaml_is_fresh(committed, committed_text, tmp_path):
     with open(fresh_path) as f:
         fresh = SDK_VERSION_LINE.sub("", f.read())
     old = SDK_VERSION_LINE.sub("", committed_text)
-    diff = "".join(difflib.unified_diff(old.splitlines(True), fresh.splitlines(True),
-                                        "pipeline.yaml (committed)", "fresh compile", n=2))
+    diff = "".join(
+        difflib.unified_diff(
+            old.splitlines(True),
+            fresh.splitlines(True),
+            "pipeline.yaml (committed)",
+            "fresh compile",
+            n=2,
+        )
+    )
     assert fresh == old, "pipeline.yaml is stale; run `make compile`:\n" + diff[:4000]
 
 
@@ -104,8 +114,9 @@ def test_task_and_component_names_are_argo_names(which, request):
 
 
 def test_every_container_runs_the_image_and_tfx_executor(compiled):
-    containers = {label: e.container for label, e in _executors(compiled).items()
-                  if e.HasField("container")}
+    containers = {
+        label: e.container for label, e in _executors(compiled).items() if e.HasField("container")
+    }
     assert len(containers) == len(compiled.root.dag.tasks)
     for label, container in containers.items():
         assert container.image == TEST_IMAGE, label
@@ -119,7 +130,9 @@ def test_every_container_runs_the_image_and_tfx_executor(compiled):
         assert hasattr(executor, "Do"), label
     # The entry point hands over to TFX's Kubeflow V2 executor runner.
     entry = importlib.import_module(compiler.ENTRYPOINT[-1])
-    assert entry.TFX_ENTRYPOINT == "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
+    assert (
+        entry.TFX_ENTRYPOINT == "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
+    )
 
 
 def test_dag_has_the_local_pipelines_components_and_edges(compiled, local_pipeline):
@@ -129,11 +142,13 @@ def test_dag_has_the_local_pipelines_components_and_edges(compiled, local_pipeli
         task = tasks[component.id]
         assert task.component_ref.name == component.id
         assert set(task.dependent_tasks) == {n.id for n in component.upstream_nodes}, component.id
-        wired = {key: (a.task_output_artifact.producer_task,
-                       a.task_output_artifact.output_artifact_key)
-                 for key, a in task.inputs.artifacts.items()}
-        expected = {key: (ch.producer_component_id, ch.output_key)
-                    for key, ch in component.inputs.items()}
+        wired = {
+            key: (a.task_output_artifact.producer_task, a.task_output_artifact.output_artifact_key)
+            for key, a in task.inputs.artifacts.items()
+        }
+        expected = {
+            key: (ch.producer_component_id, ch.output_key) for key, ch in component.inputs.items()
+        }
         assert wired == expected, component.id
         outputs = set(compiled.components[component.id].output_definitions.artifacts)
         assert outputs == set(component.outputs), component.id
@@ -147,9 +162,20 @@ CONSUMERS = {
     "learning_rate": {"Trainer"},
     "accuracy_threshold": {"Evaluator"},
     "schema": {"SchemaGen"},
-    **{name: {"ImageExampleGen"} for name in (
-        "image_size", "channels", "classes", "image_feature", "label_feature",
-        "pixel_encoding", "pixel_range", "image_shape", "max_pixels")},
+    **{
+        name: {"ImageExampleGen"}
+        for name in (
+            "image_size",
+            "channels",
+            "classes",
+            "image_feature",
+            "label_feature",
+            "pixel_encoding",
+            "pixel_range",
+            "image_shape",
+            "max_pixels",
+        )
+    },
 }
 TYPES = {
     "data": ParameterType.STRING,
@@ -161,9 +187,17 @@ TYPES = {
     "image_size": ParameterType.NUMBER_INTEGER,
     "channels": ParameterType.NUMBER_INTEGER,
     "max_pixels": ParameterType.NUMBER_INTEGER,
-    **{name: ParameterType.STRING for name in (
-        "classes", "image_feature", "label_feature", "pixel_encoding", "pixel_range",
-        "image_shape")},
+    **{
+        name: ParameterType.STRING
+        for name in (
+            "classes",
+            "image_feature",
+            "label_feature",
+            "pixel_encoding",
+            "pixel_range",
+            "image_shape",
+        )
+    },
 }
 # A run parameter whose task property has another name (SchemaGen's output is
 # already called `schema`).
@@ -184,7 +218,8 @@ def test_run_parameters_exist_with_types_and_reach_their_tasks(compiled):
                 key = param
                 readers.setdefault(key, set()).add(task_name)
                 declared = compiled.components[task_name].input_definitions.parameters[
-                    PROPERTY_OF.get(key, key)]
+                    PROPERTY_OF.get(key, key)
+                ]
                 assert declared.parameter_type == TYPES[key], (task_name, key)
     assert readers == CONSUMERS
 
@@ -215,10 +250,12 @@ def test_no_task_whose_cache_key_needs_a_tfx_driver_is_served_from_kfp_cache(whi
     uncached = sorted(name for name, on in caching.items() if not on)
     assert {"ImageExampleGen", "SchemaGen", "LatestPushedModel"} <= set(uncached)
     pipeline = compiler.build(PipelineConfig())
-    assert uncached == sorted(c.id for c in pipeline.components
-                              if compiler.keyed_by_driver(c))
-    assert not any(compiler.keyed_by_driver(c) for c in pipeline.components
-                   if c.id in ("StatisticsGen", "Transform", "Trainer", "Evaluator"))
+    assert uncached == sorted(c.id for c in pipeline.components if compiler.keyed_by_driver(c))
+    assert not any(
+        compiler.keyed_by_driver(c)
+        for c in pipeline.components
+        if c.id in ("StatisticsGen", "Transform", "Trainer", "Evaluator")
+    )
 
 
 def test_compile_writes_no_local_paths(compiled):
@@ -244,23 +281,25 @@ def test_each_task_running_project_code_carries_its_code_fingerprint(committed):
 
             custom = json.loads(params["custom_config"].runtime_value.constant.string_value)
             found[name] = custom["code_version"]
-    assert found == {name: expected[name] for name in committed.root.dag.tasks
-                     if name in expected}
+    assert found == {name: expected[name] for name in committed.root.dag.tasks if name in expected}
     assert set(found) == set(committed.root.dag.tasks) - {"StatisticsGen"}
 
 
 def test_report_is_an_html_artifact_the_kfp_ui_renders(committed):
     """The KFP UI shows an output typed `system.HTML` (the MLMD type the launcher
     records is the schema's title) by reading the one object at its URI."""
-    from components.report import HtmlReport
     from tfx.types import value_artifact
+
+    from components.report import HtmlReport
 
     outputs = {}
     for task in committed.root.dag.tasks.values():
         component = committed.components[task.component_ref.name]
         for key, out in component.output_definitions.artifacts.items():
-            schema = out.artifact_type.schema_title or yaml.safe_load(
-                out.artifact_type.instance_schema)["title"]
+            schema = (
+                out.artifact_type.schema_title
+                or yaml.safe_load(out.artifact_type.instance_schema)["title"]
+            )
             outputs[(task.task_info.name, key)] = schema
     html = [where for where, title in outputs.items() if title == "system.HTML"]
     assert html == [("EvaluationReport", "report")]
@@ -275,7 +314,8 @@ def test_a_schema_file_changes_no_task_only_the_parameters_default(compiled, tmp
     path.write_text('feature { name: "pixels" type: INT shape { dim { size: 64 } } }\n')
     with_file = compiler.compile_spec(PipelineConfig(schema=str(path)), image=TEST_IMAGE)
     assert with_file.root.input_definitions.parameters["schema"].default_value.string_value == (
-        str(path))
+        str(path)
+    )
     for spec in (with_file, compiled):
         spec.root.input_definitions.parameters["schema"].ClearField("default_value")
     assert with_file == compiled

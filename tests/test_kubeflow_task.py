@@ -6,6 +6,7 @@ subprocess of this environment; tests/test_image.py runs the same tasks in the
 built image. What stays unproven without a cluster: pods, the bucket, ML
 Metadata, the driver and launcher themselves.
 """
+
 from __future__ import annotations
 
 import glob
@@ -41,8 +42,11 @@ def launched(spec, tmp_path_factory):
 
 
 def _count(pattern):
-    return sum(1 for path in glob.glob(pattern)
-               for _ in tf.data.TFRecordDataset(path, compression_type="GZIP"))
+    return sum(
+        1
+        for path in glob.glob(pattern)
+        for _ in tf.data.TFRecordDataset(path, compression_type="GZIP")
+    )
 
 
 def test_example_gen_task_writes_splits_and_reports_them(launched):
@@ -90,8 +94,11 @@ def test_run_parameters_reach_their_tasks(launched):
 
 def _pushed_version(launched) -> str:
     """The one version folder the Pusher task wrote under serving_dir."""
-    versions = sorted(v for v in os.listdir(launched.serving_dir) if v.isdigit()) \
-        if os.path.isdir(launched.serving_dir) else []
+    versions = (
+        sorted(v for v in os.listdir(launched.serving_dir) if v.isdigit())
+        if os.path.isdir(launched.serving_dir)
+        else []
+    )
     assert len(versions) == 1, f"pushed versions: {versions}"
     return versions[0]
 
@@ -107,8 +114,10 @@ def test_the_blessed_model_is_pushed(launched):
     version = _pushed_version(launched)
     target = os.path.join(launched.serving_dir, version)
     assert pushed.get("pushed") == 1, pushed
-    assert (str(pushed.get("pushed_version")), pushed.get("pushed_destination")) == \
-        (version, target)
+    assert (str(pushed.get("pushed_version")), pushed.get("pushed_destination")) == (
+        version,
+        target,
+    )
     trained = os.path.join(launched.outputs["Trainer"]["model"]["uri"], "Format-Serving")
     assert tree_digest(target) == tree_digest(trained)
 
@@ -116,11 +125,14 @@ def test_the_blessed_model_is_pushed(launched):
 def test_tfx_entry_point_alone_fails_on_untyped_input(launched, spec):
     """Why pipeline.kubeflow.entrypoint exists (fails once TFX handles this itself)."""
     executor_input = launched.executor_input("StatisticsGen")
-    for key, value in executor_input["outputs"]["artifacts"].items():
+    for value in executor_input["outputs"]["artifacts"].values():
         value["artifacts"][0]["uri"] += "-raw"
     executor_input["outputs"]["outputFile"] += ".raw"
-    proc = launched.run("StatisticsGen", command=["python", "-m", entrypoint.TFX_ENTRYPOINT],
-                        executor_input=executor_input)
+    proc = launched.run(
+        "StatisticsGen",
+        command=["python", "-m", entrypoint.TFX_ENTRYPOINT],
+        executor_input=executor_input,
+    )
     assert proc.returncode != 0
     assert "UnboundLocalError" in proc.stderr and "title" in proc.stderr
 
@@ -140,8 +152,9 @@ def test_bad_data_ends_the_task_with_one_line_and_exit_2(launched):
 def idle_launcher(spec, tmp_path_factory):
     """A launcher that has run nothing yet: for tasks that need no upstream output."""
     workdir = str(tmp_path_factory.mktemp("kfp_bad_data"))
-    return OssLauncher(spec, workdir, {**RUN_PARAMETERS,
-                                       "serving_dir": os.path.join(workdir, "serving")})
+    return OssLauncher(
+        spec, workdir, {**RUN_PARAMETERS, "serving_dir": os.path.join(workdir, "serving")}
+    )
 
 
 def test_a_bad_label_ends_the_example_gen_task_naming_file_and_record(idle_launcher, tmp_path):
@@ -155,19 +168,30 @@ def test_a_bad_label_ends_the_example_gen_task_naming_file_and_record(idle_launc
         for index, record in enumerate(sources.digits_records(8)):
             if index == 100:
                 break
-            writer.write(tf.train.Example(features=tf.train.Features(feature={
-                "pixels": tf.train.Feature(int64_list=tf.train.Int64List(
-                    value=record.pixels.ravel().tolist())),
-                "label": tf.train.Feature(int64_list=tf.train.Int64List(
-                    value=[42 if index == 33 else record.label])),
-            })).SerializeToString())
+            writer.write(
+                tf.train.Example(
+                    features=tf.train.Features(
+                        feature={
+                            "pixels": tf.train.Feature(
+                                int64_list=tf.train.Int64List(value=record.pixels.ravel().tolist())
+                            ),
+                            "label": tf.train.Feature(
+                                int64_list=tf.train.Int64List(
+                                    value=[42 if index == 33 else record.label]
+                                )
+                            ),
+                        }
+                    )
+                ).SerializeToString()
+            )
     executor_input = idle_launcher.executor_input("ImageExampleGen")
     executor_input["inputs"]["parameterValues"]["data"] = path
     proc = idle_launcher.run("ImageExampleGen", executor_input=executor_input)
     assert proc.returncode == 2, proc.stderr[-3000:]
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"tiedflow: error: {path}: record 33: label 42: class ids must be "
-                           "0..K-1 with none missing"), proc.stderr[-3000:]
+    assert last.startswith(
+        f"tiedflow: error: {path}: record 33: label 42: class ids must be 0..K-1 with none missing"
+    ), proc.stderr[-3000:]
 
 
 def test_next_run_compares_against_the_pushed_model(launched):

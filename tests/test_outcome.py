@@ -1,4 +1,5 @@
 """Which run `pipeline.outcome` reads, on a real (SQLite) ML Metadata store."""
+
 from __future__ import annotations
 
 import pytest
@@ -26,7 +27,8 @@ def _artifact(store, type_name: str, context_id: int) -> int:
     type_id = store.put_artifact_type(mlmd.ArtifactType(name=type_name))
     [artifact_id] = store.put_artifacts([mlmd.Artifact(type_id=type_id, uri=f"/{type_name}")])
     store.put_attributions_and_associations(
-        [mlmd.Attribution(artifact_id=artifact_id, context_id=context_id)], [])
+        [mlmd.Attribution(artifact_id=artifact_id, context_id=context_id)], []
+    )
     return artifact_id
 
 

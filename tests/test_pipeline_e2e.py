@@ -1,4 +1,5 @@
 """The whole pipeline, run for real into a temporary output dir (shared per session)."""
+
 import glob
 import os
 import re
@@ -6,10 +7,10 @@ import re
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import run_tiedflow, tree_digest
 
 from ingestion.split import digits_splits
 from pipeline.local.outcome import read_outcome
-from conftest import run_tiedflow, tree_digest
 
 pytestmark = pytest.mark.e2e
 
@@ -21,12 +22,16 @@ def pushed_versions(output_dir):
 
 def held_out_examples(output_dir):
     """Raw serialized eval-split tf.Examples written by ImageExampleGen."""
-    files = glob.glob(os.path.join(output_dir, "pipeline_root", "ImageExampleGen", "examples",
-                                   "*", "Split-eval", "*.gz"))
+    files = glob.glob(
+        os.path.join(
+            output_dir, "pipeline_root", "ImageExampleGen", "examples", "*", "Split-eval", "*.gz"
+        )
+    )
     assert files, "no eval split written"
     raw = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
-    labels = [tf.train.Example.FromString(r).features.feature["label"].int64_list.value[0]
-              for r in raw]
+    labels = [
+        tf.train.Example.FromString(r).features.feature["label"].int64_list.value[0] for r in raw
+    ]
     return raw, np.array(labels)
 
 
@@ -54,8 +59,15 @@ def test_pushed_model_classifies_raw_examples_with_plain_tf(pipeline_run):
     np.testing.assert_allclose(out["probabilities"].numpy().sum(axis=1), 1.0, rtol=1e-5)
 
     # The raw-image signature gives the same answers on the same pixels.
-    pixels = np.stack([np.array(tf.train.Example.FromString(r).features.feature["pixels"]
-                                .int64_list.value, dtype=np.uint8).reshape(8, 8) for r in raw])
+    pixels = np.stack(
+        [
+            np.array(
+                tf.train.Example.FromString(r).features.feature["pixels"].int64_list.value,
+                dtype=np.uint8,
+            ).reshape(8, 8)
+            for r in raw
+        ]
+    )
     by_image = model.signatures["serving_images"](images=tf.constant(pixels))
     assert np.array_equal(by_image["class_ids"].numpy(), predicted)
 
@@ -75,9 +87,12 @@ def test_failed_run_leaves_pushed_models_alone(failed_rerun, pushed_before_failu
     failed, before = failed_rerun
     assert before  # there was a pushed model to lose
     assert failed.returncode == 2, failed.stderr[-3000:]
-    assert re.search(r"tiedflow: error: \S*bad\.tfrecord: record \d+ \(byte \d+ of the "
-                     r"uncompressed data\): the gzip stream is cut off before its end .*copy it "
-                     r"again from its source", failed.stderr), failed.stderr[-3000:]
+    assert re.search(
+        r"tiedflow: error: \S*bad\.tfrecord: record \d+ \(byte \d+ of the "
+        r"uncompressed data\): the gzip stream is cut off before its end .*copy it "
+        r"again from its source",
+        failed.stderr,
+    ), failed.stderr[-3000:]
     assert "Traceback" not in failed.stderr + failed.stdout
     serving = os.path.join(failed.output_dir, "serving")
     assert pushed_versions(failed.output_dir) == before
@@ -88,8 +103,9 @@ def test_failed_run_leaves_pushed_models_alone(failed_rerun, pushed_before_failu
 
 
 def test_bad_data_path_exits_2_naming_it(tmp_path):
-    result = run_tiedflow("run", "--data", str(tmp_path / "missing-dir"),
-                          output_dir=str(tmp_path / "out"))
+    result = run_tiedflow(
+        "run", "--data", str(tmp_path / "missing-dir"), output_dir=str(tmp_path / "out")
+    )
     assert result.returncode == 2
     assert "missing-dir" in result.stderr
     assert not os.path.exists(tmp_path / "out" / "serving")

@@ -1,4 +1,5 @@
 """`tiedflow predict`: labels, abstention, JSON lines, bad files reported."""
+
 from __future__ import annotations
 
 import io
@@ -16,7 +17,8 @@ from ingestion import sources
 from ingestion.errors import DataError
 from ingestion.split import split_records
 from pushed_models import predict
-from trainer import export, model as model_lib
+from trainer import export
+from trainer import model as model_lib
 from trainer.hparams import HParams
 
 TIEDFLOW = os.path.join(os.path.dirname(sys.executable), "tiedflow")
@@ -31,8 +33,12 @@ def serving_dir(tmp_path_factory, transform_dir):
     root = tmp_path_factory.mktemp("predict")
     keras.utils.set_random_seed(0)
     model = model_lib.build_model(8, 8, 3, "depth", num_classes=10)
-    export.export_serving_model(model, tft.TFTransformOutput(transform_dir), DIGITS_HP,
-                                str(root / "out" / "serving" / "1700000000"))
+    export.export_serving_model(
+        model,
+        tft.TFTransformOutput(transform_dir),
+        DIGITS_HP,
+        str(root / "out" / "serving" / "1700000000"),
+    )
     return str(root / "out" / "serving")
 
 
@@ -68,8 +74,9 @@ def run(paths, **kwargs):
 
 def test_json_lines_with_bad_files_reported_and_others_labelled(serving_dir, image_files):
     order = ["png", "empty", "jpg", "text", "truncated"]
-    status, lines = run([image_files[k] for k in order], model=serving_dir,
-                        abstain_below=0.0, as_json=True)
+    status, lines = run(
+        [image_files[k] for k in order], model=serving_dir, abstain_below=0.0, as_json=True
+    )
     assert status != 0
     rows = [json.loads(line) for line in lines]
     assert [r["file"] for r in rows] == [image_files[k] for k in order]
@@ -86,8 +93,9 @@ def test_json_lines_with_bad_files_reported_and_others_labelled(serving_dir, ima
 
 
 def test_all_good_files_exit_zero(serving_dir, image_files):
-    status, lines = run([image_files["png"], image_files["jpg"]], model=serving_dir,
-                        abstain_below=0.0)
+    status, lines = run(
+        [image_files["png"], image_files["jpg"]], model=serving_dir, abstain_below=0.0
+    )
     assert status == 0 and len(lines) == 2
     assert lines[0].startswith(image_files["png"] + ": ")
 
@@ -103,22 +111,30 @@ def test_abstains_below_the_threshold(serving_dir, image_files):
 def test_any_size_and_mode_gives_the_model_input(serving_dir, image_files):
     predictor = predict.Predictor(predict.resolve_model_dir(model=serving_dir))
     assert predictor.image_shape == (8, 8, 1)
-    direct = predictor.probabilities(np.stack([list(sources.digits_records(8))[1].pixels[..., None]]))
+    direct = predictor.probabilities(
+        np.stack([list(sources.digits_records(8))[1].pixels[..., None]])
+    )
     (row,) = predict.predict_files(predictor, [image_files["jpg"]], 0.0)
     assert row.top_label == str(int(np.argmax(direct[0])))
 
 
-def test_the_threshold_the_model_was_pushed_with_is_the_default(transform_dir, image_files,
-                                                                 tmp_path):
+def test_the_threshold_the_model_was_pushed_with_is_the_default(
+    transform_dir, image_files, tmp_path
+):
     """`--set abstain_below=P` travels with the exported model; --abstain-below overrides it."""
     import tensorflow_transform as tft
 
     keras.utils.set_random_seed(0)
-    model = model_lib.build_model(8, 8, 3, "depth", num_classes=10)  # untrained: top probability well below 0.99
+    model = model_lib.build_model(
+        8, 8, 3, "depth", num_classes=10
+    )  # untrained: top probability well below 0.99
     for threshold in (0.0, 0.99):
-        export.export_serving_model(model, tft.TFTransformOutput(transform_dir),
-                                    DIGITS_HP.replace(abstain_below=threshold),
-                                    str(tmp_path / str(threshold) / "1700000000"))
+        export.export_serving_model(
+            model,
+            tft.TFTransformOutput(transform_dir),
+            DIGITS_HP.replace(abstain_below=threshold),
+            str(tmp_path / str(threshold) / "1700000000"),
+        )
     lenient, strict = (str(tmp_path / name) for name in ("0.0", "0.99"))
     assert predict.Predictor(predict.resolve_model_dir(model=strict)).abstain_below == 0.99
     (_, (row,)) = run([image_files["png"]], model=strict, as_json=True)
@@ -141,9 +157,22 @@ def test_model_resolution(serving_dir, tmp_path):
 
 
 def test_cli_reports_bad_file_and_goes_on(serving_dir, image_files):
-    proc = subprocess.run([TIEDFLOW, "predict", "--model", serving_dir, "--json",
-                           "--abstain-below", "0", image_files["empty"], image_files["png"]],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            TIEDFLOW,
+            "predict",
+            "--model",
+            serving_dir,
+            "--json",
+            "--abstain-below",
+            "0",
+            image_files["empty"],
+            image_files["png"],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["error"] is None for r in rows] == [False, True]
@@ -163,9 +192,21 @@ def test_predict_with_the_pipeline_pushed_model(pipeline_run, tmp_path):
         (image.convert("RGB") if i % 2 else image).save(path)
         files.append(path)
         labels.append(rec.label)
-    proc = subprocess.run([TIEDFLOW, "predict", "--output-dir", pipeline_run.output_dir,
-                           "--json", "--abstain-below", "0", *files],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            TIEDFLOW,
+            "predict",
+            "--output-dir",
+            pipeline_run.output_dir,
+            "--json",
+            "--abstain-below",
+            "0",
+            *files,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(rows) == len(files)
@@ -180,8 +221,12 @@ def test_colour_model_with_named_classes_prints_names(transform_dir_rgb, tmp_pat
     names = ("cat", "dog", "fox")
     hp = HParams(image_height=12, image_width=10, image_channels=3, class_names=names)
     keras.utils.set_random_seed(0)
-    export.export_serving_model(model_lib.from_hparams(hp), tft.TFTransformOutput(transform_dir_rgb),
-                                hp, str(tmp_path / "serving" / "1700000000"))
+    export.export_serving_model(
+        model_lib.from_hparams(hp),
+        tft.TFTransformOutput(transform_dir_rgb),
+        hp,
+        str(tmp_path / "serving" / "1700000000"),
+    )
     path = str(tmp_path / "grey.png")
     Image.fromarray(np.full((30, 40), 128, np.uint8)).save(path)
     predictor = predict.Predictor(predict.resolve_model_dir(model=str(tmp_path / "serving")))
@@ -194,16 +239,29 @@ def test_colour_model_with_named_classes_prints_names(transform_dir_rgb, tmp_pat
     assert line.startswith(f"{path}: {row['label']} (")
 
 
-def test_hostile_file_and_class_names_are_escaped_on_the_terminal(serving_dir, image_files,
-                                                                  tmp_path):
+def test_hostile_file_and_class_names_are_escaped_on_the_terminal(
+    serving_dir, image_files, tmp_path
+):
     """A file name with terminal escape codes: its line shows them as escapes."""
     import shutil
 
     hostile = str(tmp_path / "digit\x1b[2J\x1b]0;owned\x07.png")
     shutil.copy(image_files["png"], hostile)
-    proc = subprocess.run([TIEDFLOW, "predict", "--model", serving_dir, "--abstain-below", "0",
-                           hostile, image_files["empty"]], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [
+            TIEDFLOW,
+            "predict",
+            "--model",
+            serving_dir,
+            "--abstain-below",
+            "0",
+            hostile,
+            image_files["empty"],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr  # the empty file
     assert "\x1b" not in proc.stdout + proc.stderr
     assert "digit\\x1b[2J\\x1b]0;owned\\x07.png: " in proc.stdout, proc.stdout

@@ -1,5 +1,6 @@
 """Transform: per-channel standardization from full-pass analyzers over the training
 split, one graph that training, evaluation and serving all read through."""
+
 import ast
 import functools
 import pathlib
@@ -15,8 +16,10 @@ TRAINER = pathlib.Path(__file__).resolve().parent.parent / "trainer"
 
 
 def _raw_type_specs(values: int) -> dict:
-    return {RAW_IMAGE_KEY: tf.TensorSpec([None, values], tf.int64),
-            LABEL_KEY: tf.TensorSpec([None], tf.int64)}
+    return {
+        RAW_IMAGE_KEY: tf.TensorSpec([None, values], tf.int64),
+        LABEL_KEY: tf.TensorSpec([None], tf.int64),
+    }
 
 
 def test_preprocessing_fn_needs_a_full_pass_over_the_pixels():
@@ -25,8 +28,9 @@ def test_preprocessing_fn_needs_a_full_pass_over_the_pixels():
     import tensorflow_transform as tft
 
     fn = functools.partial(preprocessing_fn, custom_config={CHANNELS_KEY: 3})
-    assert tft.get_analyze_input_columns(fn, _raw_type_specs(12 * 10 * 3),
-                                         force_tf_compat_v1=False) == [RAW_IMAGE_KEY]
+    assert tft.get_analyze_input_columns(
+        fn, _raw_type_specs(12 * 10 * 3), force_tf_compat_v1=False
+    ) == [RAW_IMAGE_KEY]
 
 
 def test_preprocessing_fn_without_the_channels_names_the_setting():
@@ -35,8 +39,9 @@ def test_preprocessing_fn_without_the_channels_names_the_setting():
 
 
 def _pixels(records) -> np.ndarray:
-    return np.stack([r.pixels.reshape(-1, r.pixels.shape[-1] if r.pixels.ndim == 3 else 1)
-                     for r in records]).astype(np.float64)  # (N, H*W, C)
+    return np.stack(
+        [r.pixels.reshape(-1, r.pixels.shape[-1] if r.pixels.ndim == 3 else 1) for r in records]
+    ).astype(np.float64)  # (N, H*W, C)
 
 
 def test_graph_standardizes_each_channel_with_the_training_split_statistics(transform_run_rgb):
@@ -51,12 +56,14 @@ def test_graph_standardizes_each_channel_with_the_training_split_statistics(tran
     assert np.ptp(mean) > 50  # the channels really differ
     output = tft.TFTransformOutput(transform_run_rgb.graph)
     for split in ("train", "eval"):
-        (features, labels), = data.make_dataset(
-            f"{transform_run_rgb.examples}/Split-{split}/*", output, 1000).take(1)
+        ((features, labels),) = data.make_dataset(
+            f"{transform_run_rgb.examples}/Split-{split}/*", output, 1000
+        ).take(1)
         records = transform_run_rgb.splits[split]
         expected = (_pixels(records) - mean) / std
-        np.testing.assert_allclose(features[IMAGE_KEY].numpy(),
-                                   expected.reshape(len(records), -1), rtol=0, atol=1e-4)
+        np.testing.assert_allclose(
+            features[IMAGE_KEY].numpy(), expected.reshape(len(records), -1), rtol=0, atol=1e-4
+        )
         np.testing.assert_array_equal(labels.numpy(), [r.label for r in records])
     standardized = ((train - mean) / std).reshape(-1, 3)
     np.testing.assert_allclose(standardized.mean(axis=0), 0, atol=1e-9)
@@ -71,9 +78,15 @@ def test_no_trainer_code_calls_preprocessing_fn():
         if path.name == "preprocessing.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            named = (getattr(node, "id", None), getattr(node, "attr", None),
-                     *(alias.name for alias in getattr(node, "names", []) or []
-                       if isinstance(alias, ast.alias)))
+            named = (
+                getattr(node, "id", None),
+                getattr(node, "attr", None),
+                *(
+                    alias.name
+                    for alias in getattr(node, "names", []) or []
+                    if isinstance(alias, ast.alias)
+                ),
+            )
             if "preprocessing_fn" in named:
                 callers.append(path.name)
     assert callers == []

@@ -1,5 +1,6 @@
 """Pushes are all or nothing under a version of their own; half-written version
 folders are ignored by every reader (pushed_models.versions) and reported."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,10 @@ def _plant_broken(serving: str, model_dir: str) -> dict:
     """What interrupted copies and pushes leave behind, each newer than any model."""
     import shutil
 
-    paths = {name: os.path.join(serving, name) for name in
-             ("1999999001", "1999999002", "1999999003", "1999999004", ".staging-42-dead")}
+    paths = {
+        name: os.path.join(serving, name)
+        for name in ("1999999001", "1999999002", "1999999003", "1999999004", ".staging-42-dead")
+    }
     os.makedirs(paths["1999999001"])  # empty
     os.makedirs(paths["1999999002"])  # graph without variables
     shutil.copy(os.path.join(model_dir, "saved_model.pb"), paths["1999999002"])
@@ -73,8 +76,11 @@ def test_broken_folders_are_ignored_and_each_is_reported(model_dir, tmp_path):
 def test_a_broken_savedmodel_named_directly_is_refused_by_name(model_dir, tmp_path):
     serving = str(tmp_path / "serving")
     broken = _plant_broken(serving, model_dir)
-    with pytest.raises(DataError, match=r"1999999002: not a usable SavedModel: saved_model\.pb "
-                                        r"without variables"):
+    with pytest.raises(
+        DataError,
+        match=r"1999999002: not a usable SavedModel: saved_model\.pb "
+        r"without variables",
+    ):
         resolve_model_dir(model=broken["1999999002"])
     with pytest.raises(DataError, match="no SavedModel there"):
         resolve_model_dir(model=serving)
@@ -86,8 +92,11 @@ def test_pushes_in_the_same_second_get_their_own_versions(model_dir, tmp_path):
     second = push_lib.push(model_dir, serving, now=1700000000)
     assert first[0] == "1700000000" and second[0] == "1700000001"
     assert sorted(os.listdir(serving)) == ["1700000000", "1700000001"]  # no staging left
-    assert versions.model_digest(first[1]) == versions.model_digest(second[1]) == \
-        versions.model_digest(model_dir)
+    assert (
+        versions.model_digest(first[1])
+        == versions.model_digest(second[1])
+        == versions.model_digest(model_dir)
+    )
 
 
 def test_a_push_never_writes_into_an_existing_folder(model_dir, tmp_path):
@@ -118,9 +127,9 @@ def test_push_to_a_remote_filesystem_copies_in_place(model_dir):
 def test_the_pusher_records_the_version_it_wrote(model_dir, tmp_path):
     """TFX's Pusher executor (with the safe push) run twice in one second:
     two versions, each PushedModel naming its own."""
+    from tfx.proto import pusher_pb2
     from tfx.types import standard_artifacts
     from tfx.utils import proto_utils
-    from tfx.proto import pusher_pb2
 
     from components.pusher import Executor
 
@@ -137,11 +146,17 @@ def test_the_pusher_records_the_version_it_wrote(model_dir, tmp_path):
     for i in range(2):
         pushed = standard_artifacts.PushedModel()
         pushed.uri = str(tmp_path / f"pushed{i}")
-        Executor().Do({"model": [model], "model_blessing": [blessing]},
-                      {"pushed_model": [pushed]},
-                      {"push_destination": destination, "serving_dir": serving})
-        recorded.append((pushed.get_string_custom_property("pushed_version"),
-                         pushed.get_string_custom_property("pushed_destination")))
+        Executor().Do(
+            {"model": [model], "model_blessing": [blessing]},
+            {"pushed_model": [pushed]},
+            {"push_destination": destination, "serving_dir": serving},
+        )
+        recorded.append(
+            (
+                pushed.get_string_custom_property("pushed_version"),
+                pushed.get_string_custom_property("pushed_destination"),
+            )
+        )
     (v1, d1), (v2, d2) = recorded
     assert int(v2) > int(v1)
     assert d1 == os.path.join(serving, v1) and d2 == os.path.join(serving, v2)

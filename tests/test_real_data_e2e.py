@@ -2,6 +2,7 @@
 TFRecords with other feature names and float pixels in another range, TFRecords of
 PNG bytes with string labels. Each is blessed, and the report and `predict` name
 the classes."""
+
 from __future__ import annotations
 
 import glob
@@ -10,12 +11,11 @@ import json
 import os
 import re
 
-import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import run_tiedflow
 from PIL import Image
 
-from conftest import run_tiedflow
 from ingestion import synthetic
 
 pytestmark = pytest.mark.e2e
@@ -25,8 +25,9 @@ NAMES = sorted(synthetic.CLASS_NAMES)
 
 
 def _example(image_value, label_value):
-    return tf.train.Example(features=tf.train.Features(feature={
-        "image": image_value, "target": label_value}))
+    return tf.train.Example(
+        features=tf.train.Features(feature={"image": image_value, "target": label_value})
+    )
 
 
 def _check_blessed_and_named(run, tmp_path, probe: str):
@@ -35,8 +36,9 @@ def _check_blessed_and_named(run, tmp_path, probe: str):
     with open(run.report_path) as f:
         page = f.read()
     assert sum(name in page for name in NAMES) == len(NAMES), "the report names the classes"
-    done = run_tiedflow("predict", "--json", "--abstain-below", "0", probe,
-                        output_dir=run.output_dir)
+    done = run_tiedflow(
+        "predict", "--json", "--abstain-below", "0", probe, output_dir=run.output_dir
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     (row,) = [json.loads(line) for line in done.stdout.splitlines()]
     assert row["label"] in NAMES and isinstance(row["class_id"], int)
@@ -52,8 +54,17 @@ def test_colour_folder_with_named_classes(tmp_path):
     assert re.search(r"skipped 1 file", run.stdout), run.stdout[-2000:]
     probe = sorted(glob.glob(str(data / "seven" / "*.png")))[0]
     _check_blessed_and_named(run, tmp_path, probe)
-    (examples,) = glob.glob(str(tmp_path / "out" / "pipeline_root" / "ImageExampleGen" /
-                                "examples" / "*" / "ingestion.json"))
+    (examples,) = glob.glob(
+        str(
+            tmp_path
+            / "out"
+            / "pipeline_root"
+            / "ImageExampleGen"
+            / "examples"
+            / "*"
+            / "ingestion.json"
+        )
+    )
     with open(examples) as f:
         summary = json.load(f)
     assert summary["image_shape"] == [28, 28, 3] and summary["class_names"] == NAMES
@@ -62,15 +73,34 @@ def test_colour_folder_with_named_classes(tmp_path):
 def test_tfrecords_with_other_names_and_float_pixels_in_another_range(tmp_path):
     path = tmp_path / "floats.tfrecord"
     with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
-        for index, pixels, label in synthetic.examples(300, image_size=8):
-            writer.write(_example(
-                tf.train.Feature(float_list=tf.train.FloatList(
-                    value=(pixels.reshape(-1) / 255.0 - 0.5).tolist())),
-                tf.train.Feature(bytes_list=tf.train.BytesList(
-                    value=[synthetic.CLASS_NAMES[label].encode()]))).SerializeToString())
-    run = run_tiedflow("run", "--data", str(path), "--set", "image_feature=image",
-                       "--set", "label_feature=target", "--set", "pixel_encoding=float",
-                       "--set", "pixel_range=-0.5,0.5", *QUICK, output_dir=str(tmp_path / "out"))
+        for _, pixels, label in synthetic.examples(300, image_size=8):
+            writer.write(
+                _example(
+                    tf.train.Feature(
+                        float_list=tf.train.FloatList(
+                            value=(pixels.reshape(-1) / 255.0 - 0.5).tolist()
+                        )
+                    ),
+                    tf.train.Feature(
+                        bytes_list=tf.train.BytesList(value=[synthetic.CLASS_NAMES[label].encode()])
+                    ),
+                ).SerializeToString()
+            )
+    run = run_tiedflow(
+        "run",
+        "--data",
+        str(path),
+        "--set",
+        "image_feature=image",
+        "--set",
+        "label_feature=target",
+        "--set",
+        "pixel_encoding=float",
+        "--set",
+        "pixel_range=-0.5,0.5",
+        *QUICK,
+        output_dir=str(tmp_path / "out"),
+    )
     probe = str(tmp_path / "probe.png")
     Image.fromarray(synthetic.variant(7, 8)[0]).save(probe)
     _check_blessed_and_named(run, tmp_path, probe)
@@ -79,16 +109,30 @@ def test_tfrecords_with_other_names_and_float_pixels_in_another_range(tmp_path):
 def test_tfrecords_of_png_bytes_and_string_labels(tmp_path):
     path = tmp_path / "encoded.data"
     with tf.io.TFRecordWriter(str(path)) as writer:
-        for index, pixels, label in synthetic.examples(300, image_size=28):
+        for _, pixels, label in synthetic.examples(300, image_size=28):
             png = io.BytesIO()
             Image.fromarray(pixels).save(png, format="PNG")
-            writer.write(_example(
-                tf.train.Feature(bytes_list=tf.train.BytesList(value=[png.getvalue()])),
-                tf.train.Feature(bytes_list=tf.train.BytesList(
-                    value=[synthetic.CLASS_NAMES[label].encode()]))).SerializeToString())
-    run = run_tiedflow("run", "--data", str(path), "--set", "image_feature=image",
-                       "--set", "label_feature=target", "--set", "pixel_encoding=encoded",
-                       *QUICK, output_dir=str(tmp_path / "out"))
+            writer.write(
+                _example(
+                    tf.train.Feature(bytes_list=tf.train.BytesList(value=[png.getvalue()])),
+                    tf.train.Feature(
+                        bytes_list=tf.train.BytesList(value=[synthetic.CLASS_NAMES[label].encode()])
+                    ),
+                ).SerializeToString()
+            )
+    run = run_tiedflow(
+        "run",
+        "--data",
+        str(path),
+        "--set",
+        "image_feature=image",
+        "--set",
+        "label_feature=target",
+        "--set",
+        "pixel_encoding=encoded",
+        *QUICK,
+        output_dir=str(tmp_path / "out"),
+    )
     probe = str(tmp_path / "probe.jpg")
     Image.fromarray(synthetic.variant(3, 28)[0]).convert("RGB").resize((40, 40)).save(probe)
     _check_blessed_and_named(run, tmp_path, probe)
@@ -98,12 +142,17 @@ def test_a_missing_feature_names_the_features_the_record_has(tmp_path):
     path = tmp_path / "other.tfrecord"
     with tf.io.TFRecordWriter(str(path)) as writer:
         for _ in range(3):
-            writer.write(_example(
-                tf.train.Feature(int64_list=tf.train.Int64List(value=[0] * 64)),
-                tf.train.Feature(int64_list=tf.train.Int64List(value=[1]))).SerializeToString())
+            writer.write(
+                _example(
+                    tf.train.Feature(int64_list=tf.train.Int64List(value=[0] * 64)),
+                    tf.train.Feature(int64_list=tf.train.Int64List(value=[1])),
+                ).SerializeToString()
+            )
     run = run_tiedflow("run", "--data", str(path), output_dir=str(tmp_path / "out"))
     assert run.returncode == 2, run.stderr[-2000:]
-    assert "other.tfrecord: record 0: no feature 'pixels' (the record has: image, target)" \
+    assert (
+        "other.tfrecord: record 0: no feature 'pixels' (the record has: image, target)"
         in run.stderr
+    )
     assert "Traceback" not in run.stderr + run.stdout
     assert not os.path.exists(tmp_path / "out" / "serving")

@@ -1,5 +1,6 @@
 """pipeline.recovery on a real ML Metadata store: what a killed run left and what
 was deleted by hand is found, and only that."""
+
 from __future__ import annotations
 
 import os
@@ -50,16 +51,24 @@ def test_deleted_files_are_marked_and_nothing_else(tmp_path):
         "intact": _artifact(store, "ExampleStatistics", str(whole), props=splits),
         "split": _artifact(store, "ExampleAnomalies", str(split_gone), props=splits),
         "folder": _artifact(store, "Model", str(root / "Trainer" / "model" / "6")),
-        "push": _artifact(store, "PushedModel", str(pushed_archive),
-                          custom={"pushed": 1, "pushed_destination": str(tmp_path / "serving/1")}),
+        "push": _artifact(
+            store,
+            "PushedModel",
+            str(pushed_archive),
+            custom={"pushed": 1, "pushed_destination": str(tmp_path / "serving/1")},
+        ),
         "not_pushed": _artifact(store, "PushedModel", str(pushed_archive), custom={"pushed": 0}),
         "remote": _artifact(store, "Model", "gs://bucket/model"),
         "already": _artifact(store, "Model", str(tmp_path / "gone"), state=pb.Artifact.DELETED),
     }
     missing = recovery.forget_missing(path)
-    assert sorted(missing) == sorted([str(split_gone / "Split-eval"),
-                                      str(root / "Trainer" / "model" / "6"),
-                                      str(tmp_path / "serving/1")])
+    assert sorted(missing) == sorted(
+        [
+            str(split_gone / "Split-eval"),
+            str(root / "Trainer" / "model" / "6"),
+            str(tmp_path / "serving/1"),
+        ]
+    )
     states = {name: store.get_artifacts_by_id([i])[0].state for name, i in ids.items()}
     deleted = {name for name, state in states.items() if state == pb.Artifact.DELETED}
     assert deleted == {"split", "folder", "push", "already"}
@@ -73,11 +82,14 @@ def test_executions_a_killed_run_left_running_are_canceled_and_their_outputs_rem
     node_type = store.put_context_type(pb.ContextType(name="node"))
     node = pb.Context(type_id=node_type, name="tiedflow.Trainer")
     (node_id,) = store.put_contexts([node])
-    running, done = (pb.Execution(type_id=execution_type, last_known_state=state)
-                     for state in (pb.Execution.RUNNING, pb.Execution.COMPLETE))
+    running, done = (
+        pb.Execution(type_id=execution_type, last_known_state=state)
+        for state in (pb.Execution.RUNNING, pb.Execution.COMPLETE)
+    )
     running_id, done_id = store.put_executions([running, done])
     store.put_attributions_and_associations(
-        [], [pb.Association(context_id=node_id, execution_id=i) for i in (running_id, done_id)])
+        [], [pb.Association(context_id=node_id, execution_id=i) for i in (running_id, done_id)]
+    )
     root = tmp_path / "pipeline_root"
     partial = root / "Trainer" / "model" / str(running_id)
     finished = root / "Trainer" / "model" / str(done_id)
@@ -85,8 +97,10 @@ def test_executions_a_killed_run_left_running_are_canceled_and_their_outputs_rem
         folder.mkdir(parents=True)
 
     lines = recovery.recover(path, str(root), str(tmp_path))
-    assert lines == ["resuming: a previous run stopped during Trainer; its partial outputs were "
-                     "removed, finished components are reused"]
+    assert lines == [
+        "resuming: a previous run stopped during Trainer; its partial outputs were "
+        "removed, finished components are reused"
+    ]
     states = [e.last_known_state for e in store.get_executions_by_id([running_id, done_id])]
     assert states == [pb.Execution.CANCELED, pb.Execution.COMPLETE]
     assert not partial.exists() and finished.exists()

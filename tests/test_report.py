@@ -4,6 +4,7 @@ Metric values in the evaluation are checked against values recomputed here
 from the candidate model's own predictions on the eval split (the weak run's
 model, whose confusion matrix is far from diagonal).
 """
+
 from __future__ import annotations
 
 import base64
@@ -16,9 +17,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
-from PIL import Image
-
 from conftest import run_tiedflow
+from PIL import Image
 
 pytestmark = pytest.mark.e2e
 
@@ -30,8 +30,13 @@ def _one(pattern: str) -> str:
 
 
 def _evaluation_uri(run) -> str:
-    return os.path.dirname(_one(os.path.join(
-        run.output_dir, "pipeline_root", "Evaluator", "evaluation", "*", "eval_config.json")))
+    return os.path.dirname(
+        _one(
+            os.path.join(
+                run.output_dir, "pipeline_root", "Evaluator", "evaluation", "*", "eval_config.json"
+            )
+        )
+    )
 
 
 def _report_path(run) -> str:
@@ -46,8 +51,11 @@ def _overall(eval_result) -> dict:
     """{(metric name, sub key text): value} of the overall slice, as TFMA's API gives it."""
     for slice_key, metrics in eval_result.slicing_metrics:
         if slice_key == ():
-            return {(name, sub): list(value.values())[0]
-                    for sub, named in metrics[""].items() for name, value in named.items()}
+            return {
+                (name, sub): list(value.values())[0]
+                for sub, named in metrics[""].items()
+                for name, value in named.items()
+            }
     raise AssertionError("no overall slice")
 
 
@@ -56,12 +64,15 @@ def predictions(weak_run):
     """(labels, predicted classes) of the weak run's model on its eval split."""
     assert weak_run.returncode == 3, weak_run.stderr[-3000:]
     root = os.path.join(weak_run.output_dir, "pipeline_root")
-    model = tf.saved_model.load(_one(os.path.join(root, "Trainer", "model", "*",
-                                                  "Format-Serving")))
+    model = tf.saved_model.load(_one(os.path.join(root, "Trainer", "model", "*", "Format-Serving")))
     split = _one(os.path.join(root, "ImageExampleGen", "examples", "*", "Split-eval", "*.gz"))
     records = [r.numpy() for r in tf.data.TFRecordDataset(split, compression_type="GZIP")]
-    labels = np.array([tf.train.Example.FromString(r).features.feature["label"]
-                       .int64_list.value[0] for r in records])
+    labels = np.array(
+        [
+            tf.train.Example.FromString(r).features.feature["label"].int64_list.value[0]
+            for r in records
+        ]
+    )
     probs = model.signatures["serving_default"](examples=tf.constant(records))["probabilities"]
     return labels, np.asarray(probs).argmax(axis=1)
 
@@ -82,13 +93,17 @@ def test_tfma_metrics_match_the_models_own_predictions(weak_run, predictions):
     assert overall[("recall", sub)] == pytest.approx(tp / np.sum(labels == c), abs=1e-9)
     # One cell of the confusion matrix: the most frequent mistake.
     wrong = labels != predicted
-    pairs, counts = np.unique(np.stack([labels[wrong], predicted[wrong]]), axis=1,
-                              return_counts=True)
+    pairs, counts = np.unique(
+        np.stack([labels[wrong], predicted[wrong]]), axis=1, return_counts=True
+    )
     actual, guess = pairs[:, counts.argmax()]
     plots = dict(result.plots)[()][""][""]
     cells = plots["multiClassConfusionMatrixAtThresholds"]["matrices"][0]["entries"]
-    cell = next(e for e in cells if e.get("actualClassId", 0) == actual
-                and e.get("predictedClassId", 0) == guess)
+    cell = next(
+        e
+        for e in cells
+        if e.get("actualClassId", 0) == actual and e.get("predictedClassId", 0) == guess
+    )
     assert cell["numWeightedExamples"] == counts.max()
 
 

@@ -7,6 +7,7 @@ non-empty bitmap; the verdict is visible on screen. A full-page screenshot
 is written next to the test's temp files (its path is printed) and checked to
 be a real picture.
 """
+
 from __future__ import annotations
 
 import base64
@@ -24,9 +25,17 @@ from PIL import Image
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking", "--disable-quic", "--no-first-run",
-                  "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 WIDTH = 1200
 
 
@@ -73,9 +82,17 @@ class DevTools:
 @pytest.fixture
 def browser(tmp_path):
     proc = subprocess.Popen(
-        [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
-         "--remote-debugging-port=0", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        [
+            _chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--remote-debugging-port=0",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline, ws_url = time.time() + 60, None
         while ws_url is None and time.time() < deadline:
@@ -106,8 +123,13 @@ def _open_report(port: str, path: str):
     page = _page(port)
     for domain in ("Page", "Runtime", "Log", "Network"):
         page.call(f"{domain}.enable")
-    page.call("Emulation.setDeviceMetricsOverride", width=WIDTH, height=900,
-              deviceScaleFactor=1, mobile=False)
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        width=WIDTH,
+        height=900,
+        deviceScaleFactor=1,
+        mobile=False,
+    )
     page.call("Page.navigate", url="file://" + os.path.abspath(path))
     page.wait_for("Page.loadEventFired")
     return page
@@ -127,8 +149,9 @@ CHECKS = """(() => {
 })()"""
 
 
-@pytest.mark.parametrize("fixture,verdict", [("pipeline_run", "BLESSED"),
-                                              ("weak_run", "NOT BLESSED")])
+@pytest.mark.parametrize(
+    "fixture,verdict", [("pipeline_run", "BLESSED"), ("weak_run", "NOT BLESSED")]
+)
 def test_report_renders_in_chromium(fixture, verdict, request, browser, tmp_path):
     run = request.getfixturevalue(fixture)
     report = run.report_path
@@ -145,20 +168,30 @@ def test_report_renders_in_chromium(fixture, verdict, request, browser, tmp_path
         assert img["complete"] and img["w"] > 300 and img["h"] > 200 and img["shown"] > 200, img
 
     # No console error, no uncaught exception, nothing fetched but file: and data:.
-    errors = [e for e in page.events
-              if e.get("method") == "Runtime.exceptionThrown"
-              or (e.get("method") == "Runtime.consoleAPICalled"
-                  and e["params"]["type"] in ("error", "assert"))
-              or (e.get("method") == "Log.entryAdded"
-                  and e["params"]["entry"]["level"] == "error")]
+    errors = [
+        e
+        for e in page.events
+        if e.get("method") == "Runtime.exceptionThrown"
+        or (
+            e.get("method") == "Runtime.consoleAPICalled"
+            and e["params"]["type"] in ("error", "assert")
+        )
+        or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
+    ]
     assert not errors, errors
-    urls = [e["params"]["request"]["url"] for e in page.events
-            if e.get("method") == "Network.requestWillBeSent"]
+    urls = [
+        e["params"]["request"]["url"]
+        for e in page.events
+        if e.get("method") == "Network.requestWillBeSent"
+    ]
     assert urls and all(u.startswith(("file:", "data:")) for u in urls), urls
 
-    shot = page.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                     clip={"x": 0, "y": 0, "width": WIDTH, "height": state["height"],
-                           "scale": 1})
+    shot = page.call(
+        "Page.captureScreenshot",
+        format="png",
+        captureBeyondViewport=True,
+        clip={"x": 0, "y": 0, "width": WIDTH, "height": state["height"], "scale": 1},
+    )
     png = base64.b64decode(shot["data"])
     path = tmp_path / f"report-{fixture}.png"
     path.write_bytes(png)
@@ -167,7 +200,7 @@ def test_report_renders_in_chromium(fixture, verdict, request, browser, tmp_path
     assert image.size == (WIDTH, state["height"]) and state["height"] > 2000
     pixels = np.asarray(image.convert("RGB")).astype(int)
     # The banner at the top is green when blessed and red when not.
-    banner = pixels[int(top) + 5: int(top + height) - 5, 40:WIDTH - 40].reshape(-1, 3).mean(0)
+    banner = pixels[int(top) + 5 : int(top + height) - 5, 40 : WIDTH - 40].reshape(-1, 3).mean(0)
     red, green = banner[0], banner[1]
     assert (green > red) if verdict == "BLESSED" else (red > green), banner
     page.ws.close()
@@ -176,19 +209,26 @@ def test_report_renders_in_chromium(fixture, verdict, request, browser, tmp_path
 # Class folder names as an attacker would pick them: an HTML tag whose handler
 # would run if the page inserted it as markup, terminal escape codes (colour,
 # window title, bell), and TeX that matplotlib would parse.
-HOSTILE_NAMES = ["<img src=x onerror=\"window.pwned=1;document.title='pwned'\">",
-                 "red\x1b[31m\x1b]0;owned\x07", "$\\x$"]
+HOSTILE_NAMES = [
+    "<img src=x onerror=\"window.pwned=1;document.title='pwned'\">",
+    "red\x1b[31m\x1b]0;owned\x07",
+    "$\\x$",
+]
 
 
 def test_hostile_class_names_render_as_text_and_run_nothing(browser, tmp_path):
     """The report of an evaluation whose classes carry the names above (page.render
     on the evaluation of test_report_names, figures included)."""
-    from reporting import page as report_page
     from test_report_names import evaluation
 
-    html = report_page.render(report_page.ReportInputs(
-        evaluation_uri="eval", blessed=True, class_names=HOSTILE_NAMES,
-        title="hostile names"), evaluation())
+    from reporting import page as report_page
+
+    html = report_page.render(
+        report_page.ReportInputs(
+            evaluation_uri="eval", blessed=True, class_names=HOSTILE_NAMES, title="hostile names"
+        ),
+        evaluation(),
+    )
     assert "<script" not in html.lower()  # no JSON or code embedded: nothing to break out of
     path = tmp_path / "hostile.html"
     path.write_text(html)

@@ -2,6 +2,7 @@
 training (exit 2, the anomalies named, nothing pushed, pushed models left
 alone); data that matches it trains (`regressed_run` runs with the schema
 `pipeline_run` inferred, given as a file)."""
+
 from __future__ import annotations
 
 import os
@@ -9,9 +10,9 @@ import shutil
 
 import pytest
 import tensorflow_data_validation as tfdv
-
 from background_run import tree_digest
 from conftest import inferred_schema, run_tiedflow
+
 from names import SCHEMA_FILE_PROPERTY
 from pipeline.local import outcome as outcome_lib
 

@@ -4,6 +4,7 @@ The server answers the calls `create_run_from_pipeline_package` makes
 (healthz, experiments, runs) and records every request, so the tests check
 what a cluster would receive.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,19 +53,27 @@ class FakeKfp:
 
             def _record(self, body=None):
                 url = urlsplit(self.path)
-                fake.requests.append({"method": self.command, "path": url.path,
-                                      "query": parse_qs(url.query), "body": body,
-                                      "auth": self.headers.get("Authorization")})
+                fake.requests.append(
+                    {
+                        "method": self.command,
+                        "path": url.path,
+                        "query": parse_qs(url.query),
+                        "body": body,
+                        "auth": self.headers.get("Authorization"),
+                    }
+                )
                 return url.path
 
             def do_GET(self):
                 path = self._record()
                 if path == "/apis/v2beta1/healthz":
-                    self._reply(200, {"commit_sha": "test", "tag_name": "2.0.5",
-                                      "multi_user": False})
+                    self._reply(
+                        200, {"commit_sha": "test", "tag_name": "2.0.5", "multi_user": False}
+                    )
                 elif path == "/apis/v2beta1/experiments":
-                    self._reply(200, {"experiments": fake.experiments,
-                                      "total_size": len(fake.experiments)})
+                    self._reply(
+                        200, {"experiments": fake.experiments, "total_size": len(fake.experiments)}
+                    )
                 else:
                     self._reply(404, {"error": "not found", "code": 5})
 
@@ -73,20 +82,28 @@ class FakeKfp:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 path = self._record(body)
                 if path == "/apis/v2beta1/experiments":
-                    experiment = {"experiment_id": f"exp-{len(fake.experiments) + 1}",
-                                  "display_name": body.get("display_name"),
-                                  "namespace": body.get("namespace") or ""}
+                    experiment = {
+                        "experiment_id": f"exp-{len(fake.experiments) + 1}",
+                        "display_name": body.get("display_name"),
+                        "namespace": body.get("namespace") or "",
+                    }
                     fake.experiments.append(experiment)
                     self._reply(200, experiment)
                 elif path == "/apis/v2beta1/runs":
                     if fake.reject_runs:
-                        self._reply(400, {"error": fake.reject_runs, "code": 3,
-                                          "message": fake.reject_runs})
+                        self._reply(
+                            400, {"error": fake.reject_runs, "code": 3, "message": fake.reject_runs}
+                        )
                         return
-                    self._reply(200, {"run_id": "run-123",
-                                      "display_name": body.get("display_name"),
-                                      "experiment_id": body.get("experiment_id"),
-                                      "state": "PENDING"})
+                    self._reply(
+                        200,
+                        {
+                            "run_id": "run-123",
+                            "display_name": body.get("display_name"),
+                            "experiment_id": body.get("experiment_id"),
+                            "state": "PENDING",
+                        },
+                    )
                 else:
                     self._reply(404, {"error": "not found", "code": 5})
 
@@ -97,9 +114,18 @@ class FakeKfp:
 
 
 # How the data is read: run parameters too, with the config's defaults.
-INGESTION_DEFAULTS = {"image_size": 0, "channels": 0, "classes": "", "image_feature": "pixels",
-                      "label_feature": "label", "pixel_encoding": "int", "pixel_range": "",
-                      "image_shape": "", "schema": "", "max_pixels": 4096 * 4096}
+INGESTION_DEFAULTS = {
+    "image_size": 0,
+    "channels": 0,
+    "classes": "",
+    "image_feature": "pixels",
+    "label_feature": "label",
+    "pixel_encoding": "int",
+    "pixel_range": "",
+    "image_shape": "",
+    "schema": "",
+    "max_pixels": 4096 * 4096,
+}
 
 
 @pytest.fixture
@@ -115,9 +141,13 @@ def kfp_api():
 def isolated_kfp_env(monkeypatch, tmp_path):
     """No user kfp context or endpoint variables leak in."""
     monkeypatch.setenv("HOME", str(tmp_path))
-    for var in ("KF_PIPELINES_ENDPOINT", "KF_PIPELINES_UI_ENDPOINT",
-                "KF_PIPELINES_DEFAULT_EXPERIMENT_NAME", "KF_PIPELINES_OVERRIDE_EXPERIMENT_NAME",
-                "KFP_TOKEN"):
+    for var in (
+        "KF_PIPELINES_ENDPOINT",
+        "KF_PIPELINES_UI_ENDPOINT",
+        "KF_PIPELINES_DEFAULT_EXPERIMENT_NAME",
+        "KF_PIPELINES_OVERRIDE_EXPERIMENT_NAME",
+        "KFP_TOKEN",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -126,10 +156,24 @@ def submit(*args, pipeline_file=PIPELINE_YAML):
 
 
 def test_submit_sends_pipeline_yaml_parameters_and_root(kfp_api, capsys):
-    code = submit("--host", kfp_api.host, "--pipeline-root", ROOT, "--experiment", "nightly",
-                  "--run-name", "try-1", "--set", "train_steps=321",
-                  "--set", "learning_rate=0.01", "--set", "accuracy_threshold=0.85",
-                  "--set", "data=gs://bucket/images")
+    code = submit(
+        "--host",
+        kfp_api.host,
+        "--pipeline-root",
+        ROOT,
+        "--experiment",
+        "nightly",
+        "--run-name",
+        "try-1",
+        "--set",
+        "train_steps=321",
+        "--set",
+        "learning_rate=0.01",
+        "--set",
+        "accuracy_threshold=0.85",
+        "--set",
+        "data=gs://bucket/images",
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "run-123" in out and f"{kfp_api.host}/#/runs/details/run-123" in out
@@ -141,8 +185,13 @@ def test_submit_sends_pipeline_yaml_parameters_and_root(kfp_api, capsys):
     assert body["display_name"] == "try-1"
     assert body["runtime_config"]["pipeline_root"] == ROOT
     assert body["runtime_config"]["parameters"] == {
-        "data": "gs://bucket/images", "train_steps": 321, "learning_rate": 0.01,
-        "accuracy_threshold": 0.85, "serving_dir": ROOT + "/serving", **INGESTION_DEFAULTS}
+        "data": "gs://bucket/images",
+        "train_steps": 321,
+        "learning_rate": 0.01,
+        "accuracy_threshold": 0.85,
+        "serving_dir": ROOT + "/serving",
+        **INGESTION_DEFAULTS,
+    }
     [experiment] = kfp_api.posts("/apis/v2beta1/experiments")
     assert experiment["body"]["display_name"] == "nightly"
     assert body["experiment_id"] == "exp-1"
@@ -150,16 +199,29 @@ def test_submit_sends_pipeline_yaml_parameters_and_root(kfp_api, capsys):
 
 def test_defaults_fill_every_parameter_and_token_is_sent(kfp_api, capsys):
     kfp_api.experiments.append({"experiment_id": "exp-old", "display_name": "tiedflow"})
-    code = submit("--host", kfp_api.host, "--pipeline-root", ROOT + "/",
-                  "--existing-token", "secret-token", "--namespace", "team-a",
-                  "--set", "serving_dir=gs://models/digits")
+    code = submit(
+        "--host",
+        kfp_api.host,
+        "--pipeline-root",
+        ROOT + "/",
+        "--existing-token",
+        "secret-token",
+        "--namespace",
+        "team-a",
+        "--set",
+        "serving_dir=gs://models/digits",
+    )
     assert code == 0, capsys.readouterr().err
     [run] = kfp_api.posts("/apis/v2beta1/runs")
     params = run["body"]["runtime_config"]["parameters"]
-    assert params == {"data": "digits", "train_steps": cli_default("train_steps"),
-                      "learning_rate": cli_default("learning_rate"),
-                      "accuracy_threshold": cli_default("accuracy_threshold"),
-                      "serving_dir": "gs://models/digits", **INGESTION_DEFAULTS}
+    assert params == {
+        "data": "digits",
+        "train_steps": cli_default("train_steps"),
+        "learning_rate": cli_default("learning_rate"),
+        "accuracy_threshold": cli_default("accuracy_threshold"),
+        "serving_dir": "gs://models/digits",
+        **INGESTION_DEFAULTS,
+    }
     assert run["body"]["experiment_id"] == "exp-old"  # existing experiment reused
     assert not kfp_api.posts("/apis/v2beta1/experiments")
     assert all(r["auth"] == "Bearer secret-token" for r in kfp_api.requests)
@@ -177,24 +239,29 @@ def test_no_cache_turns_caching_off_for_every_task(kfp_api, capsys):
     assert submit("--host", kfp_api.host, "--pipeline-root", ROOT, "--no-cache") == 0
     [run] = kfp_api.posts("/apis/v2beta1/runs")
     tasks = run["body"]["pipeline_spec"]["root"]["dag"]["tasks"]
-    assert all(t["cachingOptions"] == {} or t["cachingOptions"].get("enableCache") is False
-               for t in tasks.values())
+    assert all(
+        t["cachingOptions"] == {} or t["cachingOptions"].get("enableCache") is False
+        for t in tasks.values()
+    )
 
 
-@pytest.mark.parametrize("args, needle", [
-    ([], "--pipeline-root is required"),
-    (["--pipeline-root", "minio://mlpipeline/root"], "must be a gs:// location"),
-    (["--pipeline-root", "s3://mlpipeline/root"], "no s3://"),
-    (["--pipeline-root", "/tmp/root"], "must be a gs:// location"),
-    (["--pipeline-root", ROOT, "--set", "width=64"], "unknown run parameter 'width'"),
-    (["--pipeline-root", ROOT, "--set", "nonsense=1"], "unknown run parameter 'nonsense'"),
-    (["--pipeline-root", ROOT, "--set", "train_steps=many"], "'train_steps'"),
-    (["--pipeline-root", ROOT, "--set", "accuracy_threshold=1.5"], "'accuracy_threshold'"),
-    (["--pipeline-root", ROOT, "--set", "data=./images"], "data './images'"),
-    (["--pipeline-root", ROOT, "--set", "serving_dir=/srv/models"], "serving_dir"),
-    (["--pipeline-root", ROOT, "--set", "schema=/no/such/schema.pbtxt"], "setting 'schema'"),
-    (["--pipeline-root", ROOT, "--set", "train_steps"], "expected KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        ([], "--pipeline-root is required"),
+        (["--pipeline-root", "minio://mlpipeline/root"], "must be a gs:// location"),
+        (["--pipeline-root", "s3://mlpipeline/root"], "no s3://"),
+        (["--pipeline-root", "/tmp/root"], "must be a gs:// location"),
+        (["--pipeline-root", ROOT, "--set", "width=64"], "unknown run parameter 'width'"),
+        (["--pipeline-root", ROOT, "--set", "nonsense=1"], "unknown run parameter 'nonsense'"),
+        (["--pipeline-root", ROOT, "--set", "train_steps=many"], "'train_steps'"),
+        (["--pipeline-root", ROOT, "--set", "accuracy_threshold=1.5"], "'accuracy_threshold'"),
+        (["--pipeline-root", ROOT, "--set", "data=./images"], "data './images'"),
+        (["--pipeline-root", ROOT, "--set", "serving_dir=/srv/models"], "serving_dir"),
+        (["--pipeline-root", ROOT, "--set", "schema=/no/such/schema.pbtxt"], "setting 'schema'"),
+        (["--pipeline-root", ROOT, "--set", "train_steps"], "expected KEY=VALUE"),
+    ],
+)
 def test_bad_input_exits_2_naming_the_problem_and_sends_nothing(kfp_api, capsys, args, needle):
     code = submit("--host", kfp_api.host, *args)
     err = capsys.readouterr().err
@@ -203,8 +270,9 @@ def test_bad_input_exits_2_naming_the_problem_and_sends_nothing(kfp_api, capsys,
 
 
 def test_missing_pipeline_file_exits_2(kfp_api, capsys, tmp_path):
-    code = submit("--host", kfp_api.host, "--pipeline-root", ROOT,
-                  pipeline_file=str(tmp_path / "nope.yaml"))
+    code = submit(
+        "--host", kfp_api.host, "--pipeline-root", ROOT, pipeline_file=str(tmp_path / "nope.yaml")
+    )
     err = capsys.readouterr().err
     assert code == 2 and "tiedflow compile" in err
 
@@ -285,9 +353,22 @@ def test_the_token_never_appears_in_an_error_or_a_log(kfp_api, tmp_path):
     env = {**os.environ, "KFP_TOKEN": TOKEN, "HOME": str(tmp_path / "home")}
     tiedflow = os.path.join(os.path.dirname(sys.executable), "tiedflow")
     for host, needle in ((dead, "cannot reach"), (kfp_api.host, "rejected the request")):
-        proc = subprocess.run([tiedflow, "submit", "--host", host, "--pipeline-root", ROOT,
-                               "--pipeline-file", PIPELINE_YAML],
-                              capture_output=True, text=True, env=env, timeout=300)
+        proc = subprocess.run(
+            [
+                tiedflow,
+                "submit",
+                "--host",
+                host,
+                "--pipeline-root",
+                ROOT,
+                "--pipeline-file",
+                PIPELINE_YAML,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert proc.returncode == 1 and needle in proc.stderr, proc.stderr
         assert TOKEN not in proc.stdout + proc.stderr
     assert "has expired" in proc.stderr and "[token]" in proc.stderr  # redacted, not dropped

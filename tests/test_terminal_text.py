@@ -1,5 +1,6 @@
 """Text from the data reaches the terminal with its control characters shown
 as escapes (ingestion.terminal_text), in run errors and `predict` lines."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,12 @@ def test_control_characters_become_visible_escapes():
 
 def test_an_error_naming_a_hostile_path_shows_it_escaped(tmp_path):
     data = str(tmp_path / f"images{HOSTILE}")
-    proc = subprocess.run([TIEDFLOW, "run", "--data", data, "--output-dir",
-                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [TIEDFLOW, "run", "--data", data, "--output-dir", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "\x1b" not in proc.stderr and "\r" not in proc.stderr
     assert "images" + terminal_safe(HOSTILE) in proc.stderr, proc.stderr

@@ -1,13 +1,14 @@
 """Truncated and corrupt TFRecord files are refused by ingestion's Beam read, naming
 the file, the record and its byte offset, where TensorFlow's reader takes some of
 them for a clean end of file."""
+
 import os
 import re
 
 import apache_beam as beam
 import pytest
-from apache_beam.testing.util import assert_that, equal_to
 import tensorflow as tf
+from apache_beam.testing.util import assert_that, equal_to
 
 from ingestion import tfrecords
 from ingestion.errors import DataError
@@ -22,9 +23,12 @@ def _records():
     """N serialized tf.Examples (8x8 pixels, label), and each one's offset in the plain file."""
     out, offsets, pos = [], [], 0
     for i in range(N):
-        feature = {"pixels": tf.train.Feature(int64_list=tf.train.Int64List(
-            value=[(i * 7 + k) % 256 for k in range(64)])),
-            "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 3]))}
+        feature = {
+            "pixels": tf.train.Feature(
+                int64_list=tf.train.Int64List(value=[(i * 7 + k) % 256 for k in range(64)])
+            ),
+            "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 3])),
+        }
         data = tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
         out.append(data)
         offsets.append(pos)
@@ -66,15 +70,31 @@ def test_intact_files_read_whole_in_every_compression(tmp_path):
 # (compression, damage, the record named, what the message says). Offsets in a plain
 # file are exact; in a compressed one the record is the first not yet checked.
 PLAIN_CASES = [
-    ("cut inside record 7", lambda data, off: data[:off[7] + 40], 7, "cut off inside the record"),
-    ("cut inside record 7's header", lambda data, off: data[:off[7] + 5], 7,
-     "cut off inside the record's header"),
-    ("byte flipped in record 12's data", lambda data, off: _flip(data, off[12] + 30), 12,
-     "its data fails its checksum"),
-    ("byte flipped in record 12's length", lambda data, off: _flip(data, off[12] + 1), 12,
-     "its length field fails its checksum"),
-    ("byte flipped in record 12's data checksum", lambda data, off: _flip(data, off[13] - 2), 12,
-     "its data fails its checksum"),
+    ("cut inside record 7", lambda data, off: data[: off[7] + 40], 7, "cut off inside the record"),
+    (
+        "cut inside record 7's header",
+        lambda data, off: data[: off[7] + 5],
+        7,
+        "cut off inside the record's header",
+    ),
+    (
+        "byte flipped in record 12's data",
+        lambda data, off: _flip(data, off[12] + 30),
+        12,
+        "its data fails its checksum",
+    ),
+    (
+        "byte flipped in record 12's length",
+        lambda data, off: _flip(data, off[12] + 1),
+        12,
+        "its length field fails its checksum",
+    ),
+    (
+        "byte flipped in record 12's data checksum",
+        lambda data, off: _flip(data, off[13] - 2),
+        12,
+        "its data fails its checksum",
+    ),
 ]
 
 
@@ -84,10 +104,10 @@ def _flip(data: bytes, at: int) -> bytes:
     return bytes(out)
 
 
-@pytest.mark.parametrize("name, damage, record, says", PLAIN_CASES,
-                         ids=[c[0] for c in PLAIN_CASES])
-def test_damaged_plain_file_is_refused_naming_record_and_offset(tmp_path, name, damage, record,
-                                                                says):
+@pytest.mark.parametrize("name, damage, record, says", PLAIN_CASES, ids=[c[0] for c in PLAIN_CASES])
+def test_damaged_plain_file_is_refused_naming_record_and_offset(
+    tmp_path, name, damage, record, says
+):
     data, offsets = _write(tmp_path / "ok.tfrecord", "")
     bad = tmp_path / "bad.tfrecord"
     bad.write_bytes(damage(data, offsets))
@@ -112,13 +132,18 @@ def test_cut_compressed_stream_is_refused(tmp_path, compression, cut):
     with pytest.raises(DataError) as err:
         _ingest_count(bad)
     message = str(err.value)
-    found = re.match(rf"{re.escape(str(bad))}: record (\d+) \(byte (\d+) of the uncompressed "
-                     r"data\): ", message)
+    found = re.match(
+        rf"{re.escape(str(bad))}: record (\d+) \(byte (\d+) of the uncompressed "
+        r"data\): ",
+        message,
+    )
     assert found, message
     index, offset = int(found.group(1)), int(found.group(2))
     assert offset == (offsets[index] if index < N else offsets[-1] + 16 + len(_records()[0][-1]))
-    assert (f"the {compression.lower()} stream is cut off before its end" in message
-            or "cut off inside the record" in message), message
+    assert (
+        f"the {compression.lower()} stream is cut off before its end" in message
+        or "cut off inside the record" in message
+    ), message
     if cut == "last byte":
         assert index == N  # every record was whole: only the stream's end is missing
         assert _tf_count(bad, compression) == N  # TensorFlow: a clean end of file
@@ -142,8 +167,9 @@ def test_flipped_byte_in_compressed_stream_is_refused(tmp_path, compression):
     with pytest.raises(DataError) as err:
         _ingest_count(bad)
     message = str(err.value)
-    assert re.match(rf"{re.escape(str(bad))}: record \d+ \(byte \d+ of the uncompressed data\)",
-                    message), message
+    assert re.match(
+        rf"{re.escape(str(bad))}: record \d+ \(byte \d+ of the uncompressed data\)", message
+    ), message
     assert "corrupt" in message or "fails its checksum" in message
 
 
@@ -179,15 +205,23 @@ def test_masked_crc_matches_tensorflow_framing(tmp_path):
 def test_flat_pixels_over_the_pixel_limit_are_refused_by_name(tmp_path):
     from ingestion.tfrecords import decode_record
 
-    example = tf.train.Example(features=tf.train.Features(feature={
-        "pixels": tf.train.Feature(int64_list=tf.train.Int64List(value=[0] * 400)),
-        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[1]))}))
+    example = tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "pixels": tf.train.Feature(int64_list=tf.train.Int64List(value=[0] * 400)),
+                "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[1])),
+            }
+        )
+    )
     with pytest.raises(DataError) as err:
-        decode_record(example.SerializeToString(), "f.tfrecord: record 3",
-                      IngestSettings(max_pixels=100))
-    assert str(err.value) == ("f.tfrecord: record 3: image of 20x20 = 400 pixels is larger than "
-                              "max_pixels (100); raise it with --set max_pixels=400, or leave "
-                              "the record out")
+        decode_record(
+            example.SerializeToString(), "f.tfrecord: record 3", IngestSettings(max_pixels=100)
+        )
+    assert str(err.value) == (
+        "f.tfrecord: record 3: image of 20x20 = 400 pixels is larger than "
+        "max_pixels (100); raise it with --set max_pixels=400, or leave "
+        "the record out"
+    )
 
 
 def test_a_length_beyond_any_image_is_not_believed(tmp_path):
@@ -198,6 +232,9 @@ def test_a_length_beyond_any_image_is_not_believed(tmp_path):
     head = struct.pack("<Q", 1 << 40)
     path = tmp_path / "huge.tfrecord"
     path.write_bytes(head + struct.pack("<I", tfrecords.masked_crc32c(head)) + b"x" * 10)
-    with pytest.raises(DataError, match=r"record 0 \(byte 0 of the file\): its length field "
-                                        r"says 1099511627776 bytes"):
+    with pytest.raises(
+        DataError,
+        match=r"record 0 \(byte 0 of the file\): its length field "
+        r"says 1099511627776 bytes",
+    ):
         list(tfrecords.read_file(str(path)))

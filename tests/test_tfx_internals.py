@@ -24,11 +24,24 @@ from pipeline.dag import DEFAULT_BEAM_ARGS
 from pushed_models import push as push_lib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PACKAGES = ("components", "pipeline", "evaluation", "trainer", "ingestion", "reporting",
-            "pushed_models")
+PACKAGES = (
+    "components",
+    "pipeline",
+    "evaluation",
+    "trainer",
+    "ingestion",
+    "reporting",
+    "pushed_models",
+)
 ADAPTER = ROOT / "components" / "tfx_internals.py"
-LIBRARIES = ("tfx", "tensorflow_model_analysis", "tensorflow_transform",
-             "tensorflow_data_validation", "tfx_bsl", "ml_metadata")
+LIBRARIES = (
+    "tfx",
+    "tensorflow_model_analysis",
+    "tensorflow_transform",
+    "tensorflow_data_validation",
+    "tfx_bsl",
+    "ml_metadata",
+)
 
 
 # make_beam_pipeline ----------------------------------------------------------
@@ -36,13 +49,13 @@ LIBRARIES = ("tfx", "tensorflow_model_analysis", "tensorflow_transform",
 
 def _example_gen_executor(args, make_fn=None):
     context = base_beam_executor.BaseBeamExecutor.Context(
-        beam_pipeline_args=list(args), make_beam_pipeline_fn=make_fn)
+        beam_pipeline_args=list(args), make_beam_pipeline_fn=make_fn
+    )
     return example_gen.Executor(context)
 
 
 def test_make_beam_pipeline_reads_the_components_beam_pipeline_args():
-    args = [*DEFAULT_BEAM_ARGS, "--direct_running_mode=multi_processing",
-            "--direct_num_workers=3"]
+    args = [*DEFAULT_BEAM_ARGS, "--direct_running_mode=multi_processing", "--direct_num_workers=3"]
     pipeline = tfx_internals.make_beam_pipeline(_example_gen_executor(args))
     direct = pipeline.options.view_as(DirectOptions)
     assert (direct.direct_running_mode, direct.direct_num_workers) == ("multi_processing", 3)
@@ -93,8 +106,11 @@ def _push_with(executor, model, blessing, tmp_path, name):
     pushed.uri = str(tmp_path / name / "pushed")
     destination = pusher_pb2.PushDestination()
     destination.filesystem.base_directory = str(tmp_path / name / "serving")
-    executor.Do({"model": [model], "model_blessing": [blessing]}, {"pushed_model": [pushed]},
-                {"push_destination": proto_utils.proto_to_json(destination)})
+    executor.Do(
+        {"model": [model], "model_blessing": [blessing]},
+        {"pushed_model": [pushed]},
+        {"push_destination": proto_utils.proto_to_json(destination)},
+    )
     return pushed
 
 
@@ -102,25 +118,30 @@ def test_mark_pushed_writes_pushed_destination_and_version():
     """What pipeline.local.outcome and recovery read to tell where a model went."""
     pushed = standard_artifacts.PushedModel()
     tfx_internals.mark_pushed(tfx_pusher.Executor(), pushed, "/serving/17", "17")
-    assert _custom(pushed) == {"pushed": 1, "pushed_destination": "/serving/17",
-                               "pushed_version": "17"}
+    assert _custom(pushed) == {
+        "pushed": 1,
+        "pushed_destination": "/serving/17",
+        "pushed_version": "17",
+    }
     not_pushed = standard_artifacts.PushedModel()
     tfx_internals.mark_not_pushed(tfx_pusher.Executor(), not_pushed)
     assert _custom(not_pushed) == {"pushed": 0}
 
 
 @pytest.mark.parametrize("blessed", [1, 0])
-def test_the_projects_pusher_marks_the_artifact_as_tfxs_own_pusher_does(model, tmp_path,
-                                                                        blessed):
+def test_the_projects_pusher_marks_the_artifact_as_tfxs_own_pusher_does(model, tmp_path, blessed):
     """The same property names, types and `pushed` value as TFX's stock executor
     on the same model; the destination and version are our own push's."""
-    ours = _push_with(pusher.SafePushExecutor(), model, _blessing(tmp_path, blessed), tmp_path,
-                      "ours")
-    stock = _push_with(tfx_pusher.Executor(), model, _blessing(tmp_path, blessed), tmp_path,
-                       "stock")
+    ours = _push_with(
+        pusher.SafePushExecutor(), model, _blessing(tmp_path, blessed), tmp_path, "ours"
+    )
+    stock = _push_with(
+        tfx_pusher.Executor(), model, _blessing(tmp_path, blessed), tmp_path, "stock"
+    )
     ours_props, stock_props = _custom(ours), _custom(stock)
-    assert {k: type(v) for k, v in ours_props.items()} == \
-        {k: type(v) for k, v in stock_props.items()}
+    assert {k: type(v) for k, v in ours_props.items()} == {
+        k: type(v) for k, v in stock_props.items()
+    }
     assert ours_props["pushed"] == stock_props["pushed"] == blessed
     if blessed:
         version = ours_props["pushed_version"]
@@ -151,8 +172,9 @@ def _library_bases(module) -> dict:
     found = {}
     for name, cls in inspect.getmembers(module, inspect.isclass):
         if cls.__module__ == module.__name__:
-            found[name] = [base for base in cls.__mro__[1:]
-                           if base.__module__.split(".")[0] in LIBRARIES]
+            found[name] = [
+                base for base in cls.__mro__[1:] if base.__module__.split(".")[0] in LIBRARIES
+            ]
     return found
 
 
@@ -167,23 +189,34 @@ def private_library_uses(path: pathlib.Path, root: pathlib.Path = ROOT) -> list:
     for cls in [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)] + [tree]:
         inherited = bases.get(getattr(cls, "name", None), [])
         for node in ast.walk(cls):
-            if not isinstance(node, ast.Attribute) or not node.attr.startswith("_") or \
-                    node.attr.startswith("__"):
+            if (
+                not isinstance(node, ast.Attribute)
+                or not node.attr.startswith("_")
+                or node.attr.startswith("__")
+            ):
                 continue
             owner = node.value
             if isinstance(owner, ast.Name) and owner.id in libraries:
                 found.append(f"{relative}:{node.lineno}: {owner.id}.{node.attr}")
-            elif ((isinstance(owner, ast.Name) and owner.id == "self") or (
-                    isinstance(owner, ast.Call) and getattr(owner.func, "id", "") == "super")) \
-                    and any(node.attr in vars(base) for base in inherited):
-                found.append(f"{relative}:{node.lineno}: {node.attr} of "
-                             f"{[b.__name__ for b in inherited if node.attr in vars(b)][0]}")
+            elif (
+                (isinstance(owner, ast.Name) and owner.id == "self")
+                or (isinstance(owner, ast.Call) and getattr(owner.func, "id", "") == "super")
+            ) and any(node.attr in vars(base) for base in inherited):
+                found.append(
+                    f"{relative}:{node.lineno}: {node.attr} of "
+                    f"{[b.__name__ for b in inherited if node.attr in vars(b)][0]}"
+                )
     return sorted(set(found))
 
 
 def test_private_library_names_are_used_only_in_the_adapter():
-    found = [use for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py"))
-             if path != ADAPTER for use in private_library_uses(path)]
+    found = [
+        use
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if path != ADAPTER
+        for use in private_library_uses(path)
+    ]
     assert found == []
 
 
@@ -197,8 +230,10 @@ def test_the_scan_finds_private_uses(tmp_path, monkeypatch):
         "        return self._own_value\n"
         "    def Do(self, i, o, e):\n"
         "        self._MarkNotPushed(o)\n"
-        "        return tfx_executor._PUSHED_KEY, self._own()\n")
+        "        return tfx_executor._PUSHED_KEY, self._own()\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     assert private_library_uses(probe, tmp_path) == [
         "probe_private_use.py:6: _MarkNotPushed of Executor",
-        "probe_private_use.py:7: tfx_executor._PUSHED_KEY"]
+        "probe_private_use.py:7: tfx_executor._PUSHED_KEY",
+    ]

@@ -1,6 +1,6 @@
 """Weight sharing is real: one variable, one update, summed gradients, L2 once."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import keras
 import numpy as np
@@ -15,8 +15,10 @@ LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 def batch(n=16, seed=0):
     rng = np.random.default_rng(seed)
-    return (rng.random((n, 64), dtype=np.float32),
-            rng.integers(0, CLASSES, size=n).astype(np.int64))
+    return (
+        rng.random((n, 64), dtype=np.float32),
+        rng.integers(0, CLASSES, size=n).astype(np.int64),
+    )
 
 
 def build(tie_mode, l2=1e-3):
@@ -128,8 +130,9 @@ def test_l2_counts_each_variable_once(tie_mode):
         # the penalty's gradient on the bank is 2*strength*w: one term, not one per use
         with tf.GradientTape() as tape:
             penalty = tf.add_n(model.losses)
-        np.testing.assert_allclose(tape.gradient(penalty, var).numpy(),
-                                   2 * strength * var.numpy(), rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(
+            tape.gradient(penalty, var).numpy(), 2 * strength * var.numpy(), rtol=1e-5, atol=1e-8
+        )
 
 
 def test_l2_zero_turns_it_off():

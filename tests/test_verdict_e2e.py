@@ -5,6 +5,7 @@ and a per-class recall bound its weakest classes miss.
 `regressed_run`: the same weak model with a bound it meets, evaluated against
 the default model pushed by `pipeline_run`: only the change thresholds fail.
 """
+
 from __future__ import annotations
 
 import glob
@@ -12,12 +13,12 @@ import os
 import re
 
 import pytest
-
 from conftest import WEAK_MIN_CLASS_RECALL
+
 from evaluation.eval_config import RECALL
-from reporting import evaluation_data as report_data
 from pipeline.local import outcome as outcome_lib
 from pushed_models.versions import pushed_versions
+from reporting import evaluation_data as report_data
 
 pytestmark = pytest.mark.e2e
 
@@ -64,8 +65,12 @@ def test_the_classes_below_min_class_recall_are_named_and_no_other(weak_run):
     recall = {c: evaluation.value(report_data.OVERALL, RECALL, class_id=c) for c in range(10)}
     below = sorted(c for c, value in recall.items() if value < WEAK_MIN_CLASS_RECALL)
     assert below, recall  # a weak model (accuracy < 0.95) misses 0.99 on some class
-    named = re.findall(r"^  - recall \(class (\d)\) on slice Overall: value ([\d.]+), "
-                       rf"bound >= {WEAK_MIN_CLASS_RECALL:g}$", weak_run.stdout, re.M)
+    named = re.findall(
+        r"^  - recall \(class (\d)\) on slice Overall: value ([\d.]+), "
+        rf"bound >= {WEAK_MIN_CLASS_RECALL:g}$",
+        weak_run.stdout,
+        re.M,
+    )
     assert sorted(int(c) for c, _ in named) == below, weak_run.stdout
     for c, value in named:
         assert float(value) == pytest.approx(recall[int(c)], abs=1e-4)
@@ -74,14 +79,14 @@ def test_the_classes_below_min_class_recall_are_named_and_no_other(weak_run):
         assert f"recall (class {c}) on slice Overall: value" in page
 
 
-def test_worse_than_baseline_on_slices_fails_change_thresholds_only(regressed_run,
-                                                                    pipeline_run):
+def test_worse_than_baseline_on_slices_fails_change_thresholds_only(regressed_run, pipeline_run):
     run = regressed_run
     assert run.returncode == 3, run.stdout[-2000:] + run.stderr[-3000:]
     # Nothing new pushed: the serving dir holds only the copied baseline.
     assert _serving_versions(run.output_dir) == _serving_versions(pipeline_run.output_dir)
     outcomes = report_data.threshold_outcomes(
-        report_data.load_evaluation(_outcome(run).evaluation_uri))
+        report_data.load_evaluation(_outcome(run).evaluation_uri)
+    )
     failed = [o for o in outcomes if o.failed]
     assert failed and all(o.kind == "change" for o in failed), failed
     # The absolute bound was met ...

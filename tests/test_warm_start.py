@@ -1,6 +1,6 @@
 """Warm start starts from the base model's weights; frozen filters stay put."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import keras
 import numpy as np
@@ -9,7 +9,8 @@ import pytest
 from ingestion.examples import to_arrays
 from ingestion.split import digits_splits
 from pipeline.config import ConfigError, PipelineConfig
-from trainer import data, model as model_lib, training, warm_start
+from trainer import data, training, warm_start
+from trainer import model as model_lib
 from trainer.hparams import HParams
 from trainer.task import prepare_model
 
@@ -26,8 +27,15 @@ def digits():
 
 def train(model, hp, digits, steps):
     (tx, ty), (ex, ey) = digits
-    training.fit(model, data.from_arrays(tx, ty, 64, shuffle=True, seed=1, repeat=True),
-                 data.from_arrays(ex, ey, 256), hp, steps, 23, verbose=0)
+    training.fit(
+        model,
+        data.from_arrays(tx, ty, 64, shuffle=True, seed=1, repeat=True),
+        data.from_arrays(ex, ey, 256),
+        hp,
+        steps,
+        23,
+        verbose=0,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +63,15 @@ def test_warm_start_begins_where_the_base_model_ended(base_dir, digits):
     warm_loss, cold_loss = first_batch_loss(warm, digits), first_batch_loss(cold, digits)
     assert warm_loss < 0.3 * cold_loss, (warm_loss, cold_loss)
     base = keras.saving.load_model(warm_start.keras_model_path(base_dir))
-    np.testing.assert_array_equal(model_lib.shared_variables(warm)[0].numpy(),
-                                  model_lib.shared_variables(base)[0].numpy())
+    np.testing.assert_array_equal(
+        model_lib.shared_variables(warm)[0].numpy(), model_lib.shared_variables(base)[0].numpy()
+    )
 
 
 def test_frozen_filters_do_not_change_while_the_head_trains(base_dir, digits):
-    hp = HParams(class_names=DIGITS, width=WIDTH, warm_start=True, freeze_filters=True, train_steps=30)
+    hp = HParams(
+        class_names=DIGITS, width=WIDTH, warm_start=True, freeze_filters=True, train_steps=30
+    )
     model = prepare_model(hp, base_dir)
     frozen = {l.name: [w.copy() for w in l.get_weights()] for l in model_lib.feature_layers(model)}
     bank_before = model_lib.shared_variables(model)[0].numpy().copy()
@@ -73,15 +84,15 @@ def test_frozen_filters_do_not_change_while_the_head_trains(base_dir, digits):
     for layer in model_lib.feature_layers(model):  # filters, biases and BN statistics
         for before, after in zip(frozen[layer.name], layer.get_weights()):
             np.testing.assert_array_equal(before, after)
-    assert not np.array_equal(model.get_layer(model_lib.HEAD_LAYER).get_weights()[0],
-                              head_before)
+    assert not np.array_equal(model.get_layer(model_lib.HEAD_LAYER).get_weights()[0], head_before)
 
 
 def test_first_run_without_base_model_trains_from_scratch(tmp_path):
     hp = HParams(class_names=DIGITS, width=WIDTH, warm_start=True, freeze_filters=True)
     model = prepare_model(hp, str(tmp_path / "Format-Serving"))  # what a first run passes
     assert len(model.trainable_variables) == len(
-        model_lib.build_model(8, WIDTH, 3, "depth", num_classes=10).trainable_variables)
+        model_lib.build_model(8, WIDTH, 3, "depth", num_classes=10).trainable_variables
+    )
 
 
 def test_base_model_of_another_shape_is_an_error_naming_the_knobs(base_dir):
@@ -108,21 +119,31 @@ def _exported_with_names(base_dir, tmp_path, names):
 
 
 def test_transfer_to_other_classes_and_size_keeps_the_filters_and_builds_a_new_head(
-        base_dir, caplog):
+    base_dir, caplog
+):
     import logging
 
-    hp = HParams(image_height=28, image_width=28, class_names=("cat", "dog", "fox"),
-                 width=WIDTH, warm_start=True)
+    hp = HParams(
+        image_height=28,
+        image_width=28,
+        class_names=("cat", "dog", "fox"),
+        width=WIDTH,
+        warm_start=True,
+    )
     with caplog.at_level(logging.INFO):
         model = prepare_model(hp, base_dir)
     base = warm_start.load_keras_model(warm_start.keras_model_path(base_dir))
-    np.testing.assert_array_equal(model_lib.shared_variables(model)[0].numpy(),
-                                  model_lib.shared_variables(base)[0].numpy())
-    np.testing.assert_array_equal(model.get_layer("stem_conv").get_weights()[0],
-                                  base.get_layer("stem_conv").get_weights()[0])
+    np.testing.assert_array_equal(
+        model_lib.shared_variables(model)[0].numpy(), model_lib.shared_variables(base)[0].numpy()
+    )
+    np.testing.assert_array_equal(
+        model.get_layer("stem_conv").get_weights()[0], base.get_layer("stem_conv").get_weights()[0]
+    )
     assert model.get_layer(model_lib.HEAD_LAYER).get_weights()[0].shape == (WIDTH, 3)
-    assert any("tiedflow: warm start from" in r.getMessage() and "head: other classes"
-               in r.getMessage() for r in caplog.records)
+    assert any(
+        "tiedflow: warm start from" in r.getMessage() and "head: other classes" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 def test_transfer_to_colour_keeps_the_shared_bank_not_the_stem(base_dir):
@@ -146,8 +167,15 @@ def test_same_count_other_names_gets_a_new_head(base_dir, tmp_path):
 
 
 def test_frozen_transfer_trains_only_the_new_head(base_dir):
-    hp = HParams(image_height=16, image_width=16, image_channels=3, class_names=("a", "b"),
-                 width=WIDTH, warm_start=True, freeze_filters=True)
+    hp = HParams(
+        image_height=16,
+        image_width=16,
+        image_channels=3,
+        class_names=("a", "b"),
+        width=WIDTH,
+        warm_start=True,
+        freeze_filters=True,
+    )
     model = prepare_model(hp, base_dir)
     assert [v.path for v in model.trainable_variables] == ["logits/kernel", "logits/bias"]
 
@@ -171,8 +199,13 @@ def test_a_model_with_a_lambda_layer_is_refused_naming_the_layer(tmp_path):
     import zipfile
 
     path = str(tmp_path / "lambda.keras")
-    keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda x: x * 2, name="double"),
-                      keras.layers.Dense(2)]).save(path)
+    keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Lambda(lambda x: x * 2, name="double"),
+            keras.layers.Dense(2),
+        ]
+    ).save(path)
     with pytest.raises(ValueError, match="only tiedflow's own"):
         warm_start.load_keras_model(path)
     forged = str(tmp_path / "forged.keras")

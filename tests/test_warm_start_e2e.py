@@ -1,5 +1,6 @@
 """Warm start through the pipeline: the first run trains from scratch, the
 second starts from the pushed model and, with frozen filters, keeps them."""
+
 from __future__ import annotations
 
 import glob
@@ -8,13 +9,13 @@ import re
 
 import numpy as np
 import pytest
-
 from conftest import run_tiedflow
 
 
 def tiedflow_run(output_dir, *sets):
-    return run_tiedflow("run", *(a for item in sets for a in ("--set", item)),
-                        output_dir=output_dir)
+    return run_tiedflow(
+        "run", *(a for item in sets for a in ("--set", item)), output_dir=output_dir
+    )
 
 
 def bank(model_dir):
@@ -38,9 +39,10 @@ def test_warm_start_with_frozen_filters_through_the_pipeline(tmp_path):
 
     second = tiedflow_run(out, *knobs)
     assert second.returncode in (0, 3), second.stderr[-3000:]
-    trained = sorted(glob.glob(os.path.join(out, "pipeline_root", "Trainer", "model", "*",
-                                            "Format-Serving")),
-                     key=lambda p: int(p.split(os.sep)[-2]))
+    trained = sorted(
+        glob.glob(os.path.join(out, "pipeline_root", "Trainer", "model", "*", "Format-Serving")),
+        key=lambda p: int(p.split(os.sep)[-2]),
+    )
     assert len(trained) == 2
     second_bank, second_head = bank(trained[-1])
     # the second run started from the pushed filters and kept them frozen;
@@ -60,7 +62,8 @@ def three_class_folder(root) -> str:
             folder = os.path.join(root, str(rec.label))
             os.makedirs(folder, exist_ok=True)
             Image.fromarray(rec.pixels).resize((16, 16), Image.BILINEAR).save(
-                os.path.join(folder, f"{rec.key}.png"))
+                os.path.join(folder, f"{rec.key}.png")
+            )
     return str(root)
 
 
@@ -79,16 +82,31 @@ def test_transfer_from_the_digits_model_to_three_classes_at_16x16(pipeline_run, 
     out = tmp_path / "out"
     shutil.copytree(digits_serving, out / "serving")  # the baseline lookup sees it
     data = three_class_folder(tmp_path / "three")
-    run = run_tiedflow("run", "--data", data, "--set", "image_size=16",
-                       "--set", f"warm_start={digits_serving}", output_dir=str(out))
+    run = run_tiedflow(
+        "run",
+        "--data",
+        data,
+        "--set",
+        "image_size=16",
+        "--set",
+        f"warm_start={digits_serving}",
+        output_dir=str(out),
+    )
     assert run.returncode == 0, (run.stdout[-2000:], run.stderr[-3000:])
-    assert re.search(r"^baseline: skipped pushed model \d+: its images are 8x8x1, "
-                     r"the candidate's 16x16x1", run.stdout, re.M), run.stdout
+    assert re.search(
+        r"^baseline: skipped pushed model \d+: its images are 8x8x1, "
+        r"the candidate's 16x16x1",
+        run.stdout,
+        re.M,
+    ), run.stdout
     (log,) = glob.glob(os.path.join(str(out), "logs", "run-*.log"))
     with open(log) as f:
         text = f.read()
-    assert re.search(r"tiedflow: warm start from .*kept stem_conv.*tied_conv_0.*"
-                     r"new logits.*head: other classes", text), text[-3000:]
+    assert re.search(
+        r"tiedflow: warm start from .*kept stem_conv.*tied_conv_0.*"
+        r"new logits.*head: other classes",
+        text,
+    ), text[-3000:]
     pushed = sorted(glob.glob(os.path.join(str(out), "serving", "*")))
     newest = max(pushed, key=lambda p: int(os.path.basename(p)))
     with open(os.path.join(newest, "assets.extra", "prediction.json")) as f:

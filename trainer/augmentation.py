@@ -9,6 +9,7 @@ them is resampled through a smaller size and back (the blur an image file gets
 when it is saved at another size and read back). At inference (`training`
 false: evaluation, export, serving) the layer passes images through untouched.
 """
+
 from __future__ import annotations
 
 import math
@@ -65,8 +66,7 @@ def affine(images, seed, strength: float = 1.0):
     shape = tf.shape(images)
     n = shape[0]
     height, width = tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
-    angle = _uniform((n,), -1.0, 1.0, seed) * (
-        strength * MAX_ROTATION_DEGREES * math.pi / 180.0)
+    angle = _uniform((n,), -1.0, 1.0, seed) * (strength * MAX_ROTATION_DEGREES * math.pi / 180.0)
     zoom, shift = strength * MAX_ZOOM, strength * MAX_SHIFT
     inverse_scale = 1.0 / _uniform((n,), 1.0 - zoom, 1.0 + zoom, seed)
     shift_x = _uniform((n,), -shift, shift, seed) * width
@@ -81,8 +81,9 @@ def affine(images, seed, strength: float = 1.0):
     b2 = cy - b0 * cx - b1 * cy - shift_y
     zeros = tf.zeros_like(a0)
     transform = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-    return keras.ops.image.affine_transform(images, transform, interpolation="bilinear",
-                                            fill_mode="constant", fill_value=0.0)
+    return keras.ops.image.affine_transform(
+        images, transform, interpolation="bilinear", fill_mode="constant", fill_value=0.0
+    )
 
 
 def resample_blur(images, seed):

@@ -7,9 +7,10 @@ features one way. Nothing holds a split in memory: the first pass streams the
 files, later ones read a cache file if given one (docs/model.md: measured
 against re-reading the files and against examples materialized by Transform).
 """
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -28,9 +29,15 @@ def expand(patterns: Iterable[str] | str) -> list[str]:
     return files
 
 
-def make_dataset(file_patterns, tf_transform_output: tft.TFTransformOutput, batch_size: int,
-                 shuffle: bool = False, seed: int = 0, repeat: bool = False,
-                 cache_file: str | None = None) -> tf.data.Dataset:
+def make_dataset(
+    file_patterns,
+    tf_transform_output: tft.TFTransformOutput,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    repeat: bool = False,
+    cache_file: str | None = None,
+) -> tf.data.Dataset:
     """(features, label) batches from gzipped raw tf.Examples, through the Transform graph.
 
     `cache_file`: keep the transformed split in that file after the first pass
@@ -53,15 +60,17 @@ def make_dataset(file_patterns, tf_transform_output: tft.TFTransformOutput, batc
     return batched(ds.unbatch(), batch_size, shuffle, seed, repeat)
 
 
-def from_arrays(images, labels, batch_size: int, shuffle: bool = False, seed: int = 0,
-                repeat: bool = False) -> tf.data.Dataset:
+def from_arrays(
+    images, labels, batch_size: int, shuffle: bool = False, seed: int = 0, repeat: bool = False
+) -> tf.data.Dataset:
     """The same batches from in-memory arrays (flat images), without TFX."""
     ds = tf.data.Dataset.from_tensor_slices(({IMAGE_KEY: images}, labels))
     return batched(ds, batch_size, shuffle, seed, repeat)
 
 
-def batched(ds: tf.data.Dataset, batch_size: int, shuffle: bool, seed: int,
-            repeat: bool) -> tf.data.Dataset:
+def batched(
+    ds: tf.data.Dataset, batch_size: int, shuffle: bool, seed: int, repeat: bool
+) -> tf.data.Dataset:
     if shuffle:
         ds = ds.shuffle(4096, seed=seed, reshuffle_each_iteration=True)
     if repeat:

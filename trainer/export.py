@@ -11,6 +11,7 @@ abstention threshold and its class names).
 TFMA evaluates the model through `serving_default`, so evaluation and serving
 share one input path.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,9 +22,19 @@ import keras
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from names import (ABSTAIN_BELOW_KEY, CLASS_IDS_KEY, CLASS_NAMES_KEY, CLASSES_KEY,
-                   EXAMPLES_SIGNATURE, IMAGES_SIGNATURE, LABEL_KEY, LOGITS_KEY,
-                   PREDICTION_SETTINGS_FILE, PROBABILITIES_KEY, RAW_IMAGE_KEY)
+from names import (
+    ABSTAIN_BELOW_KEY,
+    CLASS_IDS_KEY,
+    CLASS_NAMES_KEY,
+    CLASSES_KEY,
+    EXAMPLES_SIGNATURE,
+    IMAGES_SIGNATURE,
+    LABEL_KEY,
+    LOGITS_KEY,
+    PREDICTION_SETTINGS_FILE,
+    PROBABILITIES_KEY,
+    RAW_IMAGE_KEY,
+)
 from trainer.hparams import HParams
 from trainer.warm_start import save_keras_copy
 
@@ -53,8 +64,13 @@ class ServingModule(tf.Module):
     export time (about 8 of 9 s).
     """
 
-    def __init__(self, model: keras.Model, tf_transform_output: tft.TFTransformOutput,
-                 image_shape, class_names):
+    def __init__(
+        self,
+        model: keras.Model,
+        tf_transform_output: tft.TFTransformOutput,
+        image_shape,
+        class_names,
+    ):
         super().__init__()
         self.model = model
         self.tft_layer = tf_transform_output.transform_features_layer()
@@ -65,15 +81,19 @@ class ServingModule(tf.Module):
         raw_spec.pop(LABEL_KEY, None)
         self._raw_spec = raw_spec
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
-                     autograph=False)
+        @tf.function(
+            input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False
+        )
         def serve_examples(examples):
             features = tf.io.parse_example(examples, self._raw_spec)
             return self._predict(features)
 
-        @tf.function(input_signature=[
-            tf.TensorSpec([None, height, width, channels], tf.uint8, name="images")],
-            autograph=False)
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, height, width, channels], tf.uint8, name="images")
+            ],
+            autograph=False,
+        )
         def serve_images(images):
             pixels = tf.reshape(tf.cast(images, tf.int64), [-1, height * width * channels])
             return self._predict({RAW_IMAGE_KEY: pixels})
@@ -95,18 +115,24 @@ class ServingModule(tf.Module):
         }
 
 
-def export_serving_model(model: keras.Model, tf_transform_output: tft.TFTransformOutput,
-                         hp: HParams, export_dir: str) -> None:
+def export_serving_model(
+    model: keras.Model, tf_transform_output: tft.TFTransformOutput, hp: HParams, export_dir: str
+) -> None:
     """Saves the SavedModel with both signatures, the Keras copy and the settings."""
     module = ServingModule(model, tf_transform_output, hp.input_shape, hp.class_names)
     with _without_tf_keras_traces():
-        tf.saved_model.save(module, export_dir, signatures={
-            EXAMPLES_SIGNATURE: module.serve_examples,
-            IMAGES_SIGNATURE: module.serve_images,
-        })
+        tf.saved_model.save(
+            module,
+            export_dir,
+            signatures={
+                EXAMPLES_SIGNATURE: module.serve_examples,
+                IMAGES_SIGNATURE: module.serve_images,
+            },
+        )
     save_keras_copy(model, export_dir)
-    write_prediction_settings(export_dir, {ABSTAIN_BELOW_KEY: hp.abstain_below,
-                                           CLASS_NAMES_KEY: list(hp.class_names)})
+    write_prediction_settings(
+        export_dir, {ABSTAIN_BELOW_KEY: hp.abstain_below, CLASS_NAMES_KEY: list(hp.class_names)}
+    )
 
 
 def write_prediction_settings(export_dir: str, settings: dict) -> str:

@@ -8,6 +8,7 @@ shape, class names, number of training examples) is not configured: the
 Trainer's executor reads it from the Examples artifact at run time and adds it
 to custom_config.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,8 +19,7 @@ __all__ = ["OPTIMIZERS", "TIE_MODES", "HParams", "warm_start_source"]
 
 
 # Filled in from the Examples artifact by the Trainer's executor, never by the config.
-DATA_SETTINGS = ("image_height", "image_width", "image_channels", "class_names",
-                 "train_examples")
+DATA_SETTINGS = ("image_height", "image_width", "image_channels", "class_names", "train_examples")
 # `warm_start` values that mean off and "the newest model pushed in this output dir".
 WARM_START_OFF = ("", "false", "no", "off", "0")
 WARM_START_PUSHED = ("true", "yes", "on", "1")
@@ -77,7 +77,7 @@ class HParams:
         return tuple(f.name for f in dataclasses.fields(cls))
 
     @classmethod
-    def from_custom_config(cls, custom_config: dict, **overrides) -> "HParams":
+    def from_custom_config(cls, custom_config: dict, **overrides) -> HParams:
         """The settings in `custom_config` (other keys ignored), then `overrides`."""
         names = set(cls.names())
         values = {**{k: v for k, v in custom_config.items() if k in names}, **overrides}
@@ -88,10 +88,13 @@ class HParams:
         return cls(**values)
 
     @classmethod
-    def from_config(cls, config) -> "HParams":
+    def from_config(cls, config) -> HParams:
         """Picks the training settings out of a PipelineConfig (defaults for the rest)."""
-        values = {k: getattr(config, k) for k in cls.names()
-                  if hasattr(config, k) and k not in DATA_SETTINGS}
+        values = {
+            k: getattr(config, k)
+            for k in cls.names()
+            if hasattr(config, k) and k not in DATA_SETTINGS
+        }
         if "warm_start" in values:
             values["warm_start"] = warm_start_source(values["warm_start"]) is not None
         return cls(**values)
@@ -100,5 +103,5 @@ class HParams:
         """The settings as a JSON-able dict, leaving out those named in `without`."""
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in without}
 
-    def replace(self, **changes) -> "HParams":
+    def replace(self, **changes) -> HParams:
         return dataclasses.replace(self, **changes)

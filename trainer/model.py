@@ -25,6 +25,7 @@ a tied layer's config cannot point at another layer's variable, so saving the
 graph layer by layer would give each layer its own copy of the bank on load.
 Rebuilding from hyperparameters recreates the sharing, then the weights load.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -56,8 +57,12 @@ class SharedFilterBank(layers.Layer):
         self.kernel_shape = tuple(int(d) for d in kernel_shape)
         self.l2 = float(l2)
         self.kernel = self.add_weight(
-            name="kernel", shape=self.kernel_shape, initializer="glorot_uniform",
-            regularizer=l2_regularizer(self.l2), trainable=True)
+            name="kernel",
+            shape=self.kernel_shape,
+            initializer="glorot_uniform",
+            regularizer=l2_regularizer(self.l2),
+            trainable=True,
+        )
         self.built = True
 
     def call(self, inputs):  # not called: the bank is used through TiedConv2D.
@@ -92,8 +97,9 @@ class TiedConv2D(layers.Layer):
         kernel = self.bank.kernel
         if self.depthwise:
             channels = ops.shape(inputs)[-1]
-            kernel = ops.tile(ops.reshape(kernel, (KERNEL_SIZE, KERNEL_SIZE, 1, 1)),
-                              (1, 1, channels, 1))
+            kernel = ops.tile(
+                ops.reshape(kernel, (KERNEL_SIZE, KERNEL_SIZE, 1, 1)), (1, 1, channels, 1)
+            )
             out = ops.depthwise_conv(inputs, kernel, padding="same")
         else:
             out = ops.conv(inputs, kernel, padding="same")
@@ -116,8 +122,11 @@ class ChannelTiedConv2D(layers.Layer):
 
     def build(self, input_shape):
         self.kernel = self.add_weight(
-            name="kernel", shape=(KERNEL_SIZE, KERNEL_SIZE, 1, self.filters),
-            initializer="glorot_uniform", regularizer=l2_regularizer(self.l2))
+            name="kernel",
+            shape=(KERNEL_SIZE, KERNEL_SIZE, 1, self.filters),
+            initializer="glorot_uniform",
+            regularizer=l2_regularizer(self.l2),
+        )
 
     def call(self, inputs):
         kernel = ops.tile(self.kernel, (1, 1, ops.shape(inputs)[-1], 1))
@@ -152,10 +161,19 @@ class TiedCNN(keras.Model):
     `image_shape` existed.
     """
 
-    def __init__(self, image_shape=(8, 8, 1), width: int = 32, tied_layers: int = 3,
-                 tie_mode: str = "depth", l2: float = 1e-4, num_classes: int = 0,
-                 augment: bool = False, name: str | None = None,
-                 image_size: int | None = None, **kwargs):
+    def __init__(
+        self,
+        image_shape=(8, 8, 1),
+        width: int = 32,
+        tied_layers: int = 3,
+        tie_mode: str = "depth",
+        l2: float = 1e-4,
+        num_classes: int = 0,
+        augment: bool = False,
+        name: str | None = None,
+        image_size: int | None = None,
+        **kwargs,
+    ):
         if tie_mode not in TIE_MODES:
             raise ValueError(f"tie_mode must be one of {', '.join(TIE_MODES)}, got {tie_mode!r}")
         if image_size is not None:
@@ -165,12 +183,19 @@ class TiedCNN(keras.Model):
             raise ValueError(f"image_shape must be (height, width, channels), got {image_shape}")
         if num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")
-        inputs, logits, banks = _graph(image_shape, width, tied_layers, tie_mode, l2,
-                                       num_classes, augment)
+        inputs, logits, banks = _graph(
+            image_shape, width, tied_layers, tie_mode, l2, num_classes, augment
+        )
         super().__init__(inputs, logits, name=name or f"tied_cnn_{tie_mode}", **kwargs)
         self.hparams: dict[str, Any] = dict(
-            image_shape=list(image_shape), width=width, tied_layers=tied_layers,
-            tie_mode=tie_mode, l2=l2, num_classes=num_classes, augment=augment)
+            image_shape=list(image_shape),
+            width=width,
+            tied_layers=tied_layers,
+            tie_mode=tie_mode,
+            l2=l2,
+            num_classes=num_classes,
+            augment=augment,
+        )
         self.banks = banks
 
     @property
@@ -198,8 +223,14 @@ def _graph(image_shape, width, tied_layers, tie_mode, l2, num_classes, augment):
     if tie_mode == "channel" and channels > 1:
         x = ChannelTiedConv2D(width, l2=l2, name="stem_conv")(x)
     else:
-        x = layers.Conv2D(width, KERNEL_SIZE, padding="same", use_bias=False,
-                          kernel_regularizer=l2_regularizer(l2), name="stem_conv")(x)
+        x = layers.Conv2D(
+            width,
+            KERNEL_SIZE,
+            padding="same",
+            use_bias=False,
+            kernel_regularizer=l2_regularizer(l2),
+            name="stem_conv",
+        )(x)
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
     x = layers.ReLU()(x)
     stem_pools, middle_pool = pool_plan(image_shape)
@@ -208,34 +239,48 @@ def _graph(image_shape, width, tied_layers, tie_mode, l2, num_classes, augment):
 
     banks = []
     if tie_mode == "depth":
-        banks.append(SharedFilterBank((KERNEL_SIZE, KERNEL_SIZE, width, width), l2=l2,
-                                      name="shared_filters"))
+        banks.append(
+            SharedFilterBank((KERNEL_SIZE, KERNEL_SIZE, width, width), l2=l2, name="shared_filters")
+        )
     for i in range(tied_layers):
         if tie_mode == "depth":
             x = TiedConv2D(banks[0], name=f"tied_conv_{i}")(x)
         elif tie_mode == "channel":
-            banks.append(SharedFilterBank((KERNEL_SIZE, KERNEL_SIZE), l2=l2,
-                                          name=f"shared_filters_{i}"))
+            banks.append(
+                SharedFilterBank((KERNEL_SIZE, KERNEL_SIZE), l2=l2, name=f"shared_filters_{i}")
+            )
             x = TiedConv2D(banks[-1], depthwise=True, name=f"tied_conv_{i}")(x)
-            x = layers.Conv2D(width, 1, use_bias=False, kernel_regularizer=l2_regularizer(l2),
-                              name=f"mix_{i}")(x)
+            x = layers.Conv2D(
+                width, 1, use_bias=False, kernel_regularizer=l2_regularizer(l2), name=f"mix_{i}"
+            )(x)
         else:
-            x = layers.Conv2D(width, KERNEL_SIZE, padding="same",
-                              kernel_regularizer=l2_regularizer(l2), name=f"conv_{i}")(x)
+            x = layers.Conv2D(
+                width,
+                KERNEL_SIZE,
+                padding="same",
+                kernel_regularizer=l2_regularizer(l2),
+                name=f"conv_{i}",
+            )(x)
         x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"bn_{i}")(x)
         x = layers.ReLU()(x)
         if i == tied_layers // 2 and middle_pool:
             x = layers.MaxPooling2D(2, name=f"pool_{i}")(x)
 
     x = layers.GlobalAveragePooling2D()(x)
-    logits = layers.Dense(num_classes, kernel_regularizer=l2_regularizer(l2),
-                          name=HEAD_LAYER)(x)
+    logits = layers.Dense(num_classes, kernel_regularizer=l2_regularizer(l2), name=HEAD_LAYER)(x)
     return inputs, logits, banks
 
 
-def build_model(image_shape=(8, 8, 1), width: int = 32, tied_layers: int = 3,
-                tie_mode: str = "depth", l2: float = 1e-4, *, num_classes: int,
-                augment: bool = False) -> TiedCNN:
+def build_model(
+    image_shape=(8, 8, 1),
+    width: int = 32,
+    tied_layers: int = 3,
+    tie_mode: str = "depth",
+    l2: float = 1e-4,
+    *,
+    num_classes: int,
+    augment: bool = False,
+) -> TiedCNN:
     """Builds the CNN; input is the flat scaled image `image_xf`, output logits.
 
     `image_shape` is (height, width, channels), or an int for a square
@@ -247,8 +292,15 @@ def build_model(image_shape=(8, 8, 1), width: int = 32, tied_layers: int = 3,
 
 def from_hparams(hp) -> TiedCNN:
     """The model an HParams (with the data's shape and classes filled in) describes."""
-    return build_model(hp.input_shape, hp.width, hp.tied_layers, hp.tie_mode, hp.l2,
-                       num_classes=len(hp.class_names), augment=hp.augment)
+    return build_model(
+        hp.input_shape,
+        hp.width,
+        hp.tied_layers,
+        hp.tie_mode,
+        hp.l2,
+        num_classes=len(hp.class_names),
+        augment=hp.augment,
+    )
 
 
 def shared_variables(model: keras.Model) -> list:
@@ -262,8 +314,9 @@ def conv_parameter_count(model: keras.Model) -> int:
     Counted over unique variables, so a bank used by several layers counts once.
     """
     seen, total = set(), 0
-    conv_layers = [l for l in model.layers
-                   if isinstance(l, (layers.Conv2D, TiedConv2D, ChannelTiedConv2D))]
+    conv_layers = [
+        l for l in model.layers if isinstance(l, (layers.Conv2D, TiedConv2D, ChannelTiedConv2D))
+    ]
     for layer in conv_layers:
         own = list(layer.weights)
         if isinstance(layer, TiedConv2D):

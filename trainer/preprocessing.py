@@ -7,6 +7,7 @@ into its graph as constants; the Trainer reads its batches through that graph
 (trainer.data) and the exported signatures apply it (trainer.export), so no
 code path computes the features any other way.
 """
+
 import tensorflow as tf
 import tensorflow_transform as tft
 
@@ -21,8 +22,10 @@ def preprocessing_fn(inputs, custom_config=None):
     """Standardizes pixels per channel and passes the label through."""
     channels = int((custom_config or {}).get(CHANNELS_KEY) or 0)
     if channels < 1:
-        raise ValueError(f"preprocessing_fn needs {CHANNELS_KEY!r} in custom_config "
-                         "(components.transform adds it from the Examples artifact)")
+        raise ValueError(
+            f"preprocessing_fn needs {CHANNELS_KEY!r} in custom_config "
+            "(components.transform adds it from the Examples artifact)"
+        )
     pixels = tf.cast(inputs[RAW_IMAGE_KEY], tf.float32)  # (N, H*W*C), row-major, 0-255
     values = pixels.shape[-1]
     # One row per pixel, one column per channel: the analyzer reduces over rows.

@@ -1,4 +1,5 @@
 """The Trainer's entry point: a thin run_fn over plain, testable functions."""
+
 from __future__ import annotations
 
 import math
@@ -9,7 +10,8 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
-from trainer import data, export, model as model_lib, training, warm_start
+from trainer import data, export, training, warm_start
+from trainer import model as model_lib
 from trainer.hparams import HParams
 
 EVAL_BATCH_SIZE = 256
@@ -34,8 +36,10 @@ def prepare_model(hp: HParams, base_model_dir: str | None = None) -> keras.Model
     logging.info("tiedflow: warm start from %s: %s", base_model_dir, transfer.describe())
     if hp.freeze_filters:
         model_lib.freeze_features(model)
-        logging.info("tiedflow: filters frozen; %d trainable params",
-                     sum(int(v.shape.num_elements()) for v in model.trainable_variables))
+        logging.info(
+            "tiedflow: filters frozen; %d trainable params",
+            sum(int(v.shape.num_elements()) for v in model.trainable_variables),
+        )
     return model
 
 
@@ -44,14 +48,19 @@ def run_fn(fn_args) -> None:
 
     `train_steps` 0 (the default) chooses the budget from the image size and
     the number of training examples (training.auto_steps)."""
-    hp = HParams.from_custom_config(fn_args.custom_config or {},
-                                    train_steps=int(fn_args.train_steps or 0))
+    hp = HParams.from_custom_config(
+        fn_args.custom_config or {}, train_steps=int(fn_args.train_steps or 0)
+    )
     if not hp.class_names:
-        raise ValueError("the Trainer needs the data's class names in custom_config "
-                         "(components.trainer adds them from the Examples artifact)")
+        raise ValueError(
+            "the Trainer needs the data's class names in custom_config "
+            "(components.trainer adds them from the Examples artifact)"
+        )
     if hp.train_examples < 1:
-        raise ValueError("the Trainer needs the number of training examples in custom_config "
-                         "(components.trainer adds it from the Examples artifact)")
+        raise ValueError(
+            "the Trainer needs the number of training examples in custom_config "
+            "(components.trainer adds it from the Examples artifact)"
+        )
     training.set_seeds(hp.seed)
     # Training and eval batches go through Transform's graph, as serving does;
     # after their first pass they are read from cache files under the model
@@ -61,22 +70,45 @@ def run_fn(fn_args) -> None:
     cache_dir = os.path.join(fn_args.model_run_dir, INPUT_CACHE_DIR)
     tf.io.gfile.makedirs(cache_dir)
     batch_size = training.batch_size_for(hp)
-    train_ds = data.make_dataset(fn_args.train_files, tf_transform_output, batch_size,
-                                 shuffle=True, seed=hp.seed, repeat=True,
-                                 cache_file=os.path.join(cache_dir, "train"))
-    eval_ds = data.make_dataset(fn_args.eval_files, tf_transform_output, EVAL_BATCH_SIZE,
-                                cache_file=os.path.join(cache_dir, "eval"))
+    train_ds = data.make_dataset(
+        fn_args.train_files,
+        tf_transform_output,
+        batch_size,
+        shuffle=True,
+        seed=hp.seed,
+        repeat=True,
+        cache_file=os.path.join(cache_dir, "train"),
+    )
+    eval_ds = data.make_dataset(
+        fn_args.eval_files,
+        tf_transform_output,
+        EVAL_BATCH_SIZE,
+        cache_file=os.path.join(cache_dir, "eval"),
+    )
     n_train = hp.train_examples
     steps = hp.train_steps or training.auto_steps(n_train, hp.input_shape, batch_size)
 
     model = prepare_model(hp, getattr(fn_args, "base_model", None))
-    logging.info("tiedflow: %s, %d params (%d conv), %dx%dx%d images, %d classes, %d steps%s",
-                 model.name, model.count_params(), model_lib.conv_parameter_count(model),
-                 *hp.input_shape, len(hp.class_names), steps,
-                 "" if hp.train_steps else " (automatic budget)")
+    logging.info(
+        "tiedflow: %s, %d params (%d conv), %dx%dx%d images, %d classes, %d steps%s",
+        model.name,
+        model.count_params(),
+        model_lib.conv_parameter_count(model),
+        *hp.input_shape,
+        len(hp.class_names),
+        steps,
+        "" if hp.train_steps else " (automatic budget)",
+    )
     try:
-        training.fit(model, train_ds, eval_ds, hp, steps, math.ceil(n_train / batch_size),
-                     log_dir=os.path.join(fn_args.model_run_dir, "logs"))
+        training.fit(
+            model,
+            train_ds,
+            eval_ds,
+            hp,
+            steps,
+            math.ceil(n_train / batch_size),
+            log_dir=os.path.join(fn_args.model_run_dir, "logs"),
+        )
     finally:
         tf.io.gfile.rmtree(cache_dir)
     export.export_serving_model(model, tf_transform_output, hp, fn_args.serving_model_dir)

@@ -4,6 +4,7 @@ A step is one parameter update. `adam` and `minibatch-sgd` take `batch_size`
 examples per step; `sgd` is plain stochastic gradient descent, one example per
 step, so it needs far more steps for the same number of epochs.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,11 @@ class EpochLog(keras.callbacks.Callback):
 
         logs = logs or {}
         parts = [f"{EPOCH_LOG_PREFIX}{epoch + 1}/{self.epochs}:"]
-        for key, label in (("loss", "loss"), ("accuracy", "accuracy"),
-                           ("val_accuracy", "eval accuracy")):
+        for key, label in (
+            ("loss", "loss"),
+            ("accuracy", "accuracy"),
+            ("val_accuracy", "eval accuracy"),
+        ):
             if key in logs:
                 parts.append(f"{label} {float(logs[key]):.4f}")
         logging.info(" ".join(parts))
@@ -77,26 +81,37 @@ def batch_size_for(hp: HParams) -> int:
 def make_optimizer(hp: HParams, train_steps: int) -> keras.optimizers.Optimizer:
     lr = hp.learning_rate
     if hp.lr_decay:
-        lr = keras.optimizers.schedules.CosineDecay(hp.learning_rate, decay_steps=train_steps,
-                                                    alpha=0.05)
+        lr = keras.optimizers.schedules.CosineDecay(
+            hp.learning_rate, decay_steps=train_steps, alpha=0.05
+        )
     clipping = {"global_clipnorm": hp.clip_norm} if hp.clip_norm > 0 else {}
     if hp.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate=lr, beta_1=hp.beta_1, beta_2=hp.beta_2,
-                                     **clipping)
+        return keras.optimizers.Adam(
+            learning_rate=lr, beta_1=hp.beta_1, beta_2=hp.beta_2, **clipping
+        )
     if hp.optimizer in ("sgd", "minibatch-sgd"):
         return keras.optimizers.SGD(learning_rate=lr, momentum=hp.momentum, **clipping)
     raise ValueError(f"optimizer must be adam, sgd or minibatch-sgd, got {hp.optimizer!r}")
 
 
 def compile_model(model: keras.Model, hp: HParams, train_steps: int) -> None:
-    model.compile(optimizer=make_optimizer(hp, train_steps),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    model.compile(
+        optimizer=make_optimizer(hp, train_steps),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
 
 
-def fit(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset | None,
-        hp: HParams, train_steps: int, steps_per_epoch: int,
-        log_dir: str | None = None, verbose: int = 0):
+def fit(
+    model: keras.Model,
+    train_ds: tf.data.Dataset,
+    eval_ds: tf.data.Dataset | None,
+    hp: HParams,
+    train_steps: int,
+    steps_per_epoch: int,
+    log_dir: str | None = None,
+    verbose: int = 0,
+):
     """Compiles and fits for about `train_steps` updates; returns the Keras History.
 
     `train_ds` must repeat. The eval split is scored after every epoch (the
@@ -109,11 +124,23 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset 
     epochs = max(1, math.ceil(train_steps / steps_per_epoch))
     callbacks = [EpochLog(epochs)]
     if log_dir:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch",
-                                                     write_graph=False))
+        callbacks.append(
+            keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch", write_graph=False)
+        )
     if hp.early_stopping_patience > 0 and eval_ds is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=hp.early_stopping_patience,
-            restore_best_weights=True, verbose=1))
-    return model.fit(train_ds, validation_data=eval_ds, epochs=epochs,
-                     steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose)
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss",
+                patience=hp.early_stopping_patience,
+                restore_best_weights=True,
+                verbose=1,
+            )
+        )
+    return model.fit(
+        train_ds,
+        validation_data=eval_ds,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=callbacks,
+        verbose=verbose,
+    )

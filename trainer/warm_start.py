@@ -14,13 +14,13 @@ Loading runs no code from the file: Keras loads with safe_mode, and only a
 model whose top-level class is the project's own registered TiedCNN is
 accepted (Keras would otherwise import any module a config names).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
 import zipfile
-from typing import Optional
 
 import keras
 import tensorflow as tf
@@ -52,7 +52,7 @@ def save_keras_copy(model: keras.Model, saved_model_dir: str) -> str:
     return path
 
 
-def has_base_model(base_model_dir: Optional[str]) -> bool:
+def has_base_model(base_model_dir: str | None) -> bool:
     return bool(base_model_dir) and tf.io.gfile.exists(keras_model_path(str(base_model_dir)))
 
 
@@ -65,16 +65,20 @@ def load_keras_model(path: str) -> TiedCNN:
     except (zipfile.BadZipFile, KeyError, ValueError) as err:
         raise ValueError(f"{path}: not a Keras model file ({err})") from None
     if config.get("registered_name") != ACCEPTED_CLASS:
-        raise ValueError(f"{path}: holds a {config.get('registered_name') or config.get('class_name')!r}"
-                         f" model; only tiedflow's own {ACCEPTED_CLASS} is loaded")
+        raise ValueError(
+            f"{path}: holds a {config.get('registered_name') or config.get('class_name')!r}"
+            f" model; only tiedflow's own {ACCEPTED_CLASS} is loaded"
+        )
     code = _code_in(config)
     if code:
-        raise ValueError(f"{path}: layer {code!r} carries Python code (a Lambda layer or a "
-                         "serialized lambda); refused, nothing from the file is run")
+        raise ValueError(
+            f"{path}: layer {code!r} carries Python code (a Lambda layer or a "
+            "serialized lambda); refused, nothing from the file is run"
+        )
     return keras.saving.load_model(local, compile=False, safe_mode=True)
 
 
-def _code_in(config) -> Optional[str]:
+def _code_in(config) -> str | None:
     """The name of the first layer or object in a Keras config that carries code
     (a Lambda layer, a serialized lambda), or None. Keras's safe mode
     refuses these too; naming them here says which one."""
@@ -88,7 +92,7 @@ def _code_in(config) -> Optional[str]:
     return next((found for value in config.values() if (found := _code_in(value))), None)
 
 
-def base_class_names(base_model_dir: str) -> Optional[list]:
+def base_class_names(base_model_dir: str) -> list | None:
     """The class names the base model was exported with (None if not recorded)."""
     path = os.path.join(base_model_dir, PREDICTION_SETTINGS_FILE)
     if not tf.io.gfile.exists(path):
@@ -101,6 +105,7 @@ def base_class_names(base_model_dir: str) -> Optional[list]:
 @dataclasses.dataclass
 class Transfer:
     """What a warm start took from the base model."""
+
     kept: list  # layer names whose weights were copied
     new: list  # layers with weights trained from their initial values
     notes: list  # why a part was not kept
@@ -114,8 +119,9 @@ class Transfer:
         return text
 
 
-def transfer_weights(model: keras.Model, base: keras.Model,
-                     same_classes: Optional[bool] = None) -> Transfer:
+def transfer_weights(
+    model: keras.Model, base: keras.Model, same_classes: bool | None = None
+) -> Transfer:
     """Copies the base model's weights into `model` where they fit.
 
     Layers match by name and weight shapes. The stem (conv and its batch norm)
@@ -128,9 +134,9 @@ def transfer_weights(model: keras.Model, base: keras.Model,
 
     def fits(name: str) -> bool:
         source = base_layers.get(name)
-        return (source is not None and
-                [tuple(w.shape) for w in ours[name].weights] ==
-                [tuple(w.shape) for w in source.weights])
+        return source is not None and [tuple(w.shape) for w in ours[name].weights] == [
+            tuple(w.shape) for w in source.weights
+        ]
 
     stem_fits = all(name in ours and fits(name) for name in STEM_LAYERS)
     if not stem_fits:
@@ -141,8 +147,7 @@ def transfer_weights(model: keras.Model, base: keras.Model,
     for name, layer in ours.items():
         if name == "augment":
             continue
-        allowed = ((name not in STEM_LAYERS or stem_fits) and
-                   (name != HEAD_LAYER or head_fits))
+        allowed = (name not in STEM_LAYERS or stem_fits) and (name != HEAD_LAYER or head_fits)
         if allowed and fits(name):
             layer.set_weights(base_layers[name].get_weights())
             kept.append(name)
@@ -152,12 +157,14 @@ def transfer_weights(model: keras.Model, base: keras.Model,
         raise ValueError(
             f"warm start: the base model does not fit this model (it is {base.name} with "
             f"{base.count_params()} params); use the same 'width', 'tied_layers' and "
-            "'tie_mode', or set warm_start=false")
+            "'tie_mode', or set warm_start=false"
+        )
     return Transfer(kept, new, notes)
 
 
-def load_base_weights(model: keras.Model, base_model_dir: str,
-                      class_names: Optional[list] = None) -> Transfer:
+def load_base_weights(
+    model: keras.Model, base_model_dir: str, class_names: list | None = None
+) -> Transfer:
     """Copies what fits of the model exported in `base_model_dir` into `model`."""
     base = load_keras_model(keras_model_path(base_model_dir))
     base_names = base_class_names(base_model_dir)

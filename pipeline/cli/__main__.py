@@ -1,4 +1,5 @@
 """`python -m pipeline.cli` = `tiedflow`."""
+
 import sys
 
 from pipeline.cli import main

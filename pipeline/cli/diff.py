@@ -1,4 +1,5 @@
 """`tiedflow diff`: what differs between two runs, down to each evaluation slice."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,12 +11,15 @@ from pipeline.errors import EXIT_OK
 
 
 def add_parser(sub) -> None:
-    dif = sub.add_parser("diff", help="what differs between two runs: settings, data, "
-                                      "code and the evaluation per slice")
+    dif = sub.add_parser(
+        "diff",
+        help="what differs between two runs: settings, data, code and the evaluation per slice",
+    )
     dif.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
     dif.add_argument("--json", action="store_true", help="the comparison as one JSON object")
-    dif.add_argument("--all", action="store_true",
-                     help="show every slice row, also those that did not change")
+    dif.add_argument(
+        "--all", action="store_true", help="show every slice row, also those that did not change"
+    )
     dif.add_argument("run_a", metavar="RUN_A", help="a run id (`tiedflow runs` lists them)")
     dif.add_argument("run_b", metavar="RUN_B")
 

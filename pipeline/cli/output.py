@@ -1,12 +1,13 @@
 """How the command line prints text that may come from the data."""
+
 from __future__ import annotations
 
 import os
 import sys
-from typing import Optional, TextIO
+from typing import TextIO
 
 
-def say(text: str = "", file: Optional[TextIO] = None) -> None:
+def say(text: str = "", file: TextIO | None = None) -> None:
     """print() for lines that may hold text from the data (class, folder and file
     names, a server's message): control characters are shown as escapes."""
     from ingestion.terminal_text import terminal_safe

@@ -1,4 +1,5 @@
 """`tiedflow report`: render an evaluation report (HTML) again."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,15 +13,28 @@ from pipeline.errors import EXIT_OK, EXIT_USAGE
 
 def add_parser(sub) -> None:
     rep = sub.add_parser("report", help="render the evaluation report (HTML) again")
-    rep.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR,
-                     help="render the latest run recorded here")
-    rep.add_argument("--out", default=None, metavar="FILE.html",
-                     help="where to write (default <output-dir>/reports/evaluation-<run>.html)")
-    rep.add_argument("--evaluation", default=None, metavar="URI",
-                     help="render this evaluation artifact (a TFMA output dir) instead; "
-                          "classes by name when a run in the store recorded it")
-    rep.add_argument("--statistics", default=None, metavar="URI",
-                     help="with --evaluation: a StatisticsGen artifact for the class balance")
+    rep.add_argument(
+        "--output-dir", default=DEFAULT_OUTPUT_DIR, help="render the latest run recorded here"
+    )
+    rep.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE.html",
+        help="where to write (default <output-dir>/reports/evaluation-<run>.html)",
+    )
+    rep.add_argument(
+        "--evaluation",
+        default=None,
+        metavar="URI",
+        help="render this evaluation artifact (a TFMA output dir) instead; "
+        "classes by name when a run in the store recorded it",
+    )
+    rep.add_argument(
+        "--statistics",
+        default=None,
+        metavar="URI",
+        help="with --evaluation: a StatisticsGen artifact for the class balance",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -41,8 +55,10 @@ def execute(args: argparse.Namespace) -> int:
         try:
             page, run_id = reports.render_latest(args.output_dir)
         except LookupError as err:  # no run (evaluated) in this output dir
-            raise DataError(f"{args.output_dir}: {err}; run `tiedflow run` there first, "
-                            "or pass --evaluation URI") from None
+            raise DataError(
+                f"{args.output_dir}: {err}; run `tiedflow run` there first, "
+                "or pass --evaluation URI"
+            ) from None
         source = f"run {run_id}"
         out = args.out or os.path.join(args.output_dir, "reports", reports.report_name(run_id))
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

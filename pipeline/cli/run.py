@@ -1,4 +1,5 @@
 """`tiedflow run`: the whole pipeline on this machine, then the verdict."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,19 +11,34 @@ from pipeline.errors import EXIT_NOT_BLESSED, EXIT_OK
 
 def add_parser(sub) -> None:
     run = sub.add_parser("run", help="run the whole pipeline on this machine")
-    run.add_argument("--data", default="digits",
-                     help="'digits' (embedded), an image folder DIR/<label>/*.png, "
-                          "or TFRecord file(s)/glob")
+    run.add_argument(
+        "--data",
+        default="digits",
+        help="'digits' (embedded), an image folder DIR/<label>/*.png, or TFRecord file(s)/glob",
+    )
     run.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
     run.add_argument("--orchestrator", choices=ORCHESTRATORS, default="local")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override one config knob (repeatable; docs/knobs.md lists them)")
-    run.add_argument("--beam-arg", action="append", default=[], metavar="FLAG",
-                     help="one flag for the Beam-powered components' beam_pipeline_args, "
-                          "e.g. --beam-arg=--direct_running_mode=multi_processing (repeatable)")
-    run.add_argument("--verbose", action="store_true",
-                     help="show library warnings and TensorFlow/TFX logs live "
-                          "(they always go to <output-dir>/logs/run-*.log)")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config knob (repeatable; docs/knobs.md lists them)",
+    )
+    run.add_argument(
+        "--beam-arg",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="one flag for the Beam-powered components' beam_pipeline_args, "
+        "e.g. --beam-arg=--direct_running_mode=multi_processing (repeatable)",
+    )
+    run.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show library warnings and TensorFlow/TFX logs live "
+        "(they always go to <output-dir>/logs/run-*.log)",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -32,8 +48,9 @@ def execute(args: argparse.Namespace) -> int:
     from pipeline.local.run import run_locally
 
     # Bad settings and data paths are reported before TFX and TensorFlow load.
-    config = PipelineConfig(output_dir=args.output_dir, data=args.data,
-                            beam_args=tuple(args.beam_arg)).with_overrides(args.set)
+    config = PipelineConfig(
+        output_dir=args.output_dir, data=args.data, beam_args=tuple(args.beam_arg)
+    ).with_overrides(args.set)
     check_source(config.data)
     if config.beam_args:
         check_beam_args(config.beam_args)

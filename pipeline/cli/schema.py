@@ -1,4 +1,5 @@
 """`tiedflow schema`: the newest run's data schema, as a start for a curated one."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,11 +12,18 @@ from pipeline.errors import EXIT_OK, EXIT_USAGE
 
 
 def add_parser(sub) -> None:
-    sch = sub.add_parser("schema", help="copy the newest run's data schema to a file, "
-                                        "to curate and give back with --set schema=FILE")
+    sch = sub.add_parser(
+        "schema",
+        help="copy the newest run's data schema to a file, "
+        "to curate and give back with --set schema=FILE",
+    )
     sch.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
-    sch.add_argument("--output", required=True, metavar="FILE",
-                     help="where to write the schema (TFDV text format)")
+    sch.add_argument(
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="where to write the schema (TFDV text format)",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -30,6 +38,8 @@ def execute(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     shutil.copyfile(path, args.output)
-    say(f"wrote {args.output} (from {path}; "
-        f"{'loaded from ' + source if source else 'inferred from the data'})")
+    say(
+        f"wrote {args.output} (from {path}; "
+        f"{'loaded from ' + source if source else 'inferred from the data'})"
+    )
     return EXIT_OK

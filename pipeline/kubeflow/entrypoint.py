@@ -21,6 +21,7 @@ filesystem leaves under a task's gs:// outputs are deleted: the open-source
 launcher downloads a task's inputs before it starts and fails on them
 (kubeflow/pipelines#13476; reading with tf.io.gfile does not need them).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -43,17 +44,19 @@ def type_title(artifact_type: pipeline_spec_pb2.ArtifactTypeSchema) -> str:
         return artifact_type.schema_title
     for line in artifact_type.instance_schema.splitlines():
         if line.startswith("title:"):
-            return line[len("title:"):].strip()
+            return line[len("title:") :].strip()
     return ""
 
 
 def complete_executor_input(executor_input: str, inputs_spec: str) -> str:
     """The executor input with each input artifact that is untyped, or typed other
     than the task declares (kfp.local's `system.Artifact`), given the declared type."""
-    message = json_format.Parse(executor_input, pipeline_spec_pb2.ExecutorInput(),
-                                ignore_unknown_fields=True)
-    spec = json_format.Parse(inputs_spec, pipeline_spec_pb2.ComponentInputsSpec(),
-                             ignore_unknown_fields=True)
+    message = json_format.Parse(
+        executor_input, pipeline_spec_pb2.ExecutorInput(), ignore_unknown_fields=True
+    )
+    spec = json_format.Parse(
+        inputs_spec, pipeline_spec_pb2.ComponentInputsSpec(), ignore_unknown_fields=True
+    )
     for key, artifacts in message.inputs.artifacts.items():
         if key not in spec.artifacts:
             continue
@@ -91,18 +94,26 @@ def register_artifact_types(executor_class_path: str) -> dict:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
         title = getattr(cls, "TYPE_NAME", None)
-        if (cls.__module__.split(".")[0] in PROJECT_PACKAGES and title
-                and title not in compiler_utils.TITLE_TO_CLASS_PATH):
+        if (
+            cls.__module__.split(".")[0] in PROJECT_PACKAGES
+            and title
+            and title not in compiler_utils.TITLE_TO_CLASS_PATH
+        ):
             added[title] = f"{cls.__module__}.{cls.__qualname__}"
     compiler_utils.TITLE_TO_CLASS_PATH.update(added)
     return added
 
 
 def output_uris(executor_input: str) -> list:
-    message = json_format.Parse(executor_input, pipeline_spec_pb2.ExecutorInput(),
-                                ignore_unknown_fields=True)
-    return sorted(a.uri for artifacts in message.outputs.artifacts.values()
-                  for a in artifacts.artifacts if a.uri)
+    message = json_format.Parse(
+        executor_input, pipeline_spec_pb2.ExecutorInput(), ignore_unknown_fields=True
+    )
+    return sorted(
+        a.uri
+        for artifacts in message.outputs.artifacts.values()
+        for a in artifacts.artifacts
+        if a.uri
+    )
 
 
 def folder_markers(objects) -> list:
@@ -114,7 +125,7 @@ def delete_folder_markers(uri: str) -> int:
     """Deletes the folder markers under a gs:// artifact URI; returns how many."""
     from google.cloud import storage
 
-    bucket_name, _, prefix = uri[len("gs://"):].partition("/")
+    bucket_name, _, prefix = uri[len("gs://") :].partition("/")
     bucket = storage.Client().bucket(bucket_name)
     prefix = prefix.rstrip("/") + "/" if prefix else ""
     names = folder_markers((b.name, b.size) for b in bucket.list_blobs(prefix=prefix))

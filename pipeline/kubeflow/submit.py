@@ -7,12 +7,14 @@ anything is sent, because a bad value on a cluster fails minutes later in a
 pod log instead of here. The API token comes from a file or $KFP_TOKEN (see
 `read_token`) and never appears in a message.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import os
 import socket
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -58,11 +60,13 @@ def _check_uri(name: str, value: str) -> None:
         raise ConfigError(
             f"{name} {value!r}: must be a gs:// location the cluster's pods can write "
             "(TFX writes artifacts with tf.io.gfile, which has no s3:// or minio:// here, "
-            "and local paths are not shared between pods)")
+            "and local paths are not shared between pods)"
+        )
 
 
-def resolve_parameters(declared: dict[str, str], assignments: Iterable[str],
-                       pipeline_root: str) -> dict[str, Any]:
+def resolve_parameters(
+    declared: dict[str, str], assignments: Iterable[str], pipeline_root: str
+) -> dict[str, Any]:
     """Every declared parameter's value: from `--set KEY=VALUE`, else a default."""
     given = {}
     for item in assignments:
@@ -72,11 +76,13 @@ def resolve_parameters(declared: dict[str, str], assignments: Iterable[str],
         if key not in declared:
             raise ConfigError(
                 f"unknown run parameter {key!r}; the compiled pipeline takes: "
-                f"{', '.join(sorted(declared))} (other settings are fixed by `tiedflow compile`)")
+                f"{', '.join(sorted(declared))} (other settings are fixed by `tiedflow compile`)"
+            )
         given[key] = raw
     config_keys = {f.name for f in dataclasses.fields(PipelineConfig)}
-    values: dict[str, Any] = {key: parse_value(key, raw) if key in config_keys else raw
-              for key, raw in given.items()}
+    values: dict[str, Any] = {
+        key: parse_value(key, raw) if key in config_keys else raw for key, raw in given.items()
+    }
     # Range checks come from the config itself.
     PipelineConfig(**{k: v for k, v in values.items() if k in config_keys})
     defaults = PipelineConfig()
@@ -97,12 +103,15 @@ def resolve_parameters(declared: dict[str, str], assignments: Iterable[str],
         _check_uri("serving_dir", result["serving_dir"])
     data = result.get("data")
     if data is not None and data != "digits" and not data.startswith(REMOTE_SCHEMES):
-        raise ConfigError(f"data {data!r}: on a cluster use 'digits' or a gs:// location "
-                          "the pods can read")
+        raise ConfigError(
+            f"data {data!r}: on a cluster use 'digits' or a gs:// location the pods can read"
+        )
     schema = result.get("schema")
     if schema and not schema.startswith(REMOTE_SCHEMES):
-        raise ConfigError(f"schema {schema!r}: on a cluster use a gs:// schema file the pods "
-                          "can read (copy yours there), or leave it empty to infer the schema")
+        raise ConfigError(
+            f"schema {schema!r}: on a cluster use a gs:// schema file the pods "
+            "can read (copy yours there), or leave it empty to infer the schema"
+        )
     return result
 
 
@@ -121,7 +130,7 @@ def check_reachable(host: str) -> None:
 TOKEN_ENV = "KFP_TOKEN"
 
 
-def read_token(token_file: Optional[str] = None, environ=None) -> Optional[str]:
+def read_token(token_file: str | None = None, environ=None) -> str | None:
     """The API token from `token_file`, else from $KFP_TOKEN, else None.
 
     Not from the command line by default: every user of the machine can read
@@ -132,33 +141,48 @@ def read_token(token_file: Optional[str] = None, environ=None) -> Optional[str]:
             with open(token_file) as f:
                 token = f.read().strip()
         except OSError as err:
-            raise ConfigError(f"--token-file {token_file}: cannot be read ({err.strerror})"
-                              ) from None
+            raise ConfigError(
+                f"--token-file {token_file}: cannot be read ({err.strerror})"
+            ) from None
         if not token:
             raise ConfigError(f"--token-file {token_file}: is empty; put the bearer token in it")
         return token
     return environ.get(TOKEN_ENV, "").strip() or None
 
 
-def redact(text: str, secret: Optional[str]) -> str:
+def redact(text: str, secret: str | None) -> str:
     """`text` with the token replaced, whatever echoes it (a server's message,
     an exception's text)."""
     return text.replace(secret, "[token]") if secret else text
 
 
-def submit(host: str, *, pipeline_file: str = "pipeline.yaml",
-           pipeline_root: Optional[str] = None, assignments: Iterable[str] = (),
-           experiment: str = "tiedflow", run_name: Optional[str] = None,
-           namespace: Optional[str] = None, existing_token: Optional[str] = None,
-           enable_caching: Optional[bool] = None) -> Submission:
+def submit(
+    host: str,
+    *,
+    pipeline_file: str = "pipeline.yaml",
+    pipeline_root: str | None = None,
+    assignments: Iterable[str] = (),
+    experiment: str = "tiedflow",
+    run_name: str | None = None,
+    namespace: str | None = None,
+    existing_token: str | None = None,
+    enable_caching: bool | None = None,
+) -> Submission:
     """Creates one run of `pipeline_file`; returns its id and URL.
 
     No message it raises holds `existing_token`."""
     try:
-        return _submit(host, pipeline_file=pipeline_file, pipeline_root=pipeline_root,
-                       assignments=assignments, experiment=experiment, run_name=run_name,
-                       namespace=namespace, existing_token=existing_token,
-                       enable_caching=enable_caching)
+        return _submit(
+            host,
+            pipeline_file=pipeline_file,
+            pipeline_root=pipeline_root,
+            assignments=assignments,
+            experiment=experiment,
+            run_name=run_name,
+            namespace=namespace,
+            existing_token=existing_token,
+            enable_caching=enable_caching,
+        )
     except Exception as err:
         if existing_token and existing_token in str(err):
             kind = type(err) if isinstance(err, (SubmitError, ConfigError)) else SubmitError
@@ -166,29 +190,45 @@ def submit(host: str, *, pipeline_file: str = "pipeline.yaml",
         raise
 
 
-def _submit(host: str, *, pipeline_file, pipeline_root, assignments, experiment, run_name,
-            namespace, existing_token, enable_caching) -> Submission:
+def _submit(
+    host: str,
+    *,
+    pipeline_file,
+    pipeline_root,
+    assignments,
+    experiment,
+    run_name,
+    namespace,
+    existing_token,
+    enable_caching,
+) -> Submission:
     if not pipeline_root:
-        raise ConfigError("--pipeline-root is required: a gs:// folder for the run's "
-                          "artifacts")
+        raise ConfigError("--pipeline-root is required: a gs:// folder for the run's artifacts")
     _check_uri("--pipeline-root", pipeline_root)
-    parameters = resolve_parameters(pipeline_parameters(pipeline_file), assignments,
-                                    pipeline_root)
+    parameters = resolve_parameters(pipeline_parameters(pipeline_file), assignments, pipeline_root)
     check_reachable(host)
 
     import kfp
     import kfp_server_api
 
     try:
-        client = kfp.Client(host=host, namespace=namespace or "kubeflow",
-                            existing_token=existing_token)
+        client = kfp.Client(
+            host=host, namespace=namespace or "kubeflow", existing_token=existing_token
+        )
         result = client.create_run_from_pipeline_package(
-            pipeline_file, arguments=parameters, run_name=run_name,
-            experiment_name=experiment, namespace=namespace,
-            pipeline_root=pipeline_root, enable_caching=enable_caching)
+            pipeline_file,
+            arguments=parameters,
+            run_name=run_name,
+            experiment_name=experiment,
+            namespace=namespace,
+            pipeline_root=pipeline_root,
+            enable_caching=enable_caching,
+        )
     except kfp_server_api.ApiException as err:
-        raise SubmitError(f"Kubeflow Pipelines at {host} rejected the request "
-                          f"(HTTP {err.status} {err.reason}): {_api_message(err)}") from None
+        raise SubmitError(
+            f"Kubeflow Pipelines at {host} rejected the request "
+            f"(HTTP {err.status} {err.reason}): {_api_message(err)}"
+        ) from None
     except Exception as err:  # urllib3 connection errors, kfp's healthz timeout
         raise SubmitError(f"submitting to {host} failed: {type(err).__name__}: {err}") from None
     run_id = result.run_id

@@ -7,6 +7,7 @@ The CLI's Beam engine expects the file to call BeamDagRunner (it patches that
 runner to read the pipeline), so it is a file of its own; otherwise it is
 `pipeline/local/runner.py`: same environment variables, same pipeline.
 """
+
 from pipeline.local import runner as local_runner
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ Evaluator records) and the PushedModel. The store is read in a few bulk
 calls, so a store of 100 runs answers in a fraction of a second. A property
 that an older version of the project did not record is None: shown as "?".
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,9 +25,9 @@ from names import (
     EVAL_ACCURACY_PROPERTY,
     EXIT_STATUS_PROPERTY,
     FAILED_THRESHOLDS_PROPERTY,
+    SPLIT_EXAMPLES_PROPERTY,
 )
 from pipeline.local.outcome import class_names_of, open_store, prop, run_contexts
-from names import SPLIT_EXAMPLES_PROPERTY
 
 Execution = metadata_store_pb2.Execution
 Event = metadata_store_pb2.Event
@@ -39,6 +40,7 @@ UNKNOWN = "?"
 @dataclasses.dataclass
 class RunRecord:
     """What one run did, as `tiedflow runs` shows it (None: not recorded)."""
+
     run_id: str
     started: float  # seconds since the epoch
     seconds: float | None  # from its start to its last component's end
@@ -104,14 +106,18 @@ class StoreView:
             if ctx.name == run_id:
                 return ctx
         newest = ", ".join(c.name for c in self.runs[:3])
-        raise LookupError(f"no run {run_id!r} in {self.metadata_path} (newest: {newest}; "
-                          "`tiedflow runs` lists them all)")
+        raise LookupError(
+            f"no run {run_id!r} in {self.metadata_path} (newest: {newest}; "
+            "`tiedflow runs` lists them all)"
+        )
 
     def components(self, run_ctx) -> dict:
         """Component id -> the run's (last) execution of it, in the order they started."""
         found: dict = {}
-        for execution in sorted(self.store.get_executions_by_context(run_ctx.id),
-                                key=lambda e: (e.create_time_since_epoch, e.id)):
+        for execution in sorted(
+            self.store.get_executions_by_context(run_ctx.id),
+            key=lambda e: (e.create_time_since_epoch, e.id),
+        ):
             node = self.node_of.get(execution.id)
             if node is not None:
                 found.pop(node, None)
@@ -191,8 +197,11 @@ def read_run(view: StoreView, run_ctx, *, running: bool = False) -> RunRecord:
     examples = view.output(example_gen, type_name="Examples")
     data, fingerprint = view.data_of(examples, example_gen)
     class_names = class_names_of(examples)
-    counts = ([prop(examples, SPLIT_EXAMPLES_PROPERTY.format(split=s)) for s in ("train", "eval")]
-              if examples else [])
+    counts = (
+        [prop(examples, SPLIT_EXAMPLES_PROPERTY.format(split=s)) for s in ("train", "eval")]
+        if examples
+        else []
+    )
     evaluator = components.get("Evaluator")
     evaluation = view.output(evaluator, type_name="ModelEvaluation")
     blessing = view.output(evaluator, type_name="ModelBlessing")
@@ -201,20 +210,32 @@ def read_run(view: StoreView, run_ctx, *, running: bool = False) -> RunRecord:
 
     exit_status = prop(run_ctx, EXIT_STATUS_PROPERTY)
     record = RunRecord(
-        run_id=run_ctx.name, started=started, seconds=seconds, data=data,
+        run_id=run_ctx.name,
+        started=started,
+        seconds=seconds,
+        data=data,
         fingerprint=fingerprint,
         examples=sum(counts) if counts and None not in counts else None,
-        classes=len(class_names) if class_names else None, class_names=class_names,
-        executed=executed, cached=cached,
+        classes=len(class_names) if class_names else None,
+        class_names=class_names,
+        executed=executed,
+        cached=cached,
         accuracy=prop(evaluation, EVAL_ACCURACY_PROPERTY) if evaluation else None,
-        verdict="incomplete", exit_status=exit_status, error=prop(run_ctx, ERROR_PROPERTY),
+        verdict="incomplete",
+        exit_status=exit_status,
+        error=prop(run_ctx, ERROR_PROPERTY),
         evaluation_uri=evaluation.uri if evaluation is not None else None,
-        examples_uri=examples.uri if examples is not None else None)
+        examples_uri=examples.uri if examples is not None else None,
+    )
     if pushed is not None and prop(pushed, "pushed"):
-        record.pushed_version = prop(pushed, "pushed_version") or os.path.basename(
-            prop(pushed, "pushed_destination") or "") or None
-        record.pushed_by_this_run = (pusher is not None and
-                                     pusher.last_known_state == Execution.COMPLETE)
+        record.pushed_version = (
+            prop(pushed, "pushed_version")
+            or os.path.basename(prop(pushed, "pushed_destination") or "")
+            or None
+        )
+        record.pushed_by_this_run = (
+            pusher is not None and pusher.last_known_state == Execution.COMPLETE
+        )
 
     failed = [n for n, e in components.items() if e.last_known_state == Execution.FAILED]
     stopped = [n for n, e in components.items() if e.last_known_state in _STOPPED]
@@ -226,15 +247,33 @@ def read_run(view: StoreView, run_ctx, *, running: bool = False) -> RunRecord:
         else:
             record.verdict = "interrupted"
             signal = _SIGNALLED.get(exit_status)
-            record.detail = " ".join(filter(None, [
-                f"by {signal}" if signal else None,
-                f"during {record.component}" if record.component else None])) or None
+            record.detail = (
+                " ".join(
+                    filter(
+                        None,
+                        [
+                            f"by {signal}" if signal else None,
+                            f"during {record.component}" if record.component else None,
+                        ],
+                    )
+                )
+                or None
+            )
     elif failed or exit_status not in (None, 0, 3) and blessing is None:
         record.verdict = "failed"
         record.component = failed[0] if failed else None
-        record.detail = ", ".join(filter(None, [
-            f"in {record.component}" if record.component else None,
-            f"exit {exit_status}" if exit_status is not None else None])) or None
+        record.detail = (
+            ", ".join(
+                filter(
+                    None,
+                    [
+                        f"in {record.component}" if record.component else None,
+                        f"exit {exit_status}" if exit_status is not None else None,
+                    ],
+                )
+            )
+            or None
+        )
     elif blessing is not None:
         blessed = bool(prop(blessing, "blessed"))
         record.verdict = "blessed" if blessed else "not blessed"
@@ -259,8 +298,18 @@ def read_runs(metadata_path: str, pipeline_name: str = "tiedflow") -> list[RunRe
 # ---------------------------------------------------------------------------
 # The table `tiedflow runs` prints.
 
-COLUMNS = ("RUN", "STARTED", "TOOK", "DATA", "EXAMPLES", "CLASSES", "RAN/CACHED",
-           "ACCURACY", "PUSHED", "VERDICT")
+COLUMNS = (
+    "RUN",
+    "STARTED",
+    "TOOK",
+    "DATA",
+    "EXAMPLES",
+    "CLASSES",
+    "RAN/CACHED",
+    "ACCURACY",
+    "PUSHED",
+    "VERDICT",
+)
 
 
 def short_fingerprint(fingerprint: str | None) -> str | None:
@@ -297,25 +346,39 @@ def row(record: RunRecord) -> list[str]:
         pushed = "-"
     else:
         pushed = record.pushed_version + ("" if record.pushed_by_this_run else " (cached)")
-    return [record.run_id, started, duration_text(record.seconds),
-            data_text(record.data, record.fingerprint), _or_unknown(record.examples),
-            _or_unknown(record.classes), f"{len(record.executed)}/{len(record.cached)}",
-            UNKNOWN if record.accuracy is None else f"{record.accuracy:.4f}", pushed, verdict]
+    return [
+        record.run_id,
+        started,
+        duration_text(record.seconds),
+        data_text(record.data, record.fingerprint),
+        _or_unknown(record.examples),
+        _or_unknown(record.classes),
+        f"{len(record.executed)}/{len(record.cached)}",
+        UNKNOWN if record.accuracy is None else f"{record.accuracy:.4f}",
+        pushed,
+        verdict,
+    ]
 
 
 def table(records: list[RunRecord]) -> list[str]:
     """A header and one line per run, columns aligned, the verdict last."""
     rows = [list(COLUMNS)] + [row(r) for r in records]
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS) - 1)]
-    return ["  ".join([*(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)),
-                       r[-1]]).rstrip() for r in rows]
+    return [
+        "  ".join(
+            [*(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)), r[-1]]
+        ).rstrip()
+        for r in rows
+    ]
 
 
 # ---------------------------------------------------------------------------
 # What `tiedflow run` adds to its run's context when it ends.
 
-def record_exit(metadata_path: str, run_id: str, exit_status: int,
-                error: str | None = None) -> bool:
+
+def record_exit(
+    metadata_path: str, run_id: str, exit_status: int, error: str | None = None
+) -> bool:
     """Writes `tiedflow run`'s exit status (and error line) on its run context;
     False when the run never reached TFX (no context to write on)."""
     from ml_metadata import metadata_store
@@ -339,17 +402,21 @@ def record_exit(metadata_path: str, run_id: str, exit_status: int,
 # ---------------------------------------------------------------------------
 # What the history commands say when an output dir holds no usable store.
 
+
 def metadata_path_of(output_dir: str) -> str:
     """The output dir's ML Metadata file; DataError (exit 2) when there is none."""
     from ingestion.errors import DataError
 
     if not os.path.isdir(output_dir):
-        raise DataError(f"{output_dir}: no such output dir; pass the --output-dir your "
-                        "runs wrote to")
+        raise DataError(
+            f"{output_dir}: no such output dir; pass the --output-dir your runs wrote to"
+        )
     path = os.path.join(output_dir, "metadata.sqlite")
     if not os.path.exists(path):
-        raise DataError(f"{output_dir}: no run recorded here (no metadata.sqlite); run "
-                        f"`tiedflow run --output-dir {output_dir}` first")
+        raise DataError(
+            f"{output_dir}: no run recorded here (no metadata.sqlite); run "
+            f"`tiedflow run --output-dir {output_dir}` first"
+        )
     return path
 
 

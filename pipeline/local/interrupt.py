@@ -8,11 +8,11 @@ their next Python step (Beam re-raises it as a RuntimeError naming the
 transform: `stopped_by` sees through that), and the command exits with the
 shell's status for the signal (130 for SIGINT, 143 for SIGTERM).
 """
+
 from __future__ import annotations
 
 import contextlib
 import signal
-from typing import Optional
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -71,7 +71,7 @@ def signals_raise():
                 signal.signal(signum, handler)
 
 
-def stopped_by(err: BaseException) -> Optional[Interrupted]:
+def stopped_by(err: BaseException) -> Interrupted | None:
     """The interruption `err` stands for, if any. Beam turns an exception raised
     inside a transform into a RuntimeError naming the step, so a signal received
     counts whatever exception it ended as; a KeyboardInterrupt raised outside

@@ -1,20 +1,27 @@
 """What a run produced, read back from ML Metadata: verdict, artifacts, timings."""
+
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Optional
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.data_properties import parse_class_names
 from ingestion.errors import DataError
+from names import (
+    BASELINE_SKIPPED_PROPERTY,
+    CLASS_NAMES_PROPERTY,
+    HAS_MODEL_PROPERTY,
+    HTML_REPORT_TYPE,
+    IMAGE_SHAPE_PROPERTY,
+    PUSHED_VERSION_PROPERTY,
+    SCHEMA_FILE_PROPERTY,
+    SKIPPED_FILES_PROPERTY,
+    SPLIT_EXAMPLES_PROPERTY,
+)
 from pipeline.local.store_check import check_store
-from names import (BASELINE_SKIPPED_PROPERTY, CLASS_NAMES_PROPERTY, HAS_MODEL_PROPERTY,
-from names import SPLIT_EXAMPLES_PROPERTY
-                   HTML_REPORT_TYPE, IMAGE_SHAPE_PROPERTY, PUSHED_VERSION_PROPERTY,
-                   SCHEMA_FILE_PROPERTY, SKIPPED_FILES_PROPERTY)
 
 
 @dataclasses.dataclass
@@ -25,25 +32,27 @@ class RunOutcome:
     component_seconds: dict[str, float]  # node id -> seconds (0 for cached)
     cached: dict[str, bool]  # node id -> whether its execution was reused
     blessed: bool
-    pushed_dir: Optional[str]
-    model_uri: Optional[str]
-    evaluation_uri: Optional[str]
-    accuracy: Optional[float]
+    pushed_dir: str | None
+    model_uri: str | None
+    evaluation_uri: str | None
+    accuracy: float | None
     failures: list[str]  # human-readable failed thresholds
-    statistics_uri: Optional[str] = None
-    report_uri: Optional[str] = None  # the EvaluationReport's page (a file)
-    baseline_version: Optional[str] = None  # pushed version used as the baseline
+    statistics_uri: str | None = None
+    report_uri: str | None = None  # the EvaluationReport's page (a file)
+    baseline_version: str | None = None  # pushed version used as the baseline
     # Why newer pushed models were not the baseline (other inputs or classes).
-    baseline_skipped: Optional[str] = None
-    class_names: Optional[list[str]] = None  # the data's, from the run's Examples artifact
-    data: Optional[str] = None  # what ingestion found, in a sentence
+    baseline_skipped: str | None = None
+    class_names: list[str] | None = None  # the data's, from the run's Examples artifact
+    data: str | None = None  # what ingestion found, in a sentence
 
 
-def describe_data(examples, class_names) -> Optional[str]:
+def describe_data(examples, class_names) -> str | None:
     """'1797 examples (1438 train, 359 eval), 10 classes (0, 1, ...), images 8x8x1; ...'."""
     if examples is None:
         return None
-    train, eval_ = (_prop(examples, SPLIT_EXAMPLES_PROPERTY.format(split=s)) for s in ("train", "eval"))
+    train, eval_ = (
+        _prop(examples, SPLIT_EXAMPLES_PROPERTY.format(split=s)) for s in ("train", "eval")
+    )
     text = f"{(train or 0) + (eval_ or 0)} examples ({train} train, {eval_} eval)"
     if class_names:
         shown = ", ".join(class_names[:10]) + (", ..." if len(class_names) > 10 else "")
@@ -53,19 +62,24 @@ def describe_data(examples, class_names) -> Optional[str]:
         text += f", images {shape.replace(',', 'x')}"
     skipped = _prop(examples, SKIPPED_FILES_PROPERTY)
     if skipped:
-        text += (f"; skipped {skipped} file{'s' if skipped != 1 else ''} "
-                 "(hidden, or not an image by its suffix)")
+        text += (
+            f"; skipped {skipped} file{'s' if skipped != 1 else ''} "
+            "(hidden, or not an image by its suffix)"
+        )
     return text
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
     if not os.path.exists(metadata_path):
-        raise DataError(f"{metadata_path}: no ML Metadata store; has a run happened in this "
-                        "output dir? Run `tiedflow run` or pass the right --output-dir")
+        raise DataError(
+            f"{metadata_path}: no ML Metadata store; has a run happened in this "
+            "output dir? Run `tiedflow run` or pass the right --output-dir"
+        )
     check_store(metadata_path)
     if _is_empty(metadata_path):  # read-only, MLMD would try to create its tables
-        raise LookupError(f"{metadata_path}: the ML Metadata store is empty (no run of any "
-                          "pipeline recorded)")
+        raise LookupError(
+            f"{metadata_path}: the ML Metadata store is empty (no run of any pipeline recorded)"
+        )
     cfg = metadata_store_pb2.ConnectionConfig()
     cfg.sqlite.filename_uri = metadata_path
     cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
@@ -92,8 +106,7 @@ def run_contexts(store, pipeline_name: str) -> list:
     return sorted(runs, key=lambda c: (c.create_time_since_epoch, c.id), reverse=True)
 
 
-def latest_run(store, pipeline_name: str, *, evaluated: bool = False,
-               run_id: Optional[str] = None):
+def latest_run(store, pipeline_name: str, *, evaluated: bool = False, run_id: str | None = None):
     """(run context, its artifacts by type name) of the newest run; with
     `evaluated`, of the newest run that got as far as an evaluation (a later
     run may have failed earlier, on bad data say); with `run_id`, of that run."""
@@ -115,8 +128,11 @@ def latest_schema(metadata_path: str) -> tuple[str, str]:
     """(schema.pbtxt path, the curated file it was loaded from or "") of the
     newest schema SchemaGen wrote in this store: a starting point to curate."""
     store = open_store(metadata_path)
-    live = [a for a in store.get_artifacts_by_type("Schema")
-            if a.state == metadata_store_pb2.Artifact.LIVE]
+    live = [
+        a
+        for a in store.get_artifacts_by_type("Schema")
+        if a.state == metadata_store_pb2.Artifact.LIVE
+    ]
     if not live:
         raise LookupError(f"{metadata_path}: no run got as far as SchemaGen")
     newest = max(live, key=lambda a: a.id)
@@ -140,10 +156,11 @@ def describe_failures(evaluation_uri: str, class_names=None) -> list[str]:
     from reporting import evaluation_data
 
     return evaluation_data.describe_failures(
-        evaluation_data.load_evaluation(evaluation_uri, class_names))
+        evaluation_data.load_evaluation(evaluation_uri, class_names)
+    )
 
 
-def class_names_of(examples) -> Optional[list]:
+def class_names_of(examples) -> list | None:
     """The class names recorded on an Examples artifact (an MLMD proto), or None."""
     text = _prop(examples, CLASS_NAMES_PROPERTY) if examples is not None else None
     try:
@@ -152,7 +169,7 @@ def class_names_of(examples) -> Optional[list]:
         return None
 
 
-def overall_accuracy(evaluation_uri: str) -> Optional[float]:
+def overall_accuracy(evaluation_uri: str) -> float | None:
     """The candidate's overall eval accuracy (also when a baseline was evaluated)."""
     from evaluation.eval_config import ACCURACY
     from reporting import evaluation_data
@@ -160,17 +177,21 @@ def overall_accuracy(evaluation_uri: str) -> Optional[float]:
     return evaluation_data.load_evaluation(evaluation_uri).value(evaluation_data.OVERALL, ACCURACY)
 
 
-def _output_of(store, execution_id: Optional[int]):
+def _output_of(store, execution_id: int | None):
     """The (first) output artifact of an execution, or None."""
     if execution_id is None:
         return None
-    ids = [e.artifact_id for e in store.get_events_by_execution_ids([execution_id])
-           if e.type == metadata_store_pb2.Event.OUTPUT]
+    ids = [
+        e.artifact_id
+        for e in store.get_events_by_execution_ids([execution_id])
+        if e.type == metadata_store_pb2.Event.OUTPUT
+    ]
     return min(store.get_artifacts_by_id(ids), key=lambda a: a.id, default=None) if ids else None
 
 
-def read_outcome(metadata_path: str, pipeline_name: str, *,
-                 evaluated: bool = False, run_id: Optional[str] = None) -> RunOutcome:
+def read_outcome(
+    metadata_path: str, pipeline_name: str, *, evaluated: bool = False, run_id: str | None = None
+) -> RunOutcome:
     """The newest run's outcome; with `evaluated`, the newest evaluated run's;
     with `run_id`, that run's."""
     store = open_store(metadata_path)
@@ -185,27 +206,43 @@ def read_outcome(metadata_path: str, pipeline_name: str, *,
     if pushed is not None and _prop(pushed, "pushed"):
         pushed_dir = _prop(pushed, "pushed_destination")
     evaluation_uri = evaluation.uri if evaluation is not None else None
-    examples = max((e for e in arts.get("Examples", []) if _prop(e, CLASS_NAMES_PROPERTY)),
-                   key=lambda a: a.id, default=None)
+    examples = max(
+        (e for e in arts.get("Examples", []) if _prop(e, CLASS_NAMES_PROPERTY)),
+        key=lambda a: a.id,
+        default=None,
+    )
     class_names = class_names_of(examples)
 
     seconds, cached, executions = {}, {}, {}
     for execution in store.get_executions_by_context(run_ctx.id):
-        node = next((c.name.split(".", 1)[-1] for c in store.get_contexts_by_execution(execution.id)
-                     if store.get_context_types_by_id([c.type_id])[0].name == "node"), None)
+        node = next(
+            (
+                c.name.split(".", 1)[-1]
+                for c in store.get_contexts_by_execution(execution.id)
+                if store.get_context_types_by_id([c.type_id])[0].name == "node"
+            ),
+            None,
+        )
         if node is None:
             continue
         is_cached = execution.last_known_state == metadata_store_pb2.Execution.CACHED
         executions[node] = execution.id
         cached[node] = is_cached
-        seconds[node] = 0.0 if is_cached else (
-            execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0
+        seconds[node] = (
+            0.0
+            if is_cached
+            else (execution.last_update_time_since_epoch - execution.create_time_since_epoch)
+            / 1000.0
+        )
 
     # StatisticsGen's, not Transform's pre/post-transform statistics (same type).
     statistics = _output_of(store, executions.get("StatisticsGen"))
     report = max(arts.get(HTML_REPORT_TYPE, []), key=lambda a: a.id, default=None)
-    baseline = max((m for m in arts.get("Model", []) if _prop(m, HAS_MODEL_PROPERTY)),
-                   key=lambda a: a.id, default=None)
+    baseline = max(
+        (m for m in arts.get("Model", []) if _prop(m, HAS_MODEL_PROPERTY)),
+        key=lambda a: a.id,
+        default=None,
+    )
     # The evaluation's baseline lookup (not the warm start's): LatestPushedModel's output.
     lookup = _output_of(store, executions.get("LatestPushedModel"))
     return RunOutcome(
@@ -213,11 +250,17 @@ def read_outcome(metadata_path: str, pipeline_name: str, *,
         report_uri=report.uri if report is not None else None,
         baseline_version=_prop(baseline, PUSHED_VERSION_PROPERTY) if baseline is not None else None,
         baseline_skipped=_prop(lookup, BASELINE_SKIPPED_PROPERTY) if lookup is not None else None,
-        class_names=class_names, data=describe_data(examples, class_names),
-        run_id=run_ctx.name, blessed=blessed, pushed_dir=pushed_dir,
+        class_names=class_names,
+        data=describe_data(examples, class_names),
+        run_id=run_ctx.name,
+        blessed=blessed,
+        pushed_dir=pushed_dir,
         model_uri=model.uri if model is not None else None,
         evaluation_uri=evaluation_uri,
         accuracy=overall_accuracy(evaluation_uri) if evaluation_uri else None,
-        failures=(describe_failures(evaluation_uri, class_names)
-                  if evaluation_uri and not blessed else []),
-        component_seconds=seconds, cached=cached)
+        failures=(
+            describe_failures(evaluation_uri, class_names) if evaluation_uri and not blessed else []
+        ),
+        component_seconds=seconds,
+        cached=cached,
+    )

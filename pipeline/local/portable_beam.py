@@ -10,6 +10,7 @@ with Beam (no download): `local_job_service_main` and `worker_pool_main`.
 
 starts both, runs `tiedflow` with the flags that point at them, and stops them.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -18,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 START_TIMEOUT_S = 60
 
@@ -48,23 +49,39 @@ def services(log_dir: str) -> Iterator[list[str]]:
     The worker pool starts each SDK worker as `python -c ...` from PATH, so this
     interpreter's bin/ goes first on PATH (else the workers cannot import Beam)."""
     os.makedirs(log_dir, exist_ok=True)
-    env = {**os.environ,
-           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    env = {
+        **os.environ,
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+    }
     job_port, worker_port = free_port(), free_port()
     started = []
     try:
         for name, module, args, port in (
-                ("job service", "apache_beam.runners.portability.local_job_service_main",
-                 [f"--port={job_port}"], job_port),
-                ("worker pool", "apache_beam.runners.worker.worker_pool_main",
-                 [f"--service_port={worker_port}"], worker_port)):
+            (
+                "job service",
+                "apache_beam.runners.portability.local_job_service_main",
+                [f"--port={job_port}"],
+                job_port,
+            ),
+            (
+                "worker pool",
+                "apache_beam.runners.worker.worker_pool_main",
+                [f"--service_port={worker_port}"],
+                worker_port,
+            ),
+        ):
             log = open(os.path.join(log_dir, f"{name.replace(' ', '_')}.log"), "ab")
-            process = subprocess.Popen([sys.executable, "-m", module, *args], env=env,
-                                       stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                [sys.executable, "-m", module, *args], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
             started.append((process, log))
             _wait_for(port, process, name)
-        yield ["--runner=PortableRunner", f"--job_endpoint=localhost:{job_port}",
-               "--environment_type=EXTERNAL", f"--environment_config=localhost:{worker_port}"]
+        yield [
+            "--runner=PortableRunner",
+            f"--job_endpoint=localhost:{job_port}",
+            "--environment_type=EXTERNAL",
+            f"--environment_config=localhost:{worker_port}",
+        ]
     finally:
         for process, log in reversed(started):
             process.terminate()
@@ -78,8 +95,10 @@ def services(log_dir: str) -> Iterator[list[str]]:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] != "run":
-        print("usage: python -m pipeline.local.portable_beam run [tiedflow run options]",
-              file=sys.stderr)
+        print(
+            "usage: python -m pipeline.local.portable_beam run [tiedflow run options]",
+            file=sys.stderr,
+        )
         return 2
     output_dir = "tiedflow_output"
     for i, arg in enumerate(argv):

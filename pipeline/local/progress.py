@@ -10,6 +10,7 @@ by default the process's file descriptors 1 and 2 point at it while the
 pipeline runs, and the progress lines go to the terminal saved before. With
 `verbose` nothing is redirected and the log file gets the Python logs as well.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,7 +20,8 @@ import os
 import re
 import sys
 import time
-from typing import Optional, Sequence, TextIO
+from collections.abc import Sequence
+from typing import TextIO
 
 from names import EPOCH_LOG_PREFIX
 
@@ -45,7 +47,7 @@ class ProgressHandler(logging.Handler):
         self.expect(components)
         self.started: dict[str, float] = {}
         self.cached: set = set()
-        self.current: Optional[str] = None
+        self.current: str | None = None
         self.ended: list = []  # (component, "executed" | "cached", seconds)
         self._bar = False  # an epoch line waiting to be overwritten (terminal only)
 
@@ -94,8 +96,7 @@ class ProgressHandler(logging.Handler):
             self._write(f"{self._label(node)} {state} in {seconds:.1f} s")
             self.current = None
         elif message.startswith(EPOCH_LOG_PREFIX):
-            self._write(f"        Trainer epoch {message[len(EPOCH_LOG_PREFIX):]}",
-                        transient=True)
+            self._write(f"        Trainer epoch {message[len(EPOCH_LOG_PREFIX) :]}", transient=True)
 
 
 @contextlib.contextmanager

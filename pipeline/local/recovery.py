@@ -15,13 +15,13 @@
 Called with the output dir's lock held (one run at a time), before TFX opens
 the store; imports ML Metadata only, not TensorFlow.
 """
+
 from __future__ import annotations
 
 import glob
 import json
 import os
 import shutil
-from typing import Optional
 
 # Execution and artifact states, as ml_metadata's protos number them (kept as
 # names here so that importing this module loads nothing).
@@ -42,8 +42,11 @@ def _store(metadata_path: str):
 def _node_ids(store, execution_id: int) -> list:
     """The component ids of an execution (its `node` context is `<pipeline>.<id>`)."""
     node_type = {t.id for t in store.get_context_types() if t.name == "node"}
-    return [c.name.split(".", 1)[1] for c in store.get_contexts_by_execution(execution_id)
-            if c.type_id in node_type and "." in c.name]
+    return [
+        c.name.split(".", 1)[1]
+        for c in store.get_contexts_by_execution(execution_id)
+        if c.type_id in node_type and "." in c.name
+    ]
 
 
 def cancel_unfinished(metadata_path: str, pipeline_root: str, opened=None) -> list:
@@ -53,14 +56,18 @@ def cancel_unfinished(metadata_path: str, pipeline_root: str, opened=None) -> li
     if not os.path.exists(metadata_path):
         return []
     store, pb2 = opened or _store(metadata_path)
-    unfinished = [e for e in store.get_executions()
-                  if pb2.Execution.State.Name(e.last_known_state) in _UNFINISHED]
+    unfinished = [
+        e
+        for e in store.get_executions()
+        if pb2.Execution.State.Name(e.last_known_state) in _UNFINISHED
+    ]
     stopped = []
     for execution in unfinished:
         for node in _node_ids(store, execution.id):
             stopped.append(node)
-            for partial in glob.glob(os.path.join(glob.escape(pipeline_root),
-                                                  glob.escape(node), "*", str(execution.id))):
+            for partial in glob.glob(
+                os.path.join(glob.escape(pipeline_root), glob.escape(node), "*", str(execution.id))
+            ):
                 shutil.rmtree(partial, ignore_errors=True)
         execution.last_known_state = pb2.Execution.CANCELED
     if unfinished:
@@ -68,7 +75,7 @@ def cancel_unfinished(metadata_path: str, pipeline_root: str, opened=None) -> li
     return stopped
 
 
-def _missing_path(artifact, type_name: str) -> Optional[str]:
+def _missing_path(artifact, type_name: str) -> str | None:
     """The first file or folder of a live artifact that is gone, if any."""
     uri = artifact.uri
     if not uri or "://" in uri:  # only what a local run writes is checked
@@ -82,8 +89,9 @@ def _missing_path(artifact, type_name: str) -> Optional[str]:
             return path
     custom = artifact.custom_properties
     if type_name == "PushedModel" and "pushed" in custom and custom["pushed"].int_value:
-        destination = custom["pushed_destination"].string_value \
-            if "pushed_destination" in custom else ""
+        destination = (
+            custom["pushed_destination"].string_value if "pushed_destination" in custom else ""
+        )
         if destination and "://" not in destination and not os.path.isdir(destination):
             return destination
     return None
@@ -119,13 +127,17 @@ def recover(metadata_path: str, pipeline_root: str, output_dir: str) -> list:
     lines = []
     stopped = cancel_unfinished(metadata_path, pipeline_root, opened)
     if stopped:
-        lines.append(f"resuming: a previous run stopped during {', '.join(sorted(set(stopped)))}"
-                     "; its partial outputs were removed, finished components are reused")
+        lines.append(
+            f"resuming: a previous run stopped during {', '.join(sorted(set(stopped)))}"
+            "; its partial outputs were removed, finished components are reused"
+        )
     missing = forget_missing(metadata_path, opened)
     if missing:
         shown = ", ".join(os.path.relpath(p, output_dir) for p in missing[:3])
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-        lines.append(f"recovering: {shown}{more} deleted since a run made "
-                     f"{'them' if len(missing) > 1 else 'it'}; the components that made "
-                     f"{'them' if len(missing) > 1 else 'it'} run again")
+        lines.append(
+            f"recovering: {shown}{more} deleted since a run made "
+            f"{'them' if len(missing) > 1 else 'it'}; the components that made "
+            f"{'them' if len(missing) > 1 else 'it'} run again"
+        )
     return lines

@@ -6,11 +6,11 @@ the run's other outputs under a name that says which run it was; `tiedflow
 report` renders it again from an output dir's latest run or from any
 evaluation artifact.
 """
+
 from __future__ import annotations
 
 import os
 import re
-from typing import Optional
 
 import tensorflow as tf
 
@@ -23,7 +23,7 @@ def report_name(run_id: str) -> str:
     return f"evaluation-{stamp or 'run'}.html"
 
 
-def copy_run_report(outcome, reports_dir: str) -> Optional[str]:
+def copy_run_report(outcome, reports_dir: str) -> str | None:
     """Copies a run's report artifact into `reports_dir`; the copy's path or None."""
     if not outcome.report_uri or not tf.io.gfile.exists(outcome.report_uri):
         return None
@@ -46,17 +46,26 @@ def render_latest(output_dir: str, pipeline_name: str = "tiedflow") -> tuple[str
     if result.evaluation_uri is None:  # read_outcome(evaluated=True) found an evaluation
         raise LookupError("no evaluation recorded")
     facts = (_facts(metadata_path, result.evaluation_uri) if result.evaluation_uri else None) or {}
-    page = report_page.render(report_page.ReportInputs(
-        data=facts.get("data"), data_fingerprint=facts.get("data_fingerprint"),
-        code_versions=facts.get("code_versions"), run_id=result.run_id,
-        evaluation_uri=result.evaluation_uri, blessed=result.blessed,
-        statistics_uri=result.statistics_uri, model_uri=result.model_uri,
-        baseline_version=result.baseline_version, baseline_skipped=result.baseline_skipped,
-        class_names=result.class_names, title=f"{pipeline_name} evaluation report"))
+    page = report_page.render(
+        report_page.ReportInputs(
+            data=facts.get("data"),
+            data_fingerprint=facts.get("data_fingerprint"),
+            code_versions=facts.get("code_versions"),
+            run_id=result.run_id,
+            evaluation_uri=result.evaluation_uri,
+            blessed=result.blessed,
+            statistics_uri=result.statistics_uri,
+            model_uri=result.model_uri,
+            baseline_version=result.baseline_version,
+            baseline_skipped=result.baseline_skipped,
+            class_names=result.class_names,
+            title=f"{pipeline_name} evaluation report",
+        )
+    )
     return page, result.run_id
 
 
-def _facts(metadata_path: str, evaluation_uri: str) -> Optional[dict]:
+def _facts(metadata_path: str, evaluation_uri: str) -> dict | None:
     """pipeline.local.lineage.evaluation_facts, or None when no store knows it."""
     from pipeline.local import lineage
 
@@ -68,7 +77,7 @@ def _facts(metadata_path: str, evaluation_uri: str) -> Optional[dict]:
         return None
 
 
-def store_of(evaluation_uri: str) -> Optional[str]:
+def store_of(evaluation_uri: str) -> str | None:
     """The metadata.sqlite of the output dir an evaluation artifact lies in
     (<output-dir>/pipeline_root/Evaluator/evaluation/<id>), if there is one."""
     parts = os.path.abspath(evaluation_uri).rstrip("/").split(os.sep)
@@ -78,8 +87,9 @@ def store_of(evaluation_uri: str) -> Optional[str]:
     return None
 
 
-def render_evaluation(evaluation_uri: str, statistics_uri: Optional[str] = None,
-                      output_dir: Optional[str] = None) -> str:
+def render_evaluation(
+    evaluation_uri: str, statistics_uri: str | None = None, output_dir: str | None = None
+) -> str:
     """The report of one evaluation artifact; the verdict is TFMA's validation.
     When the evaluation belongs to a run recorded in `output_dir`'s store (or
     the store of the output dir it lies in), classes are shown by name and the
@@ -87,16 +97,27 @@ def render_evaluation(evaluation_uri: str, statistics_uri: Optional[str] = None,
     from reporting import page as report_page
 
     facts = None
-    for store in filter(None, [store_of(evaluation_uri), output_dir and PipelineConfig(
-            output_dir=output_dir).metadata_path]):
+    for store in filter(
+        None,
+        [
+            store_of(evaluation_uri),
+            output_dir and PipelineConfig(output_dir=output_dir).metadata_path,
+        ],
+    ):
         facts = _facts(store, evaluation_uri)
         if facts:
             break
     facts = facts or {}
-    return report_page.render(report_page.ReportInputs(
-        evaluation_uri=evaluation_uri,
-        statistics_uri=statistics_uri or facts.get("statistics_uri"),
-        class_names=facts.get("class_names"), data=facts.get("data"),
-        data_fingerprint=facts.get("data_fingerprint"), run_id=facts.get("run_id"),
-        model_uri=facts.get("model_uri"), baseline_version=facts.get("baseline_version"),
-        code_versions=facts.get("code_versions")))
+    return report_page.render(
+        report_page.ReportInputs(
+            evaluation_uri=evaluation_uri,
+            statistics_uri=statistics_uri or facts.get("statistics_uri"),
+            class_names=facts.get("class_names"),
+            data=facts.get("data"),
+            data_fingerprint=facts.get("data_fingerprint"),
+            run_id=facts.get("run_id"),
+            model_uri=facts.get("model_uri"),
+            baseline_version=facts.get("baseline_version"),
+            code_versions=facts.get("code_versions"),
+        )
+    )

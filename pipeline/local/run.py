@@ -5,11 +5,13 @@ recover what a killed run left → watch the run's log → run the pipeline →
 read this run's outcome → copy its report. The CLI parses and prints; this
 module owns the order, so every caller gets the same guarantees.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import TYPE_CHECKING, Callable, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pipeline.config import PipelineConfig
 from pipeline.local import interrupt, progress, recovery
@@ -29,8 +31,9 @@ def _print(text: str) -> None:
 @dataclasses.dataclass(frozen=True)
 class LocalRun:
     """What a finished local run left: its outcome (pipeline.local.outcome) and report copy."""
+
     outcome: RunOutcome
-    report: Optional[str]
+    report: str | None
 
     @property
     def exit_status(self) -> int:
@@ -40,21 +43,29 @@ class LocalRun:
         return EXIT_OK if self.outcome.blessed and self.outcome.pushed_dir else EXIT_NOT_BLESSED
 
 
-def with_local_beam_mode(config: PipelineConfig, say: Callable[[str], None] = _print
-                         ) -> PipelineConfig:
+def with_local_beam_mode(
+    config: PipelineConfig, say: Callable[[str], None] = _print
+) -> PipelineConfig:
     """The config with the Beam mode the data's size calls for, before the user's flags."""
     from pipeline.beam_args import local_default
 
     chosen = local_default(config.data, config.beam_args)
     if not chosen:
         return config
-    say(f"beam: {' '.join(chosen)} (the data is large enough for worker processes to "
-        "pay; --beam-arg=--direct_running_mode=in_memory runs in one process)")
+    say(
+        f"beam: {' '.join(chosen)} (the data is large enough for worker processes to "
+        "pay; --beam-arg=--direct_running_mode=in_memory runs in one process)"
+    )
     return config.replace(beam_args=(*chosen, *config.beam_args))
 
 
-def run_locally(config: PipelineConfig, *, orchestrator: str = "local", verbose: bool = False,
-                say: Callable[[str], None] = _print) -> LocalRun:
+def run_locally(
+    config: PipelineConfig,
+    *,
+    orchestrator: str = "local",
+    verbose: bool = False,
+    say: Callable[[str], None] = _print,
+) -> LocalRun:
     """Runs the pipeline on this machine under `config`; raises on failure.
 
     Ctrl-C or SIGTERM raises pipeline.local.interrupt.Interrupted, naming the
@@ -75,8 +86,9 @@ def run_locally(config: PipelineConfig, *, orchestrator: str = "local", verbose:
             from pipeline.local import outcome, reports, runner
 
             run_id = runner.new_run_id()
-            ran = runner.run(config, orchestrator=orchestrator, on_built=watch.expect,
-                             run_id=run_id)
+            ran = runner.run(
+                config, orchestrator=orchestrator, on_built=watch.expect, run_id=run_id
+            )
             # This run's own pipeline-run context, not the newest in the store.
             result = outcome.read_outcome(ran.metadata_path, ran.pipeline_name, run_id=run_id)
             done = LocalRun(result, reports.copy_run_report(result, ran.reports_dir))
@@ -92,13 +104,23 @@ def run_locally(config: PipelineConfig, *, orchestrator: str = "local", verbose:
             stopped.during = watch.where()
             recovery.cancel_unfinished(metadata_path, pipeline_root)
             where = f" during {stopped.during}" if stopped.during else ""
-            _record_exit(metadata_path, run_id, stopped.exit_status,
-                         f"interrupted by {stopped}{where}", say=say)
+            _record_exit(
+                metadata_path,
+                run_id,
+                stopped.exit_status,
+                f"interrupted by {stopped}{where}",
+                say=say,
+            )
             raise stopped from None
 
 
-def _record_exit(metadata_path: str, run_id: str | None, exit_status: int,
-                 error: str | None = None, say: Callable[[str], None] = _print) -> None:
+def _record_exit(
+    metadata_path: str,
+    run_id: str | None,
+    exit_status: int,
+    error: str | None = None,
+    say: Callable[[str], None] = _print,
+) -> None:
     """The run's exit status (and error) on its run context, for `tiedflow runs`
     (pipeline.local.history); failing to write it never hides the run's outcome."""
     if run_id is None:  # stopped before the run began

@@ -6,11 +6,11 @@ Also a pipeline file for the `tfx` CLI:
 The CLI runs this file as a script; TIEDFLOW_OUTPUT_DIR and TIEDFLOW_DATA pick
 the output dir and data (defaults: ./tiedflow_output and the embedded digits).
 """
+
 from __future__ import annotations
 
 import datetime
 import os
-from typing import Optional
 
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
@@ -24,17 +24,20 @@ from pipeline.fingerprints import code_versions
 def prepare(config: PipelineConfig) -> PipelineConfig:
     """Absolute paths: what a local run needs fixed."""
     data = config.data if config.data == "digits" else os.path.abspath(config.data)
-    schema = config.schema if not config.schema or REMOTE_MARK in config.schema else (
-        os.path.abspath(config.schema))
-    return config.replace(output_dir=os.path.abspath(config.output_dir), data=data,
-                          schema=schema)
+    schema = (
+        config.schema
+        if not config.schema or REMOTE_MARK in config.schema
+        else (os.path.abspath(config.schema))
+    )
+    return config.replace(output_dir=os.path.abspath(config.output_dir), data=data, schema=schema)
 
 
 def build(config: PipelineConfig) -> tfx_pipeline.Pipeline:
     return create_pipeline(
-        config, code_versions=code_versions(),
-        metadata_connection_config=metadata.sqlite_metadata_connection_config(
-            config.metadata_path))
+        config,
+        code_versions=code_versions(),
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(config.metadata_path),
+    )
 
 
 def new_run_id() -> str:
@@ -42,8 +45,9 @@ def new_run_id() -> str:
     return datetime.datetime.now().isoformat()
 
 
-def run(config: PipelineConfig, orchestrator: str = "local",
-        on_built=None, run_id: Optional[str] = None) -> PipelineConfig:
+def run(
+    config: PipelineConfig, orchestrator: str = "local", on_built=None, run_id: str | None = None
+) -> PipelineConfig:
     """Runs the whole pipeline as run `run_id`; returns the prepared config it ran with.
 
     `on_built(component ids)` is called once the pipeline is built."""
@@ -74,15 +78,18 @@ def _with_run_id(runner_class: type, run_id: str) -> type:
     class WithRunId(runner_class):
         def run_with_ir(self, pipeline, run_options=None, **kwargs):
             runtime_parameter_utils.substitute_runtime_parameter(
-                pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+                pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}
+            )
             return super().run_with_ir(pipeline, run_options=run_options, **kwargs)
 
     return WithRunId
 
 
 def config_from_env() -> PipelineConfig:
-    return PipelineConfig(output_dir=os.environ.get("TIEDFLOW_OUTPUT_DIR", DEFAULT_OUTPUT_DIR),
-                          data=os.environ.get("TIEDFLOW_DATA", "digits"))
+    return PipelineConfig(
+        output_dir=os.environ.get("TIEDFLOW_OUTPUT_DIR", DEFAULT_OUTPUT_DIR),
+        data=os.environ.get("TIEDFLOW_DATA", "digits"),
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ uses it, so a damaged file is named with what to do, not a crash inside TFX.
 
 Imports nothing heavy: `tiedflow run` checks before TensorFlow loads.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,9 +26,11 @@ def check_store(metadata_path: str) -> None:
         return
     problem = None
     try:
-        with contextlib.closing(sqlite3.connect(
-                f"file:{urllib.parse.quote(os.path.abspath(metadata_path))}?mode=ro",
-                uri=True)) as db:
+        with contextlib.closing(
+            sqlite3.connect(
+                f"file:{urllib.parse.quote(os.path.abspath(metadata_path))}?mode=ro", uri=True
+            )
+        ) as db:
             rows = db.execute("PRAGMA quick_check").fetchall()
         if rows != [("ok",)]:
             problem = "; ".join(str(r[0]) for r in rows[:3])
@@ -37,4 +40,5 @@ def check_store(metadata_path: str) -> None:
         raise DamagedStoreError(
             f"{metadata_path}: the ML Metadata store is damaged ({problem}). Move it aside "
             f"(mv {metadata_path} {metadata_path}.damaged) and run again: the next run starts "
-            "a fresh store (pushed models under serving/ are kept and still used as baselines)")
+            "a fresh store (pushed models under serving/ are kept and still used as baselines)"
+        )

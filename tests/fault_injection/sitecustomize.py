@@ -8,6 +8,7 @@ log message matching it after that. A test then kills it there, at a known
 point inside the component, however fast the component is. It only watches
 the log records TFX's launcher writes anyway; nothing in the run is replaced.
 """
+
 import logging
 import os
 import re
