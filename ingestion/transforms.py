@@ -8,7 +8,7 @@ earlier pass learnt (a side input ends a stage) reads the source again
 instead (`reread`; reading and decoding a record costs about 10 us):
 1. the profile (labels, sizes, colour) and each image's (label, split hash);
    from these the class list, the target shape and the per-class split
-   cutoffs (the hashes, not the images, are grouped by class);
+   cutoffs (a class's count and, up to split.EXACT_SPLIT_LIMIT, its hashes);
 2. each converted image's (split, class id, ink): the example counts and the
    ink tertiles of the training split;
 3. the examples: a single DoFn converts, splits and serializes, a batch at a
@@ -34,7 +34,7 @@ from ingestion.data_checks import Profile, checked, class_names, merge, tally
 from ingestion.errors import DataError
 from ingestion.examples import mean_ink, serialized_examples
 from ingestion.settings import IngestSettings
-from ingestion.split import eval_cutoff, split_hash
+from ingestion.split import EXACT_SPLIT_LIMIT, class_cutoff, split_hash
 from names import INGESTION_SUMMARY_FILE
 
 SPLITS = ("train", "eval")
@@ -181,12 +181,42 @@ def _label_hash(image: RawImage, seed: int) -> tuple[str, str]:
     return str(image.label), split_hash(seed, image.key)
 
 
-def _cutoff(label_hashes, ids: dict, percent: int):
-    """(class id, eval cutoff) of one label's hashes; nothing for a label that is not
+class _ClassHashes(beam.CombineFn):
+    """A label's [examples, split hashes], the hashes dropped past
+    EXACT_SPLIT_LIMIT examples: all its eval cutoff needs (split.class_cutoff),
+    in memory that stops growing there."""
+
+    def create_accumulator(self):
+        return [0, []]
+
+    def add_input(self, acc, hashed):
+        acc[0] += 1
+        if acc[0] > EXACT_SPLIT_LIMIT:
+            acc[1] = None
+        elif acc[1] is not None:
+            acc[1].append(hashed)
+        return acc
+
+    def merge_accumulators(self, accumulators):
+        count, hashes = 0, []
+        for more, their_hashes in accumulators:
+            count += more
+            if hashes is None or their_hashes is None or count > EXACT_SPLIT_LIMIT:
+                hashes = None
+            else:
+                hashes.extend(their_hashes)
+        return [count, hashes]
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _cutoff(label_count_hashes, ids: dict, percent: int):
+    """(class id, eval cutoff) of one label; nothing for a label that is not
     a class (the facts pass names the record that has it)."""
-    label, hashes = label_hashes
+    label, (count, hashes) = label_count_hashes
     if label in ids:
-        yield ids[label], eval_cutoff(label, hashes, percent)
+        yield ids[label], class_cutoff(label, count, hashes, percent)
 
 
 def _split_index(hashed: str, cutoff: str) -> int:
@@ -384,7 +414,7 @@ class ImagesToExamples(beam.PTransform):
         cutoffs = beam.pvalue.AsDict(
             raw
             | "LabelHash" >> beam.Map(_label_hash, settings.seed)
-            | "ByClass" >> beam.GroupByKey()
+            | "ByClass" >> beam.CombinePerKey(_ClassHashes())
             | "Cutoff" >> beam.FlatMap(_cutoff, ids, settings.eval_percent)
         )
 

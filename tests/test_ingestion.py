@@ -100,6 +100,55 @@ def test_split_per_class_share_at_18k_examples():
     }
 
 
+def test_a_class_past_the_exact_limit_is_split_by_hash_range_near_its_share():
+    n = 3 * split.EXACT_SPLIT_LIMIT
+    records = [examples.Record(np.zeros(1), 0, f"big-{i:06d}.png") for i in range(n)]
+    records += [examples.Record(np.zeros(1), 1, f"small-{i:06d}.png") for i in range(100)]
+    parts = split.split_records(records, 20, seed=42)
+    big_eval = {r.key for r in parts["eval"] if r.label == 0}
+    sd = (n * 0.2 * 0.8) ** 0.5
+    assert abs(len(big_eval) - 0.2 * n) < 4 * sd  # the share, within sampling error
+    assert sum(r.label == 1 for r in parts["eval"]) == 20  # a small class: exact
+    # The threshold picks nearly what the exact rule would (uniform hashes).
+    hashes = sorted(split.split_hash(42, r.key) for r in records if r.label == 0)
+    exact = set(hashes[: round(n * 0.2)])
+    by_range = {split.split_hash(42, key) for key in big_eval}
+    assert len(exact ^ by_range) < 4 * sd
+
+
+def test_class_hashes_accumulator_stops_growing_at_the_exact_limit():
+    from ingestion.transforms import _ClassHashes
+
+    fn = _ClassHashes()
+    small = fn.create_accumulator()
+    for i in range(10):
+        small = fn.add_input(small, f"{i:064x}")
+    big = fn.create_accumulator()
+    for i in range(split.EXACT_SPLIT_LIMIT + 1000):
+        big = fn.add_input(big, f"{i:064x}")
+    assert big == [split.EXACT_SPLIT_LIMIT + 1000, None]  # a count, no hashes
+    assert fn.merge_accumulators([small, small]) == [20, small[1] + small[1]]
+    half = fn.create_accumulator()
+    for i in range(split.EXACT_SPLIT_LIMIT // 2 + 1):
+        half = fn.add_input(half, f"{i:064x}")
+    assert fn.merge_accumulators([half, half]) == [2 * len(half[1]), None]
+    assert fn.merge_accumulators([small, big])[1] is None
+
+
+def test_the_beam_split_of_a_large_class_is_the_in_memory_split():
+    """ImageExampleGen's pass and split.split_records agree past the exact limit."""
+    n = split.EXACT_SPLIT_LIMIT + 904
+    pixels = np.zeros((8, 8, 1), np.uint8)
+    raw = [RawImage(f"k{i:05d}", i % 2, pixels, False, f"k{i:05d}") for i in range(2 * n)]
+    got, summary = ingest(IngestSettings(), raw_images=raw)
+    records = [examples.Record(np.zeros(1), r.label, r.key) for r in raw]
+    want = split.split_records(records, 20, seed=42)
+    assert summary.counts["eval"] == [
+        sum(r.label == c for r in want["eval"]) for c in range(2)
+    ]
+    assert len(got["eval"]) == len(want["eval"]) and len(got["train"]) == len(want["train"])
+
+
 def test_split_does_not_depend_on_order_or_worker_count(digits):
     raw = [RawImage(r.key, r.label, r.pixels[:, :, None], False, r.key) for r in digits]
     settings = IngestSettings()
