@@ -82,6 +82,7 @@ def timed_run(
     work: str,
     source: str | None = None,
     keep_logs: str = "bench_out/scale.json",
+    keep_output: bool = False,
 ) -> dict:
     """One cold run on a fresh output dir, in the Beam mode given. With `source`
     (another checkout, such as an older commit), that tree's code runs. A failed
@@ -112,7 +113,10 @@ def timed_run(
         result.update(outcome)
         # peak RSS (whole tree, runner process alone) while each component ran
         result["components_peak_mb"] = peaks_within(samples, windows)
-        shutil.rmtree(output_dir, ignore_errors=True)
+        if keep_output:
+            result["output_dir"] = output_dir
+        else:
+            shutil.rmtree(output_dir, ignore_errors=True)
     else:
         kept = os.path.join(
             os.path.dirname(os.path.abspath(keep_logs)), os.path.basename(output_dir) + ".log"
@@ -296,6 +300,16 @@ def main() -> int:
     )
     parser.add_argument("--label", default="", help="recorded with each row (e.g. the commit)")
     parser.add_argument(
+        "--work-dir",
+        default=None,
+        help="where the runs' output dirs go (default: a temporary dir, removed)",
+    )
+    parser.add_argument(
+        "--keep-output",
+        action="store_true",
+        help="keep each run's output dir (under --work-dir) to look into afterwards",
+    )
+    parser.add_argument(
         "--combine",
         nargs="+",
         metavar="JSON",
@@ -310,7 +324,9 @@ def main() -> int:
     settings = list(args.set)
     if args.pixel_encoding == "bytes":
         settings += ["pixel_encoding=bytes", f"image_shape={args.image_size},{args.image_size}"]
-    work = tempfile.mkdtemp(prefix="tiedflow-scale-")
+    if args.work_dir:
+        os.makedirs(args.work_dir, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="tiedflow-scale-", dir=args.work_dir)
     rows = []
     for n in args.n:
         data = dataset(args.cache_dir, n, args.image_size, args.pixel_encoding)
@@ -322,11 +338,12 @@ def main() -> int:
                 "image_size": args.image_size,
                 "label": args.label,
                 "pixel_encoding": args.pixel_encoding,
-                **timed_run(data, mode, settings, work, args.source, args.out),
+                **timed_run(data, mode, settings, work, args.source, args.out, args.keep_output),
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
-    shutil.rmtree(work, ignore_errors=True)
+    if not args.keep_output:
+        shutil.rmtree(work, ignore_errors=True)
     write(rows, args.out)
     return 0 if all(r["exit_code"] in (0, 3) for r in rows) else 1
 
