@@ -143,9 +143,7 @@ def test_the_beam_split_of_a_large_class_is_the_in_memory_split():
     got, summary = ingest(IngestSettings(), raw_images=raw)
     records = [examples.Record(np.zeros(1), r.label, r.key) for r in raw]
     want = split.split_records(records, 20, seed=42)
-    assert summary.counts["eval"] == [
-        sum(r.label == c for r in want["eval"]) for c in range(2)
-    ]
+    assert summary.counts["eval"] == [sum(r.label == c for r in want["eval"]) for c in range(2)]
     assert len(got["eval"]) == len(want["eval"]) and len(got["train"]) == len(want["train"])
 
 
