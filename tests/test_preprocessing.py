@@ -90,3 +90,44 @@ def test_no_trainer_code_calls_preprocessing_fn():
             if "preprocessing_fn" in named:
                 callers.append(path.name)
     assert callers == []
+
+
+def test_a_cached_split_reads_back_as_the_files_give_it(transform_run, tmp_path):
+    """The cache file the Trainer uses for many epochs holds the same batches as
+    the raw files read through the graph, in a second pass as in the first."""
+    import tensorflow_transform as tft
+
+    from trainer import data
+
+    output = tft.TFTransformOutput(transform_run.graph)
+    files = f"{transform_run.examples}/Split-eval/*"
+    streamed = list(data.make_dataset(files, output, 100))
+    cached = data.make_dataset(files, output, 100, cache_file=str(tmp_path / "eval"))
+    for _ in range(2):  # the first pass writes the cache, the second reads it
+        got = list(cached)
+        assert len(got) == len(streamed)
+        for (features, labels), (want_features, want_labels) in zip(got, streamed):
+            np.testing.assert_array_equal(features[IMAGE_KEY], want_features[IMAGE_KEY])
+            np.testing.assert_array_equal(labels, want_labels)
+    assert list(tmp_path.glob("eval*"))  # the cache was written
+
+
+@pytest.mark.parametrize(
+    "n_train, image_shape, cached",
+    [
+        (1_438, (8, 8, 1), True),  # the embedded digits: 8+ epochs
+        (144_000, (28, 28, 1), True),  # 180k examples: 8 epochs
+        (1_440_000, (28, 28, 1), False),  # 1.8M: the budget is less than one epoch
+    ],
+)
+def test_the_trainer_caches_its_input_only_when_it_reads_a_split_many_times(
+    n_train, image_shape, cached
+):
+    import math
+
+    from trainer import task, training
+
+    batch = 64
+    steps = training.auto_steps(n_train, image_shape, batch)
+    epochs = training.epochs_for(steps, math.ceil(n_train / batch))
+    assert (epochs >= task.CACHE_FROM_EPOCHS) is cached

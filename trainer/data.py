@@ -4,8 +4,9 @@ The Trainer reads the raw examples ImageExampleGen wrote and applies the graph
 Transform wrote (`TFTransformOutput.transform_features_layer()`, the layer the
 exported signatures apply), so training, evaluation and serving compute the
 features one way. Nothing holds a split in memory: the first pass streams the
-files, later ones read a cache file if given one (docs/model.md: measured
-against re-reading the files and against examples materialized by Transform).
+files, later ones read a cache file if given one (the Trainer gives one when
+it reads a split many times; docs/model.md: measured against re-reading the
+files and against examples materialized by Transform).
 """
 
 from __future__ import annotations

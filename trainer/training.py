@@ -102,6 +102,12 @@ def compile_model(model: keras.Model, hp: HParams, train_steps: int) -> None:
     )
 
 
+def epochs_for(train_steps: int, steps_per_epoch: int) -> int:
+    """Keras epochs `fit` runs for `train_steps` updates: each reads the eval
+    split once, and the training split once when it is a full pass."""
+    return max(1, math.ceil(train_steps / max(1, min(train_steps, steps_per_epoch))))
+
+
 def fit(
     model: keras.Model,
     train_ds: tf.data.Dataset,
@@ -120,8 +126,8 @@ def fit(
     weights are kept.
     """
     compile_model(model, hp, train_steps)
+    epochs = epochs_for(train_steps, steps_per_epoch)
     steps_per_epoch = max(1, min(train_steps, steps_per_epoch))
-    epochs = max(1, math.ceil(train_steps / steps_per_epoch))
     callbacks = [EpochLog(epochs)]
     if log_dir:
         callbacks.append(
