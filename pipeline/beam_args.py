@@ -54,13 +54,16 @@ def check_beam_args(flags: Sequence[str]) -> list[str]:
     return flags
 
 
-# The local default Beam mode, by data size (measured on 2 cores: README,
-# "Scaling out"). Two multi-processing workers cut the data components'
-# time per example by 40-45%, but each Beam component then starts worker
-# processes that import TensorFlow, TFDV and TFMA: about 18 s more per run.
-# They break even near 150k examples of 28x28 and 250k of 8x8.
+# The local default Beam mode, by data size (measured on 2 cores with
+# `make bench-scale`, 28x28 raw bytes, train_steps=200: docs/scaling.md).
+# Two multi-processing workers cut the wall time per example by about half
+# (0.15 against 0.28 s per 1,000 examples between 180k and 1.8M), but each
+# Beam component then starts worker processes that import TensorFlow, TFDV
+# or TFMA, about 40 s more per run: one process is faster at 180k (78 s
+# against 93), workers at 450k (139 s against 168). They break even near
+# 250k examples (interpolated: 225k-270k in two series; near 250k at 8x8 too).
 MODE_FLAGS = ("--direct_running_mode", "--direct_num_workers", "--runner")
-MULTI_PROCESSING_FROM_EXAMPLES = 200_000
+MULTI_PROCESSING_FROM_EXAMPLES = 250_000
 
 
 def local_default(data: str, user_flags: Sequence[str], cores: int | None = None) -> list[str]:
