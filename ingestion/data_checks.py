@@ -174,15 +174,16 @@ def _one_class(labels: dict, settings: IngestSettings) -> None:
     )
 
 
+def _others(what: str, ids: list) -> str:
+    """' (what: a, b, c)' of the first SHOWN ids, or nothing when there are none."""
+    return f" ({what}: {', '.join(map(str, ids[:SHOWN]))})" if ids else ""
+
+
 def _no_negative_ids(ids: dict) -> None:
     negative = sorted(i for i in ids if i < 0)
     if negative:
         count, where = ids[negative[0]]
-        also = (
-            f" (other negative ids: {', '.join(map(str, negative[1 : SHOWN + 1]))})"
-            if len(negative) > 1
-            else ""
-        )
+        also = _others("other negative ids", negative[1:])
         raise DataError(
             f"{where}: label {negative[0]}: class ids must be 0 or more, and "
             f"{_have(count)} it{also}; fix the label(s), or give the "
@@ -196,11 +197,7 @@ def _contiguous_ids(ids: dict) -> list[str]:
     if missing:
         beyond = sorted((i for i in ids if i > missing[0]), key=lambda i: (ids[i][0], -i))
         count, where = ids[beyond[0]]
-        also = (
-            f" (other ids past the gap: {', '.join(map(str, sorted(beyond[1:])[:SHOWN]))})"
-            if len(beyond) > 1
-            else ""
-        )
+        also = _others("other ids past the gap", sorted(beyond[1:]))
         raise DataError(
             f"{where}: label {beyond[0]}: class ids must be 0..K-1 with none "
             f"missing, but no example has the id(s) {_ranges(missing)}, and "

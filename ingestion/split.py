@@ -72,8 +72,8 @@ def split_records(
     for label in sorted(by_label):
         hashes = [split_hash(seed, r.key) for r in by_label[label]]
         cutoff = class_cutoff(str(label), len(hashes), hashes, eval_percent)
-        for rec in by_label[label]:
-            splits["eval" if split_hash(seed, rec.key) <= cutoff else "train"].append(rec)
+        for rec, hashed in zip(by_label[label], hashes):
+            splits["eval" if hashed <= cutoff else "train"].append(rec)
     return splits
 
 

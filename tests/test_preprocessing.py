@@ -129,5 +129,4 @@ def test_the_trainer_caches_its_input_only_when_it_reads_a_split_many_times(
 
     batch = 64
     steps = training.auto_steps(n_train, image_shape, batch)
-    epochs = training.epochs_for(steps, math.ceil(n_train / batch))
-    assert (epochs >= task.CACHE_FROM_EPOCHS) is cached
+    assert task.caches_input(steps, math.ceil(n_train / batch)) is cached

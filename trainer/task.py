@@ -23,6 +23,11 @@ INPUT_CACHE_DIR = "input_cache"  # under the model run dir, during training only
 CACHE_FROM_EPOCHS = 6
 
 
+def caches_input(train_steps: int, steps_per_epoch: int) -> bool:
+    """Whether training reads each split often enough for cache files to pay."""
+    return training.epochs_for(train_steps, steps_per_epoch) >= CACHE_FROM_EPOCHS
+
+
 def prepare_model(hp: HParams, base_model_dir: str | None = None) -> keras.Model:
     """Builds the model; with warm_start, copies what fits of the base model.
 
@@ -78,14 +83,14 @@ def run_fn(fn_args) -> None:
     # reads the files again. Neither holds a split in memory (docs/model.md).
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     cache_dir = os.path.join(fn_args.model_run_dir, INPUT_CACHE_DIR)
-    epochs = training.epochs_for(steps, steps_per_epoch)
-    cache = epochs >= CACHE_FROM_EPOCHS
+    cache = caches_input(steps, steps_per_epoch)
     logging.info(
         "tiedflow: %d epoch(s): input %s",
-        epochs,
+        training.epochs_for(steps, steps_per_epoch),
         "kept in cache files after the first pass" if cache else "read from the files each epoch",
     )
-    tf.io.gfile.makedirs(cache_dir)
+    if cache:
+        tf.io.gfile.makedirs(cache_dir)
     train_ds = data.make_dataset(
         fn_args.train_files,
         tf_transform_output,
@@ -124,5 +129,6 @@ def run_fn(fn_args) -> None:
             log_dir=os.path.join(fn_args.model_run_dir, "logs"),
         )
     finally:
-        tf.io.gfile.rmtree(cache_dir)
+        if cache:
+            tf.io.gfile.rmtree(cache_dir)
     export.export_serving_model(model, tf_transform_output, hp, fn_args.serving_model_dir)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from pipeline.cli.output import say
+from pipeline.cli.output import show_from_store
 from pipeline.config import DEFAULT_OUTPUT_DIR
 from pipeline.errors import EXIT_OK
 
@@ -27,16 +26,12 @@ def add_parser(sub) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from pipeline.local import history, lineage
+    from pipeline.local import lineage
 
-    path = history.metadata_path_of(args.output_dir)
-    try:
-        steps = lineage.read_lineage(path, args.target)
-    except LookupError as err:
-        raise history.not_found(args.output_dir, err) from None
-    if args.json:
-        print(json.dumps([s.as_json() for s in steps], indent=1))
-        return EXIT_OK
-    for line in lineage.lines(steps):
-        say(line)
+    show_from_store(
+        args.output_dir,
+        lambda path: lineage.read_lineage(path, args.target),
+        lineage.lines,
+        args.json,
+    )
     return EXIT_OK

@@ -15,6 +15,25 @@ def say(text: str = "", file: TextIO | None = None) -> None:
     print(terminal_safe(text), file=file or sys.stdout, flush=True)
 
 
+def show_from_store(output_dir: str, read, lines, as_json: bool) -> None:
+    """Prints what `read(metadata path)` finds in the output dir's ML Metadata
+    store: as JSON (each item's `as_json()`), else as `lines(items)`. A missing
+    store or target is a user error that names the output dir."""
+    import json
+
+    from pipeline.local import history
+
+    try:
+        items = read(history.metadata_path_of(output_dir))
+    except LookupError as err:
+        raise history.not_found(output_dir, err) from None
+    if as_json:
+        print(json.dumps([item.as_json() for item in items], indent=1))
+        return
+    for line in lines(items):
+        say(line)
+
+
 def error(text: str) -> None:
     """One `tiedflow: error: ...` line on stderr."""
     say(f"tiedflow: error: {text}", file=sys.stderr)

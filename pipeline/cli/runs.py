@@ -6,9 +6,8 @@ at once."""
 from __future__ import annotations
 
 import argparse
-import json
 
-from pipeline.cli.output import say
+from pipeline.cli.output import show_from_store
 from pipeline.config import DEFAULT_OUTPUT_DIR
 from pipeline.errors import EXIT_OK
 
@@ -26,14 +25,5 @@ def add_parser(sub) -> None:
 def execute(args: argparse.Namespace) -> int:
     from pipeline.local import history
 
-    path = history.metadata_path_of(args.output_dir)
-    try:
-        records = history.read_runs(path)
-    except LookupError as err:
-        raise history.not_found(args.output_dir, err) from None
-    if args.json:
-        print(json.dumps([r.as_json() for r in records], indent=1))
-        return EXIT_OK
-    for line in history.table(records):
-        say(line)
+    show_from_store(args.output_dir, history.read_runs, history.table, args.json)
     return EXIT_OK
